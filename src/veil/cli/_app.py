@@ -1,0 +1,65 @@
+"""The root Typer app, shared output helpers and the error → exit-code mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from veil.config import Settings, load_settings
+from veil.errors import VeilError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class VeilGroup(TyperGroup):
+    """Turns a :class:`VeilError` from any command into its message and exit code.
+
+    Tracebacks are not shown: they could carry local variables holding secrets.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VeilError as exc:
+            err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            if exc.hint:
+                err.print(f"[yellow]fix:[/] {exc.hint}", markup=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    name="veil",
+    cls=VeilGroup,
+    help="Veil keeps secrets and personal data out of AI prompts, logs and exports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def settings_from_context(ctx: typer.Context) -> Settings:
+    """Settings loaded once per invocation (so a bad value fails before any work)."""
+    obj = ctx.find_root().obj
+    if isinstance(obj, Settings):
+        return obj
+    settings = load_settings()
+    ctx.find_root().obj = settings
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr)
+    # Alembic narrates every migration step at INFO; that is debugging detail here.
+    alembic_level = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+    logging.getLogger("alembic").setLevel(alembic_level)
+    return settings
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout, one document."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,202 @@
+"""``veil doctor``: checks the installation and says how to fix each problem."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import typer
+from rich.table import Table
+
+from veil.cli._app import app, out, print_json
+from veil.config import (
+    Settings,
+    env_file_path,
+    is_loopback_host,
+    load_settings,
+    mask_url,
+    private_file_problem,
+)
+from veil.errors import EXIT_FINDINGS, VeilError
+from veil.store import create_engine_for, migration_status, safe_url
+
+Status = Literal["ok", "warn", "fail", "skip"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+
+def _gitignore_covers(env_file: Path) -> tuple[bool | None, str]:
+    """Whether git would ignore ``env_file``; ``None`` when no repository decides."""
+    git = shutil.which("git")
+    if git is not None:
+        result = subprocess.run(
+            [git, "-C", str(env_file.parent), "check-ignore", "-q", env_file.name],
+            capture_output=True,
+            check=False,
+            timeout=10,
+        )
+        if result.returncode in (0, 1):
+            return result.returncode == 0, "git check-ignore"
+    gitignore = env_file.parent / ".gitignore"
+    if not gitignore.is_file():
+        return None, "no git repository and no .gitignore"
+    patterns = {line.strip().lstrip("/") for line in gitignore.read_text().splitlines()}
+    return bool(patterns & {env_file.name, ".env*", "*.env"}), str(gitignore)
+
+
+def check_env_file(env_file: Path) -> list[Check]:
+    if not env_file.is_file():
+        return [Check(".env file", "ok", f"none at {env_file}; settings come from the environment")]
+    checks: list[Check] = []
+    problem = private_file_problem(env_file)
+    if problem is None:
+        checks.append(Check(".env mode", "ok", f"{env_file} is private (0600)"))
+    else:
+        checks.append(Check(".env mode", "fail", problem, f"chmod 600 {env_file}"))
+    ignored, how = _gitignore_covers(env_file)
+    if ignored is True:
+        checks.append(Check(".env ignored by git", "ok", f"covered ({how})"))
+    elif ignored is False:
+        checks.append(
+            Check(
+                ".env ignored by git",
+                "fail",
+                f"{env_file.name} is not in .gitignore: it could be committed with its keys",
+                f"echo '{env_file.name}' >> {env_file.parent / '.gitignore'}",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                ".env ignored by git",
+                "warn",
+                f"cannot tell ({how})",
+                f"add '{env_file.name}' to .gitignore before putting this directory under git",
+            )
+        )
+    return checks
+
+
+def check_home(settings: Settings) -> Check:
+    home = settings.home
+    if not home.exists():
+        return Check("VEIL_HOME", "warn", f"{home} does not exist yet", "veil db upgrade")
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if mode & 0o077:
+        return Check(
+            "VEIL_HOME",
+            "fail",
+            f"{home} has mode {mode:04o}; others can read Veil's state",
+            f"chmod 700 {home}",
+        )
+    return Check("VEIL_HOME", "ok", f"{home} (mode {mode:04o})")
+
+
+def check_database(settings: Settings) -> list[Check]:
+    url = settings.effective_database_url
+    if settings.database_url is None and not settings.home.exists():
+        return [Check("database", "fail", f"{safe_url(url)} does not exist yet", "veil db upgrade")]
+    try:
+        engine = create_engine_for(url)
+    except VeilError as exc:
+        return [Check("database", "fail", exc.message, exc.hint)]
+    try:
+        status = migration_status(engine)
+    except VeilError as exc:
+        return [Check("database", "fail", exc.message, exc.hint)]
+    finally:
+        engine.dispose()
+    shown = safe_url(engine.url)
+    checks = [Check("database reachable", "ok", shown)]
+    if status.up_to_date:
+        checks.append(Check("database migrated", "ok", f"revision {status.current}"))
+    else:
+        checks.append(
+            Check(
+                "database migrated",
+                "fail",
+                f"revision {status.current or 'none'}, newest is {status.head}",
+                "veil db upgrade",
+            )
+        )
+    return checks
+
+
+def check_providers(settings: Settings) -> list[Check]:
+    endpoints = settings.provider_endpoints()
+    if not endpoints:
+        return [Check("provider endpoints", "ok", "none configured (the echo upstream is used)")]
+    checks: list[Check] = []
+    for name, url in endpoints.items():
+        parts = urlsplit(url)
+        if parts.scheme == "https" or is_loopback_host(parts.hostname):
+            checks.append(Check(f"{name} endpoint", "ok", mask_url(url)))
+        else:
+            checks.append(
+                Check(
+                    f"{name} endpoint",
+                    "fail",
+                    f"{mask_url(url)} is plain HTTP to a remote host: prompts would travel "
+                    "unencrypted",
+                    f"use https:// for the {name} base URL",
+                )
+            )
+    return checks
+
+
+def run_checks() -> list[Check]:
+    env_file = env_file_path()
+    checks = check_env_file(env_file)
+    if any(check.status == "fail" and check.name == ".env mode" for check in checks):
+        checks.append(Check("settings", "skip", "not read: fix the .env mode first"))
+        return checks
+    try:
+        settings = load_settings(env_file=env_file)
+    except VeilError as exc:
+        checks.append(Check("settings", "fail", exc.message, exc.hint))
+        return checks
+    checks.append(Check("settings", "ok", "valid"))
+    checks.append(check_home(settings))
+    checks.extend(check_database(settings))
+    checks.extend(check_providers(settings))
+    return checks
+
+
+_MARKS = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]"}
+
+
+@app.command("doctor")
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check the installation: file modes, .gitignore, database, provider endpoints.
+
+    Each problem comes with the command that fixes it. Exits 1 when a check fails.
+    """
+    checks = run_checks()
+    failed = any(check.status == "fail" for check in checks)
+    if as_json:
+        print_json({"ok": not failed, "checks": [asdict(check) for check in checks]})
+    else:
+        table = Table(title="veil doctor", title_justify="left", show_lines=False)
+        table.add_column("", width=1)
+        table.add_column("check", style="bold")
+        table.add_column("detail")
+        table.add_column("fix", style="cyan")
+        for check in checks:
+            table.add_row(_MARKS[check.status], check.name, check.detail, check.fix or "")
+        out.print(table)
+        out.print("[red]Some checks failed.[/]" if failed else "[green]All checks passed.[/]")
+    if failed:
+        raise typer.Exit(EXIT_FINDINGS)

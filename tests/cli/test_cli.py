@@ -1,0 +1,197 @@
+"""The ``veil`` command line as a user runs it: output, exit codes, error messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from veil import __version__
+from veil.cli import app
+from veil.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+
+OPENAI_KEY = "sk-proj-Zq3v9XbT7LmN2pQr8sUvWx4yZa1f"
+runner = CliRunner()
+
+
+def veil(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_version() -> None:
+    assert veil("--version") == (EXIT_OK, f"veil {__version__}\n")
+
+
+def test_the_installed_entry_point_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "veil", "--version"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"veil {__version__}"
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    code, _ = veil("frobnicate")
+    assert code == EXIT_USAGE
+
+
+def test_config_status_masks_the_provider_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    code, output = veil("config", "status")
+    assert code == EXIT_OK
+    assert "sk-…a1f (configured)" in output
+    assert "✗ not configured" in output
+    assert OPENAI_KEY not in output
+
+
+def test_config_status_json_lists_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    code, output = veil("config", "status", "--json")
+    assert code == EXIT_OK
+    report = json.loads(output)
+    by_name = {row["variable"]: row for row in report["settings"]}
+    assert {"VEIL_HOME", "VEIL_DATABASE_URL", "VEIL_LOG_LEVEL", "OPENAI_API_KEY"} <= set(by_name)
+    assert by_name["OPENAI_API_KEY"] == {
+        "variable": "OPENAI_API_KEY",
+        "value": "sk-…a1f (configured)",
+        "source": "environment",
+        "secret": True,
+        "configured": True,
+        "description": "Provider key (overrides the vault)",
+    }
+    assert OPENAI_KEY not in output
+
+
+def test_world_readable_env_file_stops_every_command_with_the_fix() -> None:
+    env = Path(".env")
+    env.write_text(f"OPENAI_API_KEY={OPENAI_KEY}\n")
+    env.chmod(0o644)
+    code, output = veil("config", "status")
+    assert code == EXIT_USAGE
+    assert "chmod 600" in output
+    assert OPENAI_KEY not in output
+
+
+def test_bad_database_url_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_DATABASE_URL", "oracle://scott:tiger@db/orcl")
+    code, output = veil("db", "upgrade")
+    assert code == EXIT_USAGE
+    assert "VEIL_DATABASE_URL" in output
+    assert "tiger" not in output
+
+
+def test_db_upgrade_on_unreachable_database_fails_with_exit_4(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VEIL_DATABASE_URL", "postgresql://veil:hunter2@127.0.0.1:1/veil")
+    code, output = veil("db", "upgrade")
+    assert code == EXIT_ERROR
+    assert "unreachable" in output
+    assert "hunter2" not in output
+
+
+def test_db_upgrade_then_status_on_sqlite(veil_home: Path) -> None:
+    code, output = veil("db", "upgrade", "--json")
+    assert code == EXIT_OK
+    report = json.loads(output)
+    assert report["from"] is None
+    assert report["to"]
+    code, output = veil("db", "status", "--json")
+    assert code == EXIT_OK
+    assert json.loads(output)["up_to_date"] is True
+
+
+def test_db_status_before_upgrade_exits_1() -> None:
+    code, output = veil("db", "status")
+    assert code == EXIT_FINDINGS
+    assert "revision none" in output
+
+
+@pytest.mark.postgres
+def test_db_upgrade_and_doctor_on_postgresql(
+    monkeypatch: pytest.MonkeyPatch, fresh_postgres_url: str
+) -> None:
+    monkeypatch.setenv("VEIL_DATABASE_URL", fresh_postgres_url)
+    code, output = veil("db", "upgrade")
+    assert code == EXIT_OK, output
+    code, output = veil("doctor", "--json")
+    assert code == EXIT_OK, output
+    statuses = {check["name"]: check["status"] for check in json.loads(output)["checks"]}
+    assert statuses["database migrated"] == "ok"
+
+
+def doctor_checks() -> tuple[int, dict[str, dict[str, str]]]:
+    code, output = veil("doctor", "--json")
+    report = json.loads(output)
+    assert report["ok"] is (code == EXIT_OK)
+    return code, {check["name"]: check for check in report["checks"]}
+
+
+def test_doctor_passes_on_a_fresh_migrated_install() -> None:
+    assert veil("db", "upgrade")[0] == EXIT_OK
+    code, checks = doctor_checks()
+    assert code == EXIT_OK
+    assert {check["status"] for check in checks.values()} == {"ok"}
+
+
+def test_doctor_reports_a_missing_database_with_the_fix() -> None:
+    code, checks = doctor_checks()
+    assert code == EXIT_FINDINGS
+    assert checks["database"]["fix"] == "veil db upgrade"
+
+
+def test_doctor_flags_a_home_readable_by_others(veil_home: Path) -> None:
+    veil("db", "upgrade")
+    veil_home.chmod(0o755)
+    code, checks = doctor_checks()
+    assert code == EXIT_FINDINGS
+    assert checks["VEIL_HOME"]["status"] == "fail"
+    assert checks["VEIL_HOME"]["fix"] == f"chmod 700 {veil_home}"
+
+
+def test_doctor_flags_a_world_readable_env_file_and_reads_nothing_from_it() -> None:
+    env = Path(".env")
+    env.write_text(f"OPENAI_API_KEY={OPENAI_KEY}\n")
+    env.chmod(0o644)
+    code, checks = doctor_checks()
+    assert code == EXIT_FINDINGS
+    assert checks[".env mode"]["fix"] == f"chmod 600 {env.absolute()}"
+    assert checks["settings"]["status"] == "skip"
+
+
+def test_doctor_flags_an_env_file_git_would_commit() -> None:
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    env = Path(".env")
+    env.write_text("VEIL_LOG_LEVEL=INFO\n")
+    env.chmod(0o600)
+    veil("db", "upgrade")
+    code, checks = doctor_checks()
+    assert code == EXIT_FINDINGS
+    assert checks[".env ignored by git"]["status"] == "fail"
+    Path(".gitignore").write_text(".env\n")
+    code, checks = doctor_checks()
+    assert checks[".env ignored by git"]["status"] == "ok"
+    assert code == EXIT_OK
+
+
+def test_doctor_flags_plain_http_to_a_remote_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    veil("db", "upgrade")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://api.example.com/v1")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:8080")
+    code, checks = doctor_checks()
+    assert code == EXIT_FINDINGS
+    assert checks["openai endpoint"]["status"] == "fail"
+    assert checks["anthropic endpoint"]["status"] == "ok"
+
+
+def test_doctor_reports_an_unreachable_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_DATABASE_URL", "postgresql://veil:hunter2@127.0.0.1:1/veil")
+    code, output = veil("doctor")
+    assert code == EXIT_FINDINGS
+    assert "unreachable" in output
+    assert "hunter2" not in output
