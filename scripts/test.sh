@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh "dev,server"
 export PATH="$PWD/.venv/bin:$PATH"
-echo "==> ruff check";          ruff check src tests bench
-echo "==> ruff format --check"; ruff format --check src tests bench
+echo "==> ruff check";          ruff check src tests
+echo "==> ruff format --check"; ruff format --check src tests
 echo "==> mypy --strict";       mypy --strict src/veil
 echo "==> pytest";              exec pytest -n "${VEIL_TEST_WORKERS:-2}" "$@"
