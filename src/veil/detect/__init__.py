@@ -1,0 +1,25 @@
+"""Detection: recognizers (patterns, validators, context) compiled into one detector.
+
+Public API: :class:`Detector`, :class:`Finding`, :class:`Level`, :class:`RecognizerSpec`,
+:func:`load_recognizer_file`, :data:`CATALOG`.
+"""
+
+from __future__ import annotations
+
+from veil.detect._catalog import CATALOG, KindInfo, kind_info
+from veil.detect._detector import Detector, resolve_overlaps
+from veil.detect._finding import Finding, Level
+from veil.detect._registry import RecognizerSpec, builtin_specs, load_recognizer_file
+
+__all__ = [
+    "CATALOG",
+    "Detector",
+    "Finding",
+    "KindInfo",
+    "Level",
+    "RecognizerSpec",
+    "builtin_specs",
+    "kind_info",
+    "load_recognizer_file",
+    "resolve_overlaps",
+]

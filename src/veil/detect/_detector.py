@@ -1,0 +1,231 @@
+"""The detector: every recognizer over the input, validators on candidates, context
+boosts, and one deterministic overlap resolution."""
+
+from __future__ import annotations
+
+import codecs
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from veil.detect._finding import Finding
+from veil.detect._registry import (
+    CompiledRecognizer,
+    RecognizerSpec,
+    builtin_specs,
+    compile_recognizer,
+    load_recognizer_file,
+    merge_specs,
+)
+from veil.detect._validators import ValidatorOptions, Verdict
+from veil.errors import InputError
+
+CONTEXT_BEFORE = 48
+CONTEXT_AFTER = 24
+CONTEXT_BOOST = 0.35
+VALIDATED_SCORE = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    finding: Finding
+    specificity: int
+
+    def priority(self) -> tuple[int, int, float, int, int, str]:
+        f = self.finding
+        # Lower sorts first: validated, then specific, then score, then longer, then earlier.
+        return (-int(f.validated), -self.specificity, -f.score, -(f.end - f.start), f.start, f.source)
+
+
+def resolve_overlaps(candidates: list[_Candidate]) -> list[Finding]:
+    """Keep a set of non-overlapping findings, deterministically.
+
+    Candidates are split into clusters of transitively overlapping spans; within a
+    cluster the best by :meth:`_Candidate.priority` is kept first, then the next best
+    that overlaps nothing kept, and so on.
+    """
+    if not candidates:
+        return []
+    candidates.sort(key=lambda c: (c.finding.start, c.finding.end))
+    kept: list[Finding] = []
+    cluster: list[_Candidate] = [candidates[0]]
+    cluster_end = candidates[0].finding.end
+    for candidate in candidates[1:]:
+        if candidate.finding.start < cluster_end:
+            cluster.append(candidate)
+            cluster_end = max(cluster_end, candidate.finding.end)
+            continue
+        kept.extend(_resolve_cluster(cluster))
+        cluster, cluster_end = [candidate], candidate.finding.end
+    kept.extend(_resolve_cluster(cluster))
+    return kept
+
+
+def _resolve_cluster(cluster: list[_Candidate]) -> list[Finding]:
+    if len(cluster) == 1:
+        return [cluster[0].finding]
+    chosen: list[Finding] = []
+    for candidate in sorted(cluster, key=_Candidate.priority):
+        f = candidate.finding
+        if all(f.end <= other.start or f.start >= other.end for other in chosen):
+            chosen.append(f)
+    chosen.sort(key=lambda f: f.start)
+    return chosen
+
+
+class Detector:
+    """Finds secrets and PII in text.
+
+    >>> Detector().find("mail bob@example.com")[0].kind
+    'EMAIL'
+
+    ``recognizers`` replaces the built-in set; ``extra`` (specs or a YAML path) adds to it.
+    ``kinds`` restricts output to those kinds. ``min_score`` drops weaker findings.
+    """
+
+    def __init__(
+        self,
+        recognizers: Sequence[RecognizerSpec] | None = None,
+        *,
+        extra: Sequence[RecognizerSpec] | Path | None = None,
+        kinds: Iterable[str] | None = None,
+        min_score: float = 0.5,
+        phone_region: str = "US",
+    ) -> None:
+        specs = list(recognizers) if recognizers is not None else builtin_specs()
+        if isinstance(extra, Path):
+            specs = merge_specs(specs, load_recognizer_file(extra))
+        elif extra is not None:
+            specs = merge_specs(specs, extra)
+        else:
+            specs = [spec for spec in specs if spec.enabled]
+        wanted = set(kinds) if kinds is not None else None
+        if wanted is not None:
+            specs = [spec for spec in specs if spec.kind in wanted]
+        self._specs = tuple(specs)
+        self._compiled = tuple(compile_recognizer(spec) for spec in specs)
+        self._min_score = min_score
+        self._phone_region = phone_region
+        self._options = ValidatorOptions(phone_region=phone_region)
+
+    @property
+    def recognizers(self) -> tuple[RecognizerSpec, ...]:
+        return self._specs
+
+    def __repr__(self) -> str:
+        return f"Detector(recognizers={len(self._compiled)}, min_score={self._min_score})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Compiled patterns stay out of pickles; a worker recompiles from the specs.
+        return (_rebuild, (self._specs, self._min_score, self._phone_region))
+
+    def find(self, text: str) -> list[Finding]:
+        """Every finding in ``text``, non-overlapping, sorted by start offset."""
+        if not text:
+            return []
+        lowered = text.lower()
+        candidates: list[_Candidate] = []
+        for recognizer in self._compiled:
+            keywords = recognizer.spec.keywords
+            if keywords and not any(word in lowered for word in keywords):
+                continue
+            candidates.extend(self._candidates(recognizer, text))
+        return resolve_overlaps(candidates)
+
+    def _candidates(self, recognizer: CompiledRecognizer, text: str) -> Iterator[_Candidate]:
+        spec = recognizer.spec
+        group = spec.group
+        for match in recognizer.regex.finditer(text):
+            if group == "first":
+                index = next((i for i, g in enumerate(match.groups(), 1) if g is not None), 0)
+                start, end = match.span(index)
+            else:
+                start, end = match.span(group)
+            if start >= end:
+                continue
+            score, validated = spec.score, False
+            if recognizer.validator is not None:
+                verdict = recognizer.validator(text[start:end], self._options)
+                if verdict is Verdict.REJECT:
+                    continue
+                if verdict is Verdict.VALID:
+                    validated, score = True, max(score, VALIDATED_SCORE)
+            if recognizer.context_regex is not None:
+                window = text[max(0, match.start() - CONTEXT_BEFORE) : match.start()]
+                window += " " + text[end : end + CONTEXT_AFTER]
+                if recognizer.context_regex.search(window.lower()):
+                    score = min(1.0, score + CONTEXT_BOOST)
+                elif spec.context_required:
+                    continue
+            if score < self._min_score:
+                continue
+            finding = Finding(start, end, spec.kind, score, recognizer.level, spec.id, validated)
+            yield _Candidate(finding, spec.specificity)
+
+    def find_many(
+        self, texts: Sequence[str], *, workers: int = 1, batch_size: int = 256
+    ) -> list[list[Finding]]:
+        """Findings for each text; ``workers > 1`` spreads batches over processes."""
+        if workers <= 1 or len(texts) <= batch_size:
+            return [self.find(text) for text in texts]
+        batches = [list(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(_find_batch, [self] * len(batches), batches)
+            return [findings for batch in results for findings in batch]
+
+    def scan_stream(
+        self,
+        stream: BinaryIO | TextIO | io.IOBase,
+        *,
+        chunk_chars: int = 1 << 20,
+        overlap: int = 16 << 10,
+        encoding: str = "utf-8",
+    ) -> Iterator[Finding]:
+        """Findings in a text or binary stream, in constant memory.
+
+        The input is read in chunks; each window overlaps the next by ``overlap``
+        characters, so a value split across a chunk boundary is found, and found once
+        (a finding belongs to the window in which it starts). Values longer than
+        ``overlap`` may be cut. Offsets count characters from the start of the stream.
+        """
+        if overlap * 2 >= chunk_chars:
+            raise InputError("scan_stream: overlap must be less than half of chunk_chars.")
+        margin = CONTEXT_BEFORE + 64  # look-behind and context words before a value
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        buffer = ""
+        buffer_start = 0  # stream offset of buffer[0]
+        report_from = 0  # findings starting before this were reported already
+        eof = False
+        while not eof:
+            raw = stream.read(chunk_chars)
+            if not raw:
+                eof = True
+                buffer += decoder.decode(b"", final=True)
+            elif isinstance(raw, bytes):
+                buffer += decoder.decode(raw)
+            elif isinstance(raw, str):
+                buffer += raw
+            else:
+                raise InputError("scan_stream needs a text or binary file object.")
+            if not eof and len(buffer) < chunk_chars + overlap:
+                continue
+            cut = buffer_start + len(buffer) if eof else buffer_start + len(buffer) - overlap
+            for finding in self.find(buffer):
+                absolute = finding.shifted(buffer_start)
+                if report_from <= absolute.start < cut:
+                    yield absolute
+            report_from = cut
+            keep_from = max(0, cut - margin - buffer_start)
+            buffer = buffer[keep_from:]
+            buffer_start += keep_from
+
+
+def _rebuild(specs: tuple[RecognizerSpec, ...], min_score: float, region: str) -> Detector:
+    return Detector(list(specs), min_score=min_score, phone_region=region)
+
+
+def _find_batch(detector: Detector, texts: list[str]) -> list[list[Finding]]:
+    return [detector.find(text) for text in texts]

@@ -1,0 +1,147 @@
+"""Recognizers are data: loaded from YAML (built-ins and user files), validated, compiled."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from veil._yaml import load_yaml, read_yaml_file
+from veil.detect._catalog import kind_info
+from veil.detect._finding import Level
+from veil.detect._validators import VALIDATORS, Validator
+from veil.errors import InputError
+
+_KIND = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class RecognizerSpec(BaseModel):
+    """One recognizer as written in YAML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=80)
+    kind: str
+    pattern: str
+    group: int | Literal["first"] = 0
+    validator: str | None = None
+    keywords: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+    context_required: bool = False
+    score: float = Field(default=0.6, ge=0.0, le=1.0)
+    specificity: int = Field(default=1, ge=0, le=9)
+    level: Level | None = None
+    enabled: bool = True
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_is_upper_snake(cls, value: str) -> str:
+        if not _KIND.match(value):
+            raise ValueError("must be UPPER_SNAKE_CASE, for example EMPLOYEE_ID")
+        return value
+
+    @field_validator("validator")
+    @classmethod
+    def _known_validator(cls, value: str | None) -> str | None:
+        if value is not None and value not in VALIDATORS:
+            raise ValueError(f"unknown validator; choose one of {', '.join(sorted(VALIDATORS))}")
+        return value
+
+    @field_validator("keywords", "context")
+    @classmethod
+    def _lowercase(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(word.lower() for word in value if word)
+
+    def resolved_level(self) -> Level:
+        if self.level is not None:
+            return self.level
+        info = kind_info(self.kind)
+        return info.level if info is not None else Level.HIGH
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRecognizer:
+    spec: RecognizerSpec
+    regex: re.Pattern[str]
+    validator: Validator | None
+    context_regex: re.Pattern[str] | None
+    level: Level
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> CompiledRecognizer:
+    try:
+        regex = re.compile(spec.pattern)
+    except re.error as exc:
+        raise InputError(
+            f"{origin}: recognizer {spec.id!r} has an invalid pattern ({exc.msg} at {exc.pos}).",
+            hint="Patterns use Python `re` syntax.",
+        ) from None
+    if isinstance(spec.group, int) and spec.group > regex.groups:
+        raise InputError(
+            f"{origin}: recognizer {spec.id!r} uses group {spec.group} but the pattern has "
+            f"only {regex.groups}.",
+        )
+    context = None
+    if spec.context:
+        words = "|".join(re.escape(word) for word in sorted(spec.context, key=len, reverse=True))
+        context = re.compile(rf"(?<![a-z0-9])(?:{words})(?![a-z0-9])")
+    validator = VALIDATORS[spec.validator] if spec.validator else None
+    return CompiledRecognizer(spec, regex, validator, context, spec.resolved_level())
+
+
+def _specs_from_document(document: Any, origin: str) -> list[RecognizerSpec]:
+    if not isinstance(document, dict) or not isinstance(document.get("recognizers"), list):
+        raise InputError(
+            f"{origin}: expected a mapping with `version: 1` and a `recognizers:` list.",
+            hint="See docs/detection.md for the recognizer file format.",
+        )
+    if document.get("version") != 1:
+        raise InputError(f"{origin}: unsupported or missing `version` (expected 1).")
+    specs: list[RecognizerSpec] = []
+    for item in document["recognizers"]:
+        line = item.get("__line__", "?") if isinstance(item, dict) else "?"
+        if not isinstance(item, dict):
+            raise InputError(f"{origin}: each recognizer must be a mapping.")
+        data = {key: value for key, value in item.items() if key != "__line__"}
+        try:
+            spec = RecognizerSpec.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(part) for part in error["loc"]) or "recognizer"
+            name = data.get("id", "?")
+            raise InputError(
+                f"{origin}:{line}: recognizer {name!r}: {field}: "
+                f"{str(error['msg']).removeprefix('Value error, ')}.",
+            ) from None
+        compile_recognizer(spec, origin=f"{origin}:{line}")
+        specs.append(spec)
+    return specs
+
+
+def builtin_specs() -> list[RecognizerSpec]:
+    text = resources.files("veil.detect").joinpath("builtin_recognizers.yaml").read_text("utf-8")
+    return _specs_from_document(load_yaml(text, origin="builtin_recognizers.yaml"), "builtin")
+
+
+def load_recognizer_file(path: Path) -> list[RecognizerSpec]:
+    """User recognizers from a YAML file (same format as the built-ins)."""
+    return _specs_from_document(read_yaml_file(path), str(path))
+
+
+def merge_specs(
+    base: Sequence[RecognizerSpec], extra: Iterable[RecognizerSpec]
+) -> list[RecognizerSpec]:
+    """``extra`` adds recognizers; one with the id of a built-in replaces it."""
+    merged = {spec.id: spec for spec in base}
+    for spec in extra:
+        merged[spec.id] = spec
+    return [spec for spec in merged.values() if spec.enabled]

@@ -1,0 +1,284 @@
+"""Validators run on candidate matches only: checksums and structure, never guesses.
+
+Each returns a :class:`Verdict`: ``REJECT`` drops the candidate, ``PLAUSIBLE`` keeps it at
+the recognizer's score, ``VALID`` marks it validated (which wins overlaps and raises the
+score). Validators are looked up by name from recognizer data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from enum import Enum
+
+import phonenumbers
+
+
+class Verdict(Enum):
+    REJECT = 0
+    PLAUSIBLE = 1
+    VALID = 2
+
+
+Validator = Callable[[str, "ValidatorOptions"], Verdict]
+
+
+class ValidatorOptions:
+    """Settings validators may consult (region hint for phone numbers)."""
+
+    __slots__ = ("phone_region",)
+
+    def __init__(self, phone_region: str = "US") -> None:
+        self.phone_region = phone_region
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = ord(char) - 48
+        if index % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+_CARD_RANGES: tuple[tuple[str, tuple[int, ...]], ...] = (
+    # (prefix, allowed lengths): Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay,
+    # Maestro. Issuer ranges keep a Luhn-valid order number from passing as a card.
+    ("4", (13, 16, 19)),
+    *((str(p), (16,)) for p in range(51, 56)),
+    *((str(p), (16,)) for p in range(2221, 2721)),
+    ("34", (15,)),
+    ("37", (15,)),
+    ("6011", (16, 19)),
+    ("65", (16, 19)),
+    *((str(p), (16, 19)) for p in range(644, 650)),
+    *((str(p), (16, 17, 18, 19)) for p in range(3528, 3590)),
+    ("2131", (15,)),
+    ("1800", (15,)),
+    ("36", (14, 16, 19)),
+    ("38", (14, 16)),
+    ("39", (14, 16)),
+    *((str(p), (14, 16)) for p in range(300, 306)),
+    ("62", (16, 17, 18, 19)),
+    ("50", (12, 13, 14, 15, 16, 17, 18, 19)),
+    *((str(p), (12, 13, 14, 15, 16, 17, 18, 19)) for p in range(56, 59)),
+    ("6", (12, 13, 14, 15, 16, 17, 18, 19)),
+)
+
+
+def credit_card(value: str, _options: ValidatorOptions) -> Verdict:
+    digits = _digits(value)
+    if not 12 <= len(digits) <= 19 or not luhn_ok(digits):
+        return Verdict.REJECT
+    if len(set(digits)) < 2:
+        return Verdict.REJECT
+    for prefix, lengths in _CARD_RANGES:
+        if digits.startswith(prefix) and len(digits) in lengths:
+            return Verdict.VALID
+    return Verdict.REJECT
+
+
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+    "BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
+    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31,
+    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def iban(value: str, _options: ValidatorOptions) -> Verdict:
+    compact = re.sub(r"[\s-]", "", value).upper()
+    if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
+        return Verdict.REJECT
+    rearranged = compact[4:] + compact[:4]
+    numeric = "".join(str(int(ch, 36)) for ch in rearranged)
+    return Verdict.VALID if int(numeric) % 97 == 1 else Verdict.REJECT
+
+
+def us_ssn(value: str, _options: ValidatorOptions) -> Verdict:
+    digits = _digits(value)
+    if len(digits) != 9:
+        return Verdict.REJECT
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if area in ("000", "666") or area >= "900" or group == "00" or serial == "0000":
+        return Verdict.REJECT
+    if len(set(digits)) == 1 or digits in ("123456789", "078051120", "219099999"):
+        return Verdict.REJECT
+    separators = {ch for ch in value if not ch.isdigit()}
+    return Verdict.VALID if len(separators) == 1 else Verdict.PLAUSIBLE
+
+
+def ip_address(value: str, _options: ValidatorOptions) -> Verdict:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return Verdict.REJECT
+    return Verdict.VALID
+
+
+def phone(value: str, options: ValidatorOptions) -> Verdict:
+    digits = _digits(value.split("x")[0].split("ext")[0])
+    if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
+        return Verdict.REJECT
+    try:
+        region = None if value.startswith("+") else options.phone_region
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return Verdict.REJECT
+    if phonenumbers.is_valid_number(number):
+        return Verdict.VALID
+    if phonenumbers.is_possible_number(number):
+        return Verdict.PLAUSIBLE
+    # National formats of other countries: structure (grouped digits) makes them plausible.
+    groups = [g for g in re.split(r"[\s().-]+", value) if g]
+    return Verdict.PLAUSIBLE if len(groups) >= 2 and not value.startswith("+") else Verdict.REJECT
+
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def _bech32_polymod(values: list[int]) -> int:
+    generator = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+    checksum = 1
+    for value in values:
+        top = checksum >> 25
+        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
+        for index in range(5):
+            checksum ^= generator[index] if (top >> index) & 1 else 0
+    return checksum
+
+
+def crypto_wallet(value: str, _options: ValidatorOptions) -> Verdict:
+    if value.startswith("0x"):
+        body = value[2:]
+        return Verdict.VALID if len(body) == 40 and len(set(body.lower())) > 4 else Verdict.REJECT
+    lowered = value.lower()
+    if lowered.startswith(("bc1", "tb1")):
+        hrp, _, data = lowered.rpartition("1")
+        if any(ch not in _BECH32 for ch in data) or len(data) < 7:
+            return Verdict.REJECT
+        expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+        checksum = _bech32_polymod(expanded + [_BECH32.index(c) for c in data])
+        return Verdict.VALID if checksum in (1, 0x2BC830A3) else Verdict.REJECT
+    number = 0
+    for char in value:
+        index = _B58.find(char)
+        if index < 0:
+            return Verdict.REJECT
+        number = number * 58 + index
+    raw = number.to_bytes(25, "big") if number.bit_length() <= 200 else b""
+    if len(raw) != 25:
+        return Verdict.REJECT
+    digest = hashlib.sha256(hashlib.sha256(raw[:21]).digest()).digest()
+    return Verdict.VALID if digest[:4] == raw[21:] else Verdict.REJECT
+
+
+def uk_nino(value: str, _options: ValidatorOptions) -> Verdict:
+    compact = re.sub(r"\s", "", value).upper()
+    prefix = compact[:2]
+    if prefix in ("BG", "GB", "KN", "NK", "NT", "TN", "ZZ") or any(c in "DFIQUV" for c in prefix):
+        return Verdict.REJECT
+    if prefix[1] == "O":
+        return Verdict.REJECT
+    return Verdict.VALID
+
+
+def _b64url_json(segment: str) -> object:
+    padded = segment + "=" * (-len(segment) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded))
+
+
+def jwt(value: str, _options: ValidatorOptions) -> Verdict:
+    parts = value.split(".")
+    if len(parts) != 3:
+        return Verdict.REJECT
+    try:
+        header = _b64url_json(parts[0])
+        _b64url_json(parts[1])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return Verdict.REJECT
+    return Verdict.VALID if isinstance(header, dict) and "alg" in header else Verdict.REJECT
+
+
+def shannon_entropy(value: str) -> float:
+    counts = Counter(value)
+    length = len(value)
+    return -sum(n / length * math.log2(n / length) for n in counts.values())
+
+
+_PLACEHOLDER = re.compile(
+    r"(?i)^(?:x+|\*+|\.+|0+|1+|a+|changeme|password|secret|token|null|none|true|false|"
+    r"example.*|your.*|<.*>|\$\{.*\}|\{\{.*\}\}|%\(.*\)s|redacted|dummy.*|test.*|sample.*)$"
+    r"|x{6,}|X{6,}|\*{4,}|(.)\1{7,}"
+)
+
+
+def secret_value(value: str, _options: ValidatorOptions) -> Verdict:
+    """A credential-looking value: not a placeholder, not prose, enough entropy."""
+    stripped = value.strip("'\"`")
+    if len(stripped) < 8 or _PLACEHOLDER.search(stripped):
+        return Verdict.REJECT
+    if stripped.startswith(("$", "%", "{", "<")) or stripped.isalpha() and stripped.islower():
+        return Verdict.REJECT
+    entropy = shannon_entropy(stripped)
+    if entropy < 3.0 or (len(stripped) < 16 and entropy < 2.5):
+        return Verdict.REJECT
+    return Verdict.PLAUSIBLE
+
+
+def token(value: str, _options: ValidatorOptions) -> Verdict:
+    """A vendor token after its fixed prefix: reject obvious placeholders only."""
+    if _PLACEHOLDER.search(value) or shannon_entropy(value) < 2.5:
+        return Verdict.REJECT
+    return Verdict.VALID
+
+
+def password(value: str, _options: ValidatorOptions) -> Verdict:
+    stripped = value.strip("'\"`")
+    if len(stripped) < 4 or _PLACEHOLDER.search(stripped):
+        return Verdict.REJECT
+    if stripped.startswith(("$", "%(", "{{", "<", "os.", "process.", "env")):
+        return Verdict.REJECT
+    return Verdict.PLAUSIBLE
+
+
+def url_password(value: str, _options: ValidatorOptions) -> Verdict:
+    """``scheme://user:PASSWORD@host``: the password must not be a placeholder."""
+    return password(value, _options)
+
+
+VALIDATORS: dict[str, Validator] = {
+    "credit_card": credit_card,
+    "crypto_wallet": crypto_wallet,
+    "iban": iban,
+    "ip_address": ip_address,
+    "jwt": jwt,
+    "password": password,
+    "phone": phone,
+    "secret_value": secret_value,
+    "token": token,
+    "uk_nino": uk_nino,
+    "url_password": url_password,
+    "us_ssn": us_ssn,
+}
