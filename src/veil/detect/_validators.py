@@ -221,44 +221,95 @@ def jwt(value: str, _options: ValidatorOptions) -> Verdict:
     return Verdict.VALID if isinstance(header, dict) and "alg" in header else Verdict.REJECT
 
 
+_PLACEHOLDER = re.compile(
+    r"(?i)^(?:x+|\*+|\.+|0+|1+|a+|changeme|change_me|password|passwd|pass|secret|token|test|"
+    r"null|none|nil|true|false|undefined|example|redacted|dummy|placeholder|"
+    r"your[_-]?\w*|<[^>]*>?|\[[^\]]*\]?|\$\{.*\}|\{\{.*\}\}|%\(.*\)s|\$\w+)$"
+    r"|x{6,}|X{6,}|\*{4,}|#{4,}|\.{3}|_here\b|here$|abc123|1234567|abcdefgh|EXAMPLE|>$"
+)
+# Code, not key material: ``X25519.KeyPair``, ``kVK_Return.u16``, ``key_length``.
+_CODE_IDENTIFIER = re.compile(
+    r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\.(?:[A-Za-z_]+|\w{1,4})$|^[a-z]+(?:_[a-z]+)+$"
+)
+_PATH_OR_URL = re.compile(
+    r"://|^[~./]|/[\w.-]+\.\w{1,5}$|\.(?:pem|p12|pfx|key|crt|cer|jks|keystore|keytab|"
+    r"json|ya?ml|txt|xml|html?|js|py|png|jpe?g|gif|svg|ico|css)$",
+    re.IGNORECASE,
+)
+_VERSIONISH = re.compile(r"\d+\.\d+(?:\.\d+)+|^v?\d+(?:\.\d+)+")
+
+
+def _placeholder(value: str) -> bool:
+    if _PLACEHOLDER.search(value):
+        return True
+    # One character dominating a long value (AAAA…, 1111…) is filler, not key material.
+    if len(value) >= 12:
+        most = Counter(value).most_common(1)[0][1]
+        if most / len(value) > 0.5:
+            return True
+    return False
+
+
+_WORD = re.compile(r"^[A-Za-z]{4,}$")
+_KEY_EQUALS_WORD = re.compile(r"^[\w-]+=[a-z]+$")
+
+
+def _joined_words(value: str) -> bool:
+    """``struct_X509_pubkey_st``, ``id-Gost-89-None-KeyMeshing``: words, not randomness."""
+    segments = [segment for segment in re.split(r"[_.\-:]", value) if segment]
+    if len(segments) < 3:
+        return False
+    words = sum(1 for segment in segments if _WORD.match(segment))
+    return words * 2 >= len(segments)
+
+
 def shannon_entropy(value: str) -> float:
     counts = Counter(value)
     length = len(value)
     return -sum(n / length * math.log2(n / length) for n in counts.values())
 
 
-_PLACEHOLDER = re.compile(
-    r"(?i)^(?:x+|\*+|\.+|0+|1+|a+|changeme|password|secret|token|null|none|true|false|"
-    r"example.*|your.*|<.*>|\$\{.*\}|\{\{.*\}\}|%\(.*\)s|redacted|dummy.*|test.*|sample.*)$"
-    r"|x{6,}|X{6,}|\*{4,}|(.)\1{7,}"
-)
-
-
 def secret_value(value: str, _options: ValidatorOptions) -> Verdict:
-    """A credential-looking value: not a placeholder, not prose, enough entropy."""
+    """A credential-looking value next to a key/token/secret name.
+
+    Rejects placeholders, code identifiers (``X25519.KeyPair``), paths, URLs, UUIDs,
+    version strings and low-entropy words; what is left looks like key material.
+    """
     stripped = value.strip("'\"`")
-    if len(stripped) < 8 or _PLACEHOLDER.search(stripped):
+    if len(stripped) < 10 or _placeholder(stripped):
         return Verdict.REJECT
-    if stripped.startswith(("$", "%", "{", "<")) or stripped.isalpha() and stripped.islower():
+    if (
+        _CODE_IDENTIFIER.search(stripped)
+        or _PATH_OR_URL.search(stripped)
+        or _VERSIONISH.search(stripped)
+    ):
         return Verdict.REJECT
+    if _KEY_EQUALS_WORD.match(stripped) or _joined_words(stripped):
+        return Verdict.REJECT
+    has_digit = any(ch.isdigit() for ch in stripped)
+    has_alpha = any(ch.isalpha() for ch in stripped)
     entropy = shannon_entropy(stripped)
-    if entropy < 3.0 or (len(stripped) < 16 and entropy < 2.5):
+    if not has_digit and not (has_alpha and entropy >= 3.5 and len(stripped) >= 20):
+        return Verdict.REJECT
+    if entropy < 3.0:
         return Verdict.REJECT
     return Verdict.PLAUSIBLE
 
 
 def token(value: str, _options: ValidatorOptions) -> Verdict:
     """A vendor token after its fixed prefix: reject obvious placeholders only."""
-    if _PLACEHOLDER.search(value) or shannon_entropy(value) < 2.5:
+    if _placeholder(value) or shannon_entropy(value) < 2.5:
         return Verdict.REJECT
     return Verdict.VALID
 
 
 def password(value: str, _options: ValidatorOptions) -> Verdict:
     stripped = value.strip("'\"`")
-    if len(stripped) < 4 or _PLACEHOLDER.search(stripped):
+    if len(stripped) < 4 or _placeholder(stripped):
         return Verdict.REJECT
-    if stripped.startswith(("$", "%(", "{{", "<", "os.", "process.", "env")):
+    if stripped.startswith(("$", "%(", "{{", "<", "[", "os.", "process.", "env", "getenv")):
+        return Verdict.REJECT
+    if _CODE_IDENTIFIER.search(stripped) and "." in stripped:
         return Verdict.REJECT
     return Verdict.PLAUSIBLE
 
