@@ -35,8 +35,12 @@ def main() -> None:
     started = time.perf_counter()
     hits = [any(is_secret_kind(f.kind) for f in detector.find(row["text"])) for row in rows]
     elapsed = time.perf_counter() - started
-    positives = [(row, hit) for row, hit in zip(rows, hits, strict=True) if row["label"] == "secret"]
-    negatives = [(row, hit) for row, hit in zip(rows, hits, strict=True) if row["label"] != "secret"]
+    positives = [
+        (row, hit) for row, hit in zip(rows, hits, strict=True) if row["label"] == "secret"
+    ]
+    negatives = [
+        (row, hit) for row, hit in zip(rows, hits, strict=True) if row["label"] != "secret"
+    ]
     recall = sum(hit for _, hit in positives) / len(positives)
     fp_rate = sum(hit for _, hit in negatives) / len(negatives)
     by_origin = {}
@@ -64,7 +68,9 @@ def main() -> None:
                 print("MISS", row["rule"], repr(row["text"][:160]))
         for row, hit in negatives:
             if hit:
-                found = [(f.kind, row["text"][f.start : f.end][:40]) for f in detector.find(row["text"])]
+                found = [
+                    (f.kind, row["text"][f.start : f.end][:40]) for f in detector.find(row["text"])
+                ]
                 print("FP", row["rule"], repr(row["text"][:120]), found)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

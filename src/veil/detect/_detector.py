@@ -9,9 +9,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Literal, TextIO
 
 from veil.detect._finding import Finding
+from veil.detect._prefilter import Prefilter
 from veil.detect._registry import (
     CompiledRecognizer,
     RecognizerSpec,
@@ -27,6 +28,7 @@ CONTEXT_BEFORE = 48
 CONTEXT_AFTER = 24
 CONTEXT_BOOST = 0.35
 VALIDATED_SCORE = 0.9
+WEAK_PENALTY = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,14 @@ class _Candidate:
     def priority(self) -> tuple[int, int, float, int, int, str]:
         f = self.finding
         # Lower sorts first: validated, then specific, then score, then longer, then earlier.
-        return (-int(f.validated), -self.specificity, -f.score, -(f.end - f.start), f.start, f.source)
+        return (
+            -int(f.validated),
+            -self.specificity,
+            -f.score,
+            -(f.end - f.start),
+            f.start,
+            f.source,
+        )
 
 
 def resolve_overlaps(candidates: list[_Candidate]) -> list[Finding]:
@@ -94,6 +103,7 @@ class Detector:
         kinds: Iterable[str] | None = None,
         min_score: float = 0.5,
         phone_region: str = "US",
+        engine: Literal["auto", "python"] = "auto",
     ) -> None:
         specs = list(recognizers) if recognizers is not None else builtin_specs()
         if isinstance(extra, Path):
@@ -110,6 +120,13 @@ class Detector:
         self._min_score = min_score
         self._phone_region = phone_region
         self._options = ValidatorOptions(phone_region=phone_region)
+        self._engine = engine
+        self._prefilter = Prefilter(self._compiled) if engine == "auto" else None
+
+    @property
+    def engine(self) -> str:
+        """``hyperscan`` when the one-pass prefilter is active, else ``python``."""
+        return "hyperscan" if self._prefilter is not None and self._prefilter.active else "python"
 
     @property
     def recognizers(self) -> tuple[RecognizerSpec, ...]:
@@ -120,15 +137,19 @@ class Detector:
 
     def __reduce__(self) -> tuple[object, ...]:
         # Compiled patterns stay out of pickles; a worker recompiles from the specs.
-        return (_rebuild, (self._specs, self._min_score, self._phone_region))
+        return (_rebuild, (self._specs, self._min_score, self._phone_region, self._engine))
 
     def find(self, text: str) -> list[Finding]:
         """Every finding in ``text``, non-overlapping, sorted by start offset."""
         if not text:
             return []
+        selected = self._prefilter.select(text) if self._prefilter is not None else None
+        recognizers = self._compiled if selected is None else [self._compiled[i] for i in selected]
+        if not recognizers:
+            return []
         lowered = text.lower()
         candidates: list[_Candidate] = []
-        for recognizer in self._compiled:
+        for recognizer in recognizers:
             keywords = recognizer.spec.keywords
             if keywords and not any(word in lowered for word in keywords):
                 continue
@@ -153,6 +174,8 @@ class Detector:
                     continue
                 if verdict is Verdict.VALID:
                     validated, score = True, max(score, VALIDATED_SCORE)
+                elif verdict is Verdict.WEAK:
+                    score -= WEAK_PENALTY
             if recognizer.context_regex is not None:
                 window = text[max(0, match.start() - CONTEXT_BEFORE) : match.start()]
                 window += " " + text[end : end + CONTEXT_AFTER]
@@ -223,8 +246,13 @@ class Detector:
             buffer_start += keep_from
 
 
-def _rebuild(specs: tuple[RecognizerSpec, ...], min_score: float, region: str) -> Detector:
-    return Detector(list(specs), min_score=min_score, phone_region=region)
+def _rebuild(
+    specs: tuple[RecognizerSpec, ...],
+    min_score: float,
+    region: str,
+    engine: Literal["auto", "python"],
+) -> Detector:
+    return Detector(list(specs), min_score=min_score, phone_region=region, engine=engine)
 
 
 def _find_batch(detector: Detector, texts: list[str]) -> list[list[Finding]]:

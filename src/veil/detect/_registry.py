@@ -79,7 +79,8 @@ class CompiledRecognizer:
 
 def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> CompiledRecognizer:
     try:
-        regex = re.compile(spec.pattern)
+        # ASCII semantics for \w \d \b, the same as the Hyperscan prefilter's.
+        regex = re.compile(spec.pattern, re.ASCII)
     except re.error as exc:
         raise InputError(
             f"{origin}: recognizer {spec.id!r} has an invalid pattern ({exc.msg} at {exc.pos}).",

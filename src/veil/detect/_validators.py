@@ -1,8 +1,9 @@
 """Validators run on candidate matches only: checksums and structure, never guesses.
 
-Each returns a :class:`Verdict`: ``REJECT`` drops the candidate, ``PLAUSIBLE`` keeps it at
-the recognizer's score, ``VALID`` marks it validated (which wins overlaps and raises the
-score). Validators are looked up by name from recognizer data.
+Each returns a :class:`Verdict`: ``REJECT`` drops the candidate, ``WEAK`` keeps it only
+when context words are near, ``PLAUSIBLE`` keeps it at the recognizer's score, ``VALID``
+marks it validated (which wins overlaps and raises the score). Validators are looked up
+by name from recognizer data.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import phonenumbers
 
 class Verdict(Enum):
     REJECT = 0
-    PLAUSIBLE = 1
-    VALID = 2
+    WEAK = 1  # kept only with context words nearby
+    PLAUSIBLE = 2
+    VALID = 3
 
 
 Validator = Callable[[str, "ValidatorOptions"], Verdict]
@@ -77,17 +79,22 @@ _CARD_RANGES: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("50", (12, 13, 14, 15, 16, 17, 18, 19)),
     *((str(p), (12, 13, 14, 15, 16, 17, 18, 19)) for p in range(56, 59)),
     ("6", (12, 13, 14, 15, 16, 17, 18, 19)),
+    ("35", (16, 17, 18, 19)),
+    ("0604", (12, 13, 14, 15, 16, 17, 18, 19)),
 )
+
+
+_CARD_LENGTHS: dict[str, frozenset[int]] = {}
+for _prefix, _lengths in _CARD_RANGES:
+    _CARD_LENGTHS[_prefix] = _CARD_LENGTHS.get(_prefix, frozenset()) | frozenset(_lengths)
 
 
 def credit_card(value: str, _options: ValidatorOptions) -> Verdict:
     digits = _digits(value)
-    if not 12 <= len(digits) <= 19 or not luhn_ok(digits):
+    if not 12 <= len(digits) <= 19 or len(set(digits)) < 2 or not luhn_ok(digits):
         return Verdict.REJECT
-    if len(set(digits)) < 2:
-        return Verdict.REJECT
-    for prefix, lengths in _CARD_RANGES:
-        if digits.startswith(prefix) and len(digits) in lengths:
+    for size in (4, 3, 2, 1):
+        if len(digits) in _CARD_LENGTHS.get(digits[:size], ()):
             return Verdict.VALID
     return Verdict.REJECT
 
@@ -137,7 +144,9 @@ def ip_address(value: str, _options: ValidatorOptions) -> Verdict:
 
 
 def phone(value: str, options: ValidatorOptions) -> Verdict:
-    digits = _digits(value.split("x")[0].split("ext")[0])
+    """Valid for the region hint (or its own country code): VALID. A grouped national
+    number of another country: PLAUSIBLE when long, WEAK (needs context) when short."""
+    digits = _digits(re.split(r"x|ext", value)[0])
     if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
         return Verdict.REJECT
     try:
@@ -147,11 +156,18 @@ def phone(value: str, options: ValidatorOptions) -> Verdict:
         return Verdict.REJECT
     if phonenumbers.is_valid_number(number):
         return Verdict.VALID
-    if phonenumbers.is_possible_number(number):
+    formatted = value.startswith(("+", "(")) or "(0)" in value
+    if phonenumbers.is_possible_number(number) and formatted:
         return Verdict.PLAUSIBLE
-    # National formats of other countries: structure (grouped digits) makes them plausible.
     groups = [g for g in re.split(r"[\s().-]+", value) if g]
-    return Verdict.PLAUSIBLE if len(groups) >= 2 and not value.startswith("+") else Verdict.REJECT
+    if len(groups) < 2:
+        return Verdict.WEAK
+    return Verdict.PLAUSIBLE if len(digits) >= 9 or formatted else Verdict.WEAK
+
+
+def date(value: str, _options: ValidatorOptions) -> Verdict:
+    """The pattern already bounds month and day; a date wins over digit-run look-alikes."""
+    return Verdict.VALID
 
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -321,6 +337,7 @@ def url_password(value: str, _options: ValidatorOptions) -> Verdict:
 
 VALIDATORS: dict[str, Validator] = {
     "credit_card": credit_card,
+    "date": date,
     "crypto_wallet": crypto_wallet,
     "iban": iban,
     "ip_address": ip_address,
