@@ -147,6 +147,13 @@ class Settings(BaseSettings):
         description="Provider key (overrides the vault)",
     )
 
+    @field_validator(
+        "master_key", "openai_api_key", "anthropic_api_key", "database_url", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:

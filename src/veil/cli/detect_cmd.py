@@ -13,6 +13,7 @@ from rich.table import Table
 from veil.cli._app import app, out, print_json
 from veil.detect import Detector, Finding
 from veil.errors import EXIT_FINDINGS, InputError
+from veil.transform import mask_value
 
 FileArgument = Annotated[
     str, typer.Argument(help="File to read, or - for standard input.", show_default=True)
@@ -62,15 +63,13 @@ def _jsonl(detector: Detector) -> None:
 
 
 def _table(findings: list[Finding], text: str) -> None:
-    from veil.config import mask_secret
-
     table = Table(title=f"{len(findings)} finding(s)", title_justify="left")
-    for column in ("line", "col", "kind", "level", "score", "value (masked)", "recognizer"):
-        table.add_column(column)
+    for heading in ("line", "col", "kind", "level", "score", "value (masked)", "recognizer"):
+        table.add_column(heading, no_wrap=heading in ("kind", "value (masked)"))
     for finding in findings:
         line = text.count("\n", 0, finding.start) + 1
         column = finding.start - (text.rfind("\n", 0, finding.start) + 1) + 1
-        shown = mask_secret(text[finding.start : finding.end])
+        shown = mask_value(text[finding.start : finding.end], finding.kind)
         table.add_row(
             str(line),
             str(column),

@@ -1,0 +1,145 @@
+"""``veil redact``, ``veil pseudonymize`` and ``veil restore``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from veil.cli._app import app, print_json, settings_from_context
+from veil.cli.detect_cmd import FileArgument, RecognizersOption, build_detector, read_input
+from veil.config import check_private_file
+from veil.errors import InputError
+from veil.keys import RootKey, root_key_from_settings
+from veil.transform import Policy, Pseudonymizer, Redactor, default_policy, load_policy
+
+PolicyOption = Annotated[
+    Path | None, typer.Option("--policy", help="Policy YAML (default: the built-in policy).")
+]
+MapOption = Annotated[
+    Path,
+    typer.Option(
+        "--map", help="Encrypted pseudonym map file (sealed with the root key, mode 0600)."
+    ),
+]
+
+
+def _policy(path: Path | None) -> Policy:
+    return load_policy(path) if path is not None else default_policy()
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _load_map(path: Path, root: RootKey) -> Pseudonymizer:
+    if not path.exists():
+        return Pseudonymizer()
+    check_private_file(path, "pseudonym map")
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"Cannot read the pseudonym map {path}: {exc.strerror}.") from None
+    return Pseudonymizer.from_sealed(root, blob)
+
+
+def _save_map(path: Path, mapping: Pseudonymizer, root: RootKey) -> None:
+    """Write atomically: a crash leaves the previous map intact."""
+    blob = mapping.to_sealed(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(blob)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@app.command("redact")
+def redact_command(
+    ctx: typer.Context,
+    source: FileArgument = "-",
+    policy: PolicyOption = None,
+    surface: Annotated[
+        str | None, typer.Option(help="Apply the policy's override for this surface.")
+    ] = None,
+    recognizers: RecognizersOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the text with findings and counts.")
+    ] = False,
+) -> None:
+    """Print the input with secrets and personal data transformed by the policy.
+
+    The default policy replaces values by their kind ([EMAIL]), masks phone and card
+    numbers (XXX-XXX-4567) and removes every secret.
+    """
+    chosen = _policy(policy)
+    needs_key = chosen.uses("hash") or chosen.uses("encrypt")
+    redactor = Redactor(
+        detector=build_detector(recognizers, "US"),
+        policy=chosen,
+        surface=surface,
+        root_key=root_key_from_settings(settings_from_context(ctx)) if needs_key else None,
+    )
+    result = redactor.redact(read_input(source))
+    if as_json:
+        print_json(
+            {
+                "text": result.text,
+                "findings": [finding.to_dict() for finding in result.findings],
+                "actions": result.actions,
+            }
+        )
+    else:
+        _emit(result.text)
+
+
+@app.command("pseudonymize")
+def pseudonymize_command(
+    ctx: typer.Context,
+    map_file: MapOption,
+    source: FileArgument = "-",
+    policy: PolicyOption = None,
+    recognizers: RecognizersOption = None,
+) -> None:
+    """Replace personal data with consistent tokens (<EMAIL_1>) and keep the mapping.
+
+    Secrets are still removed. The mapping is sealed with the root key (VEIL_MASTER_KEY)
+    into --map; running again with the same map reuses its tokens. Undo with
+    `veil restore --map FILE`.
+    """
+    root = root_key_from_settings(settings_from_context(ctx))
+    mapping = _load_map(map_file, root)
+    redactor = Redactor(
+        detector=build_detector(recognizers, "US"),
+        policy=_policy(policy),
+        surface="gateway",
+        pseudonymizer=mapping,
+        root_key=root,
+    )
+    result = redactor.redact(read_input(source))
+    _save_map(map_file, mapping, root)
+    _emit(result.text)
+
+
+@app.command("restore")
+def restore_command(ctx: typer.Context, map_file: MapOption, source: FileArgument = "-") -> None:
+    """Put the original values back in place of the tokens of a pseudonym map."""
+    if not map_file.exists():
+        raise InputError(
+            f"The pseudonym map {map_file} does not exist.",
+            hint="Pass the --map file that `veil pseudonymize` wrote.",
+        )
+    root = root_key_from_settings(settings_from_context(ctx))
+    mapping = _load_map(map_file, root)
+    _emit(Redactor(pseudonymizer=mapping, root_key=root).restore(read_input(source)))

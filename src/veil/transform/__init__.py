@@ -1,0 +1,29 @@
+"""Transformation: operators, policies, pseudonymization and restoration.
+
+Public API: :class:`Redactor`, :func:`redact`, :class:`Policy`, :func:`load_policy`,
+:func:`default_policy`, :class:`Pseudonymizer`, :class:`StreamRestorer`.
+"""
+
+from __future__ import annotations
+
+from veil.transform._operators import decrypt_tokens, mask_value
+from veil.transform._policy import Policy, Rule, default_policy, load_policy, parse_policy
+from veil.transform._pseudonymizer import TOKEN, Pseudonymizer, StreamRestorer
+from veil.transform._redactor import Redaction, Redactor, redact, shared_detector
+
+__all__ = [
+    "TOKEN",
+    "Policy",
+    "Pseudonymizer",
+    "Redaction",
+    "Redactor",
+    "Rule",
+    "StreamRestorer",
+    "decrypt_tokens",
+    "default_policy",
+    "load_policy",
+    "mask_value",
+    "parse_policy",
+    "redact",
+    "shared_detector",
+]

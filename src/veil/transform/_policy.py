@@ -1,0 +1,140 @@
+"""Policy: which operator applies to which kind or level, validated from YAML."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from veil._yaml import load_yaml
+from veil.detect import Finding, Level, kind_info
+from veil.errors import InputError
+
+OperatorName = Literal["redact", "mask", "hash", "pseudonymize", "encrypt", "drop", "keep"]
+
+
+class Rule(BaseModel):
+    """One operator and its parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    operator: OperatorName
+    reveal: int = Field(default=4, ge=0, le=16, description="mask: characters left visible")
+    mask_char: str = Field(default="X", min_length=1, max_length=1)
+    label: str | None = Field(default=None, description="redact: text instead of [KIND]")
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: Rule | None = None
+    secrets: Rule | None = None
+    levels: dict[Level, Rule] = Field(default_factory=dict)
+    kinds: dict[str, Rule] = Field(default_factory=dict)
+
+
+class Policy(BaseModel):
+    """``version: 1`` policy. Resolution for a finding: ``kinds`` → ``secrets`` (for secret
+    kinds) → ``levels`` → ``default``; a surface override is tried before the base."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1]
+    name: str = "custom"
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    default: Rule = Rule(operator="redact")
+    secrets: Rule | None = None
+    levels: dict[Level, Rule] = Field(default_factory=dict)
+    kinds: dict[str, Rule] = Field(default_factory=dict)
+    surfaces: dict[str, RuleSet] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _kinds_are_upper_snake(self) -> Policy:
+        for kind in self.kinds:
+            if not kind.isupper() or " " in kind:
+                raise ValueError(f"kind {kind!r} must be UPPER_SNAKE_CASE")
+        return self
+
+    def rule_for(self, finding: Finding, surface: str | None = None) -> Rule:
+        layers: list[RuleSet | Policy] = []
+        if surface is not None and surface in self.surfaces:
+            layers.append(self.surfaces[surface])
+        layers.append(self)
+        info = kind_info(finding.kind)
+        is_secret = info is not None and info.secret
+        for layer in layers:
+            if finding.kind in layer.kinds:
+                return layer.kinds[finding.kind]
+            if is_secret and layer.secrets is not None:
+                return layer.secrets
+            if finding.level in layer.levels:
+                return layer.levels[finding.level]
+            if layer.default is not None:
+                return layer.default
+        return self.default
+
+    def uses(self, operator: OperatorName) -> bool:
+        rules: list[Rule] = [self.default, *self.levels.values(), *self.kinds.values()]
+        if self.secrets is not None:
+            rules.append(self.secrets)
+        for surface in self.surfaces.values():
+            rules += [*surface.levels.values(), *surface.kinds.values()]
+            rules += [rule for rule in (surface.default, surface.secrets) if rule is not None]
+        return any(rule.operator == operator for rule in rules)
+
+
+def _line_of(document: Any, location: tuple[int | str, ...]) -> Any:
+    node, line = document, document.get("__line__") if isinstance(document, dict) else None
+    for part in location:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            break
+        if isinstance(node, dict) and "__line__" in node:
+            line = node["__line__"]
+    return line
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k != "__line__"}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def parse_policy(text: str, *, origin: str = "policy") -> Policy:
+    """A policy from YAML text; errors name the file, line and field."""
+    document = load_yaml(text, origin=origin)
+    if not isinstance(document, dict):
+        raise InputError(f"{origin}: a policy is a mapping starting with `version: 1`.")
+    try:
+        return Policy.model_validate(_strip(document))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = tuple(error["loc"])
+        line = _line_of(document, location)
+        where = f"{origin}:{line}" if line else origin
+        field = ".".join(str(part) for part in location) or "policy"
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        raise InputError(
+            f"{where}: {field}: {reason}.",
+            hint="See docs/policies.md for the policy format.",
+        ) from None
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"Cannot read the policy {path}: {exc.strerror}.") from None
+    return parse_policy(text, origin=str(path))
+
+
+def default_policy() -> Policy:
+    text = resources.files("veil.transform").joinpath("default_policy.yaml").read_text("utf-8")
+    return parse_policy(text, origin="default_policy.yaml")

@@ -1,0 +1,119 @@
+"""The Redactor: detect, then apply the policy's operator to each finding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from veil.detect import Detector, Finding
+from veil.transform import _operators as op
+from veil.transform._policy import Policy, default_policy
+from veil.transform._pseudonymizer import Pseudonymizer
+
+if TYPE_CHECKING:
+    from veil.keys import RootKey
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    """The transformed text and what was found (offsets into the original text)."""
+
+    text: str
+    findings: list[Finding] = field(default_factory=list)
+    actions: dict[str, int] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Redaction(findings={len(self.findings)}, actions={self.actions})"
+
+
+class Redactor:
+    """Applies a :class:`Policy` to text.
+
+    ``surface`` selects the policy's per-surface override (``gateway``, ``logging``...).
+    ``pseudonymizer`` is the scope for the pseudonymize operator; ``root_key`` supplies
+    the keys of the hash and encrypt operators.
+    """
+
+    def __init__(
+        self,
+        *,
+        detector: Detector | None = None,
+        policy: Policy | None = None,
+        surface: str | None = None,
+        pseudonymizer: Pseudonymizer | None = None,
+        root_key: RootKey | None = None,
+    ) -> None:
+        self.policy = policy if policy is not None else default_policy()
+        self.detector = detector if detector is not None else shared_detector()
+        self.surface = surface
+        self.pseudonymizer = pseudonymizer if pseudonymizer is not None else Pseudonymizer()
+        self._hash_key: bytes | None = None
+        self._encrypt_key: bytes | None = None
+        if root_key is not None:
+            from veil.keys import purpose_key
+
+            self._hash_key = purpose_key(root_key, "hash")
+            self._encrypt_key = purpose_key(root_key, "encrypt-siv", length=64)
+
+    def __repr__(self) -> str:
+        return f"Redactor(policy={self.policy.name!r}, surface={self.surface!r})"
+
+    def redact(self, text: str) -> Redaction:
+        findings = [f for f in self.detector.find(text) if f.score >= self.policy.min_score]
+        return self.apply(text, findings)
+
+    def apply(self, text: str, findings: list[Finding]) -> Redaction:
+        """Apply the policy to ``findings`` already made on ``text``."""
+        parts: list[str] = []
+        actions: dict[str, int] = {}
+        cursor = 0
+        for finding in sorted(findings, key=lambda f: f.start):
+            rule = self.policy.rule_for(finding, self.surface)
+            value = text[finding.start : finding.end]
+            parts.append(text[cursor : finding.start])
+            parts.append(self._replacement(value, finding, rule))
+            actions[rule.operator] = actions.get(rule.operator, 0) + 1
+            cursor = finding.end
+        parts.append(text[cursor:])
+        return Redaction("".join(parts), findings, actions)
+
+    def _replacement(self, value: str, finding: Finding, rule: op.Rule) -> str:
+        kind = finding.kind
+        match rule.operator:
+            case "redact":
+                return op.redact(kind, rule)
+            case "mask":
+                return op.mask(value, kind, rule)
+            case "hash":
+                return op.keyed_hash(value, kind, self._hash_key)
+            case "pseudonymize":
+                return self.pseudonymizer.token_for(value, kind)
+            case "encrypt":
+                return op.encrypt(value, kind, self._encrypt_key)
+            case "drop":
+                return ""
+            case "keep":
+                return value
+
+    def restore(self, text: str) -> str:
+        """Pseudonym tokens and encrypted tokens in ``text`` back to the original values."""
+        restored = self.pseudonymizer.restore(text)
+        if self._encrypt_key is not None and "<ENC:" in restored:
+            restored = op.decrypt_tokens(restored, self._encrypt_key)
+        return restored
+
+
+_SHARED: Detector | None = None
+
+
+def shared_detector() -> Detector:
+    """One process-wide detector with the built-in recognizers (compiled once)."""
+    global _SHARED  # noqa: PLW0603 - a lazily built, immutable singleton
+    if _SHARED is None:
+        _SHARED = Detector()
+    return _SHARED
+
+
+def redact(text: str, policy: Policy | None = None) -> str:
+    """``text`` with secrets and personal data transformed by ``policy`` (default policy)."""
+    return Redactor(policy=policy).redact(text).text
