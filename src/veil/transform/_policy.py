@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from veil._yaml import load_yaml
+from veil._yaml import load_yaml, strip_lines
 from veil.detect import Finding, Level, kind_info
 from veil.errors import InputError
 
@@ -86,25 +86,17 @@ class Policy(BaseModel):
 
 
 def _line_of(document: Any, location: tuple[int | str, ...]) -> Any:
+    """The line of the innermost mapping on ``location`` (for error messages)."""
     node, line = document, document.get("__line__") if isinstance(document, dict) else None
     for part in location:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
+        in_mapping = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if not (in_mapping or in_list):
             break
+        node = node[part]
         if isinstance(node, dict) and "__line__" in node:
             line = node["__line__"]
     return line
-
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k != "__line__"}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
 
 
 def parse_policy(text: str, *, origin: str = "policy") -> Policy:
@@ -113,7 +105,7 @@ def parse_policy(text: str, *, origin: str = "policy") -> Policy:
     if not isinstance(document, dict):
         raise InputError(f"{origin}: a policy is a mapping starting with `version: 1`.")
     try:
-        return Policy.model_validate(_strip(document))
+        return Policy.model_validate(strip_lines(document))
     except ValidationError as exc:
         error = exc.errors()[0]
         location = tuple(error["loc"])

@@ -108,7 +108,7 @@ _SHARED: Detector | None = None
 
 def shared_detector() -> Detector:
     """One process-wide detector with the built-in recognizers (compiled once)."""
-    global _SHARED  # noqa: PLW0603 - a lazily built, immutable singleton
+    global _SHARED
     if _SHARED is None:
         _SHARED = Detector()
     return _SHARED
