@@ -241,7 +241,7 @@ _PLACEHOLDER = re.compile(
     r"(?i)^(?:x+|\*+|\.+|0+|1+|a+|changeme|change_me|password|passwd|pass|secret|token|test|"
     r"null|none|nil|true|false|undefined|example|redacted|dummy|placeholder|"
     r"your[_-]?\w*|<[^>]*>?|\[[^\]]*\]?|\$\{.*\}|\{\{.*\}\}|%\(.*\)s|\$\w+)$"
-    r"|x{6,}|X{6,}|\*{4,}|#{4,}|\.{3}|_here\b|here$|abc123|1234567|abcdefgh|EXAMPLE|>$"
+    r"|x{6,}|X{6,}|\*{4,}|#{4,}|\.{3}|_here\b|here$|abc123|1234567890|abcdefghij|EXAMPLE|>$"
 )
 # Code, not key material: ``X25519.KeyPair``, ``kVK_Return.u16``, ``key_length``.
 _CODE_IDENTIFIER = re.compile(

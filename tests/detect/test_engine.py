@@ -1,0 +1,200 @@
+"""The engine: overlap resolution, the one-pass prefilter, batches and streams, YAML."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from veil.detect import Detector, Finding, Level, RecognizerSpec, resolve_overlaps
+from veil.detect._detector import _Candidate
+from veil.errors import InputError
+
+FAST = Detector()
+PYTHON = Detector(engine="python")
+
+FRAGMENTS = [
+    "bob@example.com",
+    "+1 (415) 555-0132",
+    "4111 1111 1111 1111",
+    "GB82WEST12345698765432",
+    "123-45-6788",
+    "10.0.0.1",
+    "https://example.com/x",
+    "ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI",
+    'api_key = "q8F2kL9xZ3vB7nM1pR5tW0yC4hJ6"',
+    "password: Tr0ub4dor&3",
+    "born 1990-05-17",
+    "Zoë",
+    "🙂",
+    "\n",
+    " ",
+    "-",
+    "@",
+    ":",
+    "key",
+    "0",
+]
+texts = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=25).map(
+    "".join
+)
+
+
+def candidate(
+    start: int, end: int, *, validated: bool, specificity: int, score: float
+) -> _Candidate:
+    return _Candidate(
+        Finding(start, end, f"K{start}{end}", score, Level.HIGH, f"r{start}", validated),
+        specificity,
+    )
+
+
+def test_overlap_validated_beats_unvalidated() -> None:
+    kept = resolve_overlaps(
+        [
+            candidate(0, 20, validated=False, specificity=3, score=0.99),
+            candidate(5, 10, validated=True, specificity=1, score=0.5),
+        ]
+    )
+    assert [(f.start, f.end) for f in kept] == [(5, 10)]
+
+
+def test_overlap_specific_beats_generic_then_score_then_length() -> None:
+    specific = resolve_overlaps(
+        [
+            candidate(0, 20, validated=False, specificity=0, score=0.9),
+            candidate(2, 8, validated=False, specificity=3, score=0.6),
+        ]
+    )
+    assert [(f.start, f.end) for f in specific] == [(2, 8)]
+    by_score = resolve_overlaps(
+        [
+            candidate(0, 20, validated=False, specificity=1, score=0.6),
+            candidate(2, 8, validated=False, specificity=1, score=0.7),
+        ]
+    )
+    assert [(f.start, f.end) for f in by_score] == [(2, 8)]
+    by_length = resolve_overlaps(
+        [
+            candidate(0, 20, validated=False, specificity=1, score=0.7),
+            candidate(2, 8, validated=False, specificity=1, score=0.7),
+        ]
+    )
+    assert [(f.start, f.end) for f in by_length] == [(0, 20)]
+
+
+def test_non_overlapping_losers_of_a_cluster_are_kept() -> None:
+    kept = resolve_overlaps(
+        [
+            candidate(0, 10, validated=False, specificity=1, score=0.6),
+            candidate(8, 30, validated=True, specificity=2, score=0.9),
+            candidate(31, 40, validated=False, specificity=1, score=0.6),
+        ]
+    )
+    assert [(f.start, f.end) for f in kept] == [(8, 30), (31, 40)]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_prefilter_engine_gives_identical_findings_to_plain_python(text: str) -> None:
+    assert FAST.find(text) == PYTHON.find(text)
+
+
+def test_hyperscan_prefilter_is_active_when_installed() -> None:
+    pytest.importorskip("hyperscan")
+    assert FAST.engine == "hyperscan"
+    assert PYTHON.engine == "python"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefix=st.text(alphabet="ab \n", max_size=300),
+    chunk=st.integers(min_value=100, max_value=240),
+)
+def test_secret_straddling_a_chunk_boundary_is_found_exactly_once(prefix: str, chunk: int) -> None:
+    token = "ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI"
+    text = prefix + " " + token + " tail " * 20
+    # The overlap must exceed the longest value; chunk sizes move the boundary everywhere.
+    streamed = list(FAST.scan_stream(io.StringIO(text), chunk_chars=chunk, overlap=48))
+    tokens = [f for f in streamed if f.kind == "GITHUB_TOKEN"]
+    assert len(tokens) == 1
+    assert text[tokens[0].start : tokens[0].end] == token
+
+
+def test_stream_of_bytes_matches_whole_text_findings() -> None:
+    lines = [
+        f"user{i}@example.com paid with 4111 1111 1111 1111 from 10.0.0.{i % 250}\n"
+        for i in range(400)
+    ]
+    text = "Zoë 🙂 " + "".join(lines)
+    whole = FAST.find(text)
+    streamed = list(FAST.scan_stream(io.BytesIO(text.encode()), chunk_chars=4096, overlap=512))
+    assert streamed == whole
+
+
+def test_stream_rejects_an_overlap_too_large_for_the_chunk() -> None:
+    with pytest.raises(InputError, match="overlap"):
+        list(FAST.scan_stream(io.StringIO("x"), chunk_chars=100, overlap=60))
+
+
+def test_find_many_with_workers_equals_sequential() -> None:
+    batch = [f"mail user{i}@example.com or call 212-555-01{i % 90 + 10}" for i in range(600)]
+    assert FAST.find_many(batch, workers=2, batch_size=100) == [FAST.find(t) for t in batch]
+
+
+def test_users_add_recognizers_from_yaml(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrecognizers:\n"
+        "  - id: employee-id\n    kind: EMPLOYEE_ID\n    pattern: '\\bEMP-\\d{6}\\b'\n"
+        "    keywords: [emp-]\n    score: 0.8\n    level: HIGH\n"
+    )
+    detector = Detector(extra=rules)
+    (finding,) = detector.find("ticket for EMP-004211 closed")
+    assert (finding.kind, finding.level, finding.source) == (
+        "EMPLOYEE_ID",
+        Level.HIGH,
+        "employee-id",
+    )
+
+
+def test_a_user_file_can_disable_a_builtin(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrecognizers:\n"
+        "  - id: email\n    kind: EMAIL\n    pattern: 'unused'\n    enabled: false\n"
+    )
+    assert Detector(extra=rules).find("bob@example.com") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "  - id: x\n    kind: lower\n    pattern: 'a'\n",
+            ":3: recognizer 'x': kind: must be UPPER_SNAKE_CASE",
+        ),
+        (
+            "  - id: x\n    kind: X\n    pattern: '(unclosed'\n",
+            ":3: recognizer 'x' has an invalid pattern",
+        ),
+        ("  - id: x\n    kind: X\n    pattern: 'a'\n    validator: nope\n", "unknown validator"),
+        ("  - id: x\n    kind: X\n    pattern: 'a'\n    colour: red\n", "colour"),
+    ],
+)
+def test_bad_recognizer_files_name_the_line_and_the_problem(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrecognizers:\n" + body)
+    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        Detector(extra=rules)
+
+
+def test_recognizer_specs_are_data() -> None:
+    spec = RecognizerSpec(id="x", kind="ORDER_ID", pattern=r"\bORD\d{4}\b", score=0.9)
+    (finding,) = Detector([spec]).find("see ORD1234")
+    assert finding.kind == "ORDER_ID"

@@ -1,0 +1,198 @@
+"""Each built-in recognizer: values it must find, near misses it must not."""
+
+from __future__ import annotations
+
+import pytest
+
+from veil.detect import Detector, Finding
+
+DETECTOR = Detector()
+
+
+def kinds_in(text: str) -> list[tuple[str, str]]:
+    return [(f.kind, text[f.start : f.end]) for f in DETECTOR.find(text)]
+
+
+POSITIVE = [
+    ("write to jane.doe+ai@example.co.uk today", "EMAIL", "jane.doe+ai@example.co.uk"),
+    ("call +1 (415) 555-0132 after six", "PHONE", "+1 (415) 555-0132"),
+    ("UK mobile +44 7700 900123", "PHONE", "+44 7700 900123"),
+    ("office 212-555-0147", "PHONE", "212-555-0147"),
+    ("paid with 4111 1111 1111 1111", "CREDIT_CARD", "4111 1111 1111 1111"),
+    ("amex 378282246310005 on file", "CREDIT_CARD", "378282246310005"),
+    ("IBAN DE89 3704 0044 0532 0130 00 please", "IBAN", "DE89 3704 0044 0532 0130 00"),
+    ("iban: GB82WEST12345698765432", "IBAN", "GB82WEST12345698765432"),
+    ("ssn 123-45-6788", "US_SSN", "123-45-6788"),
+    ("host 192.168.10.254 is down", "IP_ADDRESS", "192.168.10.254"),
+    ("v6 2001:db8:85a3::8a2e:370:7334 ok", "IP_ADDRESS", "2001:db8:85a3::8a2e:370:7334"),
+    ("nic 00:1A:2b:3C:4d:5E", "MAC_ADDRESS", "00:1A:2b:3C:4d:5E"),
+    ("see https://example.com/a?b=c.", "URL", "https://example.com/a?b=c"),
+    ("on 2024-02-29 we met", "DATE", "2024-02-29"),
+    ("she was born on 12/03/1985", "DATE_OF_BIRTH", "12/03/1985"),
+    (
+        "btc 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+        "CRYPTO_WALLET",
+        "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+    ),
+    (
+        "bech32 bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+        "CRYPTO_WALLET",
+        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+    ),
+    (
+        "eth 0x52908400098527886E0F7030069857D2E4169EE7",
+        "CRYPTO_WALLET",
+        "0x52908400098527886E0F7030069857D2E4169EE7",
+    ),
+    ("NINO AB 12 34 56 C", "UK_NINO", "AB 12 34 56 C"),
+    ("passport number 912803456", "US_PASSPORT", "912803456"),
+    ("driver license D1234567", "US_DRIVER_LICENSE", "D1234567"),
+]
+
+SECRETS = [
+    ("OPENAI_API_KEY", "sk-proj-" + "Q7mZ2vX9pL4tR8wK1nB6cY3hJ5dF0gS2aE7uI9oP4lM8kN3"),
+    (
+        "ANTHROPIC_API_KEY",
+        "sk-ant-api03-" + "x7Rk2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI8oP" * 2 + "Rk9mQ2vT4kZp7AA",
+    ),
+    ("GOOGLE_API_KEY", "AIzaSyC8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE"),
+    ("AWS_ACCESS_KEY_ID", "AKIA2E3F4G5H6J7K7L2M"),
+    ("GITHUB_TOKEN", "ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI"),
+    (
+        "GITHUB_TOKEN",
+        "github_pat_11ABQ7Z3Y0x7Rk2LmQ9vT4k_" + "Zp7WnY3cJ6bH1sD5fG0aE2uI8oP" * 2 + "x7Rk",
+    ),
+    ("GITLAB_TOKEN", "glpat-x7Rk2LmQ9vT4kZp7WnY3"),
+    ("SLACK_TOKEN", "xoxb-263594206564-2343607819207-x7Rk2LmQ9vT4kZp7WnY3cJ6b"),
+    (
+        "SLACK_WEBHOOK",
+        "https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF1/x7Rk2LmQ9vT4kZp7WnY3cJ6b",
+    ),
+    ("STRIPE_KEY", "sk_live_51x7Rk2LmQ9vT4kZp7WnY3cJ6b"),
+    ("SENDGRID_KEY", "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"),
+    ("HUGGINGFACE_TOKEN", "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"),
+    ("NPM_TOKEN", "npm_x7Rk2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2u"),
+    ("SHOPIFY_TOKEN", "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"),
+    ("TELEGRAM_BOT_TOKEN", "123456789:AAx7Rk2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0a"),
+    (
+        "JWT",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "value"), POSITIVE)
+def test_recognizer_finds_its_kind(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in kinds_in(text)
+
+
+@pytest.mark.parametrize(("kind", "token"), SECRETS)
+def test_secret_recognizer_finds_the_token_in_code(kind: str, token: str) -> None:
+    text = f'client = Client(credential="{token}")\n'
+    assert (kind, token) in kinds_in(text)
+
+
+NEGATIVE = [
+    ("card 4111 1111 1111 1112", "CREDIT_CARD"),  # Luhn fails
+    ("order 1234567812345670", "CREDIT_CARD"),  # Luhn ok, no issuer range
+    ("IBAN GB82WEST12345698765433", "IBAN"),  # mod-97 fails
+    ("IBAN GB82WEST123456987654", "IBAN"),  # wrong length for GB
+    ("ssn 000-12-3456", "US_SSN"),  # area 000 is never issued
+    ("ssn 900-12-3456", "US_SSN"),  # 9xx areas are not SSNs
+    ("version 1.2.3.4.5", "IP_ADDRESS"),
+    ("addr 999.10.10.10", "IP_ADDRESS"),
+    ("btc 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3", "CRYPTO_WALLET"),  # checksum fails
+    ("the passport office is closed", "US_PASSPORT"),
+    ("number 912803456 without the magic word", "US_PASSPORT"),
+    ("jwt eyJub3QiOiJqc29uIn0x.eyJhIjoxfQ.sig", "JWT"),  # header is not a JWT header
+    ("token = 'xxxxxxxxxxxxxxxxxxxxxxxx'", "GENERIC_SECRET"),  # placeholder
+    ("api_key = os.environ['API_KEY']", "GENERIC_SECRET"),
+    ("key_length = XSalsa20.key_length", "GENERIC_SECRET"),
+    ("password = ${DB_PASSWORD}", "PASSWORD"),
+    ("AKIAIOSFODNN7EXAMPLE is AWS's documentation key", "AWS_ACCESS_KEY_ID"),
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), NEGATIVE)
+def test_near_miss_is_not_reported(text: str, kind: str) -> None:
+    assert kind not in [k for k, _ in kinds_in(text)]
+
+
+def test_private_key_block_spans_lines() -> None:
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n" * 3
+    text = f"key:\n-----BEGIN PRIVATE KEY-----\n{body}-----END PRIVATE KEY-----\nend"
+    found = DETECTOR.find(text)
+    assert [f.kind for f in found] == ["PRIVATE_KEY"]
+    assert text[found[0].start : found[0].end].endswith("-----END PRIVATE KEY-----")
+
+
+def test_password_in_a_database_url_is_the_finding() -> None:
+    text = "DATABASE_URL=postgresql://app:S3cr3t-Pw!@db.internal:5432/app"
+    assert ("PASSWORD", "S3cr3t-Pw!") in kinds_in(text)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'password = "correct horse battery"',
+        "DB_PASSWORD=Tr0ub4dor&3",
+        '{"password": "Tr0ub4dor&3"}',
+        "password: Tr0ub4dor&3",
+    ],
+)
+def test_password_assignments_in_code_and_config(line: str) -> None:
+    assert "PASSWORD" in [k for k, _ in kinds_in(line)]
+
+
+def test_authorization_header_value() -> None:
+    text = "Authorization: Bearer x7Rk2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0"
+    assert ("AUTH_TOKEN", "x7Rk2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0") in kinds_in(text)
+
+
+def test_generic_high_entropy_secret_next_to_a_key_word() -> None:
+    text = 'const paymentsApiKey = "q8F2kL9xZ3vB7nM1pR5tW0yC4hJ6";'
+    assert ("GENERIC_SECRET", "q8F2kL9xZ3vB7nM1pR5tW0yC4hJ6") in kinds_in(text)
+
+
+def test_context_words_raise_the_score() -> None:
+    plain = DETECTOR.find("ref 212-555-0147")
+    with_context = DETECTOR.find("phone 212-555-0147")
+    assert plain and with_context
+    assert with_context[0].score > plain[0].score
+
+
+def test_phone_region_hint_validates_national_numbers() -> None:
+    text = "ruf 030 12345678 an"
+    german = Detector(phone_region="DE").find(text)
+    assert [(f.kind, f.validated) for f in german] == [("PHONE", True)]
+
+
+def test_finding_repr_never_contains_the_value() -> None:
+    finding = DETECTOR.find("mail bob@example.com")[0]
+    assert "bob" not in repr(finding)
+    assert finding.to_dict() == {
+        "start": 5,
+        "end": 20,
+        "kind": "EMAIL",
+        "score": finding.to_dict()["score"],
+        "level": "CRITICAL",
+        "source": "email",
+    }
+
+
+def test_kinds_filter_limits_the_output() -> None:
+    detector = Detector(kinds=["EMAIL"])
+    found = detector.find("bob@example.com 212-555-0147")
+    assert {f.kind for f in found} == {"EMAIL"}
+
+
+def test_empty_text_has_no_findings() -> None:
+    assert DETECTOR.find("") == []
+
+
+def test_offsets_are_python_str_indices_after_non_ascii_text() -> None:
+    text = "Grüße von Zoë 🙂 — bob@example.com"
+    (finding,) = DETECTOR.find(text)
+    assert isinstance(finding, Finding)
+    assert text[finding.start : finding.end] == "bob@example.com"
