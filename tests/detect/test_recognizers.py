@@ -158,7 +158,8 @@ def test_generic_high_entropy_secret_next_to_a_key_word() -> None:
 def test_context_words_raise_the_score() -> None:
     plain = DETECTOR.find("ref 212-555-0147")
     with_context = DETECTOR.find("phone 212-555-0147")
-    assert plain and with_context
+    assert plain
+    assert with_context
     assert with_context[0].score > plain[0].score
 
 

@@ -31,6 +31,7 @@ class Pseudonymizer:
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
         self._longest = 0
+        self._reserved: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Pseudonymizer(scope={self.scope!r}, tokens={len(self._by_token)})"
@@ -42,12 +43,24 @@ class Pseudonymizer:
     def longest_token(self) -> int:
         return self._longest
 
+    def reserve_literals(self, text: str) -> None:
+        """Never hand out a token that ``text`` already contains literally, so restoring
+        the transformed text leaves that literal alone."""
+        if "<" not in text:
+            return
+        with self._lock:
+            for match in TOKEN.finditer(text):
+                if match.group(0) not in self._by_token:
+                    self._reserved.add(match.group(0))
+
     def token_for(self, value: str, kind: str) -> str:
         key = (kind, value)
         with self._lock:
             token = self._by_value.get(key)
             if token is None:
                 number = self._counters.get(kind, 0) + 1
+                while f"<{kind}_{number}>" in self._reserved:
+                    number += 1
                 self._counters[kind] = number
                 token = f"<{kind}_{number}>"
                 self._by_value[key] = token
@@ -64,6 +77,7 @@ class Pseudonymizer:
 
     def pseudonymize(self, text: str, findings: Iterable[Finding]) -> str:
         """``text`` with every finding replaced by its token (findings must not overlap)."""
+        self.reserve_literals(text)
         parts: list[str] = []
         cursor = 0
         for finding in sorted(findings, key=lambda f: f.start):

@@ -67,6 +67,8 @@ class Redactor:
         parts: list[str] = []
         actions: dict[str, int] = {}
         cursor = 0
+        if findings:
+            self.pseudonymizer.reserve_literals(text)
         for finding in sorted(findings, key=lambda f: f.start):
             rule = self.policy.rule_for(finding, self.surface)
             value = text[finding.start : finding.end]

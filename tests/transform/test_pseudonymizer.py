@@ -1,0 +1,131 @@
+"""Pseudonyms: consistent within a scope, restored in whole texts and in streams."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from veil.errors import IntegrityError, KeyMaterialError
+from veil.keys import RootKey
+from veil.transform import Pseudonymizer, Redactor, StreamRestorer, parse_policy
+
+PSEUDONYMIZE_ALL = parse_policy("version: 1\ndefault: {operator: pseudonymize}\n")
+PROMPT = "Alice is bob@example.com, Carol is carol@example.org; write to bob@example.com."
+
+
+def pseudonymized() -> tuple[Redactor, str]:
+    redactor = Redactor(surface="gateway")
+    return redactor, redactor.redact(PROMPT).text
+
+
+def test_same_value_same_token_within_a_scope() -> None:
+    _, text = pseudonymized()
+    assert text == "Alice is <EMAIL_1>, Carol is <EMAIL_2>; write to <EMAIL_1>."
+
+
+def test_restore_handles_reordering_repetition_and_punctuation() -> None:
+    redactor, _ = pseudonymized()
+    answer = "Sure! <EMAIL_2>'s inbox, then (<EMAIL_1>), <EMAIL_1>… and <EMAIL_9> stays."
+    assert redactor.restore(answer) == (
+        "Sure! carol@example.org's inbox, then (bob@example.com), bob@example.com… "
+        "and <EMAIL_9> stays."
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_pseudonymize_then_restore_is_the_identity(text: str) -> None:
+    redactor = Redactor(policy=PSEUDONYMIZE_ALL)
+    assert redactor.restore(redactor.redact(text).text) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "bob@example.com",
+                "10.0.0.1",
+                "+1 212-555-0147",
+                " ",
+                "x",
+                "\n",
+                "<",
+                "é",
+                "<EMAIL_1>",
+            ]
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def test_pseudonymize_then_restore_is_the_identity_on_pii_heavy_text(text: str) -> None:
+    redactor = Redactor(policy=PSEUDONYMIZE_ALL)
+    assert redactor.restore(redactor.redact(text).text) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    answer=st.lists(
+        st.sampled_from(
+            ["<EMAIL_1>", "<EMAIL_2>", "<EMAIL_12>", "<", ">", "EMAIL_1", " ", "ok", "<<"]
+        ),
+        max_size=20,
+    ).map("".join),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8),
+)
+def test_streamed_restore_equals_whole_text_restore_for_every_chunking(
+    answer: str, cuts: list[int]
+) -> None:
+    mapping = Pseudonymizer()
+    for index in range(1, 13):
+        mapping.token_for(f"user{index}@example.com", "EMAIL")
+    bounds = sorted({0, len(answer), *[c for c in cuts if c <= len(answer)]})
+    restorer = StreamRestorer(mapping)
+    streamed = "".join(restorer.feed(answer[a:b]) for a, b in zip(bounds, bounds[1:], strict=False))
+    streamed += restorer.close()
+    assert streamed == mapping.restore(answer)
+
+
+def test_token_lookalikes_already_in_the_input_survive_the_round_trip() -> None:
+    redactor = Redactor(surface="gateway")
+    text = "literal <EMAIL_1> then bob@example.com"
+    masked = redactor.redact(text).text
+    assert masked == "literal <EMAIL_1> then <EMAIL_2>"
+    assert redactor.restore(masked) == text
+
+
+def test_stream_restorer_holds_back_only_a_possible_token_tail() -> None:
+    mapping = Pseudonymizer()
+    mapping.token_for("bob@example.com", "EMAIL")
+    restorer = StreamRestorer(mapping)
+    assert restorer.feed("Hello <EMA") == "Hello "
+    assert restorer.feed("IL_1> and <b>") == "bob@example.com and <b>"
+    assert restorer.feed(" 3 < 4") == " 3 < 4"
+    assert restorer.close() == ""
+
+
+def test_mapping_is_sealed_and_round_trips() -> None:
+    key = RootKey(os.urandom(32))
+    mapping = Pseudonymizer()
+    token = mapping.token_for("bob@example.com", "EMAIL")
+    blob = mapping.to_sealed(key)
+    assert b"bob@example.com" not in blob
+    loaded = Pseudonymizer.from_sealed(key, blob)
+    assert loaded.restore(f"hi {token}") == "hi bob@example.com"
+    assert loaded.token_for("carol@example.org", "EMAIL") == "<EMAIL_2>"
+
+
+def test_sealed_mapping_refuses_the_wrong_key_and_tampering() -> None:
+    key = RootKey(os.urandom(32))
+    blob = Pseudonymizer().to_sealed(key)
+    with pytest.raises(KeyMaterialError, match="sealed under key rk-"):
+        Pseudonymizer.from_sealed(RootKey(os.urandom(32)), blob)
+    with pytest.raises(IntegrityError):
+        Pseudonymizer.from_sealed(key, blob[:-1] + bytes([blob[-1] ^ 1]))
+    with pytest.raises(IntegrityError):
+        Pseudonymizer.from_sealed(key, blob[:20])
+    with pytest.raises(IntegrityError):
+        Pseudonymizer.from_sealed(key, blob, scope="another-conversation")
