@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from veil.errors import ConfigError, IntegrityError, InputError
+from veil.errors import ConfigError, InputError, IntegrityError
 from veil.keys import RootKey
 from veil.transform import Redactor, default_policy, load_policy, parse_policy, redact
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -84,7 +85,7 @@ def test_streamed_restore_equals_whole_text_restore_for_every_chunking(
         mapping.token_for(f"user{index}@example.com", "EMAIL")
     bounds = sorted({0, len(answer), *[c for c in cuts if c <= len(answer)]})
     restorer = StreamRestorer(mapping)
-    streamed = "".join(restorer.feed(answer[a:b]) for a, b in zip(bounds, bounds[1:], strict=False))
+    streamed = "".join(restorer.feed(answer[a:b]) for a, b in itertools.pairwise(bounds))
     streamed += restorer.close()
     assert streamed == mapping.restore(answer)
 
