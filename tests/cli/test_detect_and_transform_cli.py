@@ -1,0 +1,185 @@
+"""``veil detect``, ``veil redact``, ``veil pseudonymize`` and ``veil restore`` as a user runs them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from veil.cli import app
+from veil.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
+
+TOKEN = "ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI"
+TEXT = f"Hi, I am bob@example.com, call +1-415-555-0132. token {TOKEN}\n"
+runner = CliRunner()
+
+
+def veil(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), input=stdin)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def master_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    key = base64.b64encode(os.urandom(32)).decode()
+    monkeypatch.setenv("VEIL_MASTER_KEY", key)
+    return key
+
+
+def test_detect_table_masks_values_and_exits_1() -> None:
+    code, output = veil("detect", "-", stdin=TEXT)
+    assert code == EXIT_FINDINGS
+    assert "GITHUB_TOKEN" in output
+    assert "ghp_…2uI" in output
+    assert TOKEN not in output
+    assert "bob@example.com" not in output
+
+
+def test_detect_json_gives_offsets() -> None:
+    path = Path("input.txt")
+    path.write_text(TEXT)
+    code, output = veil("detect", str(path), "--json")
+    assert code == EXIT_FINDINGS
+    kinds = [(f["kind"], TEXT[f["start"] : f["end"]]) for f in json.loads(output)["findings"]]
+    assert kinds == [
+        ("EMAIL", "bob@example.com"),
+        ("PHONE", "+1-415-555-0132"),
+        ("GITHUB_TOKEN", TOKEN),
+    ]
+
+
+def test_detect_with_nothing_found_exits_0() -> None:
+    assert veil("detect", "-", stdin="nothing to see here")[0] == EXIT_OK
+
+
+def test_detect_missing_file_is_a_usage_error() -> None:
+    code, output = veil("detect", "no-such-file.txt")
+    assert code == EXIT_USAGE
+    assert "Cannot read" in output
+
+
+def test_detect_jsonl_speaks_the_scorer_protocol_line_by_line() -> None:
+    """A real subprocess: each answer must arrive before the next line is sent."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "veil", "detect", "--jsonl"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write(json.dumps({"id": 7, "text": "hi bob@example.com"}) + "\n")
+    process.stdin.flush()
+    first = json.loads(process.stdout.readline())
+    assert first == {
+        "id": 7,
+        "findings": [
+            {
+                "start": 3,
+                "end": 18,
+                "kind": "EMAIL",
+                "score": 0.9,
+                "level": "CRITICAL",
+                "source": "email",
+            }
+        ],
+    }
+    process.stdin.write(json.dumps("no findings") + "\n")
+    process.stdin.close()
+    second = json.loads(process.stdout.readline())
+    assert second["findings"] == []
+    assert process.wait(timeout=30) == 0
+
+
+def test_detect_jsonl_rejects_a_line_that_is_not_json() -> None:
+    code, output = veil("detect", "--jsonl", stdin="not json\n")
+    assert code == EXIT_USAGE
+    assert "line 1 is not JSON" in output
+
+
+def test_redact_default_policy() -> None:
+    code, output = veil("redact", "-", stdin=TEXT)
+    assert code == EXIT_OK
+    assert output == "Hi, I am [EMAIL], call +X-XXX-XXX-0132. token [GITHUB_TOKEN]\n"
+
+
+def test_redact_with_a_policy_file_and_json() -> None:
+    Path("policy.yaml").write_text("version: 1\ndefault: {operator: redact, label: '***'}\n")
+    code, output = veil("redact", "-", "--policy", "policy.yaml", "--json", stdin=TEXT)
+    assert code == EXIT_OK
+    report = json.loads(output)
+    assert report["text"] == "Hi, I am ***, call ***. token ***\n"
+    assert report["actions"] == {"redact": 3}
+
+
+def test_redact_with_a_bad_policy_names_the_line() -> None:
+    Path("policy.yaml").write_text("version: 1\ndefault:\n  operator: shred\n")
+    code, output = veil("redact", "-", "--policy", "policy.yaml", stdin=TEXT)
+    assert code == EXIT_USAGE
+    assert "policy.yaml:3: default.operator" in output
+
+
+def test_pseudonymize_then_restore_with_an_encrypted_map(master_key: str) -> None:
+    code, masked = veil("pseudonymize", "-", "--map", "conv.map", stdin=TEXT)
+    assert code == EXIT_OK
+    assert masked == "Hi, I am <EMAIL_1>, call <PHONE_1>. token [GITHUB_TOKEN]\n"
+    map_file = Path("conv.map")
+    assert stat.S_IMODE(map_file.stat().st_mode) == 0o600
+    assert b"bob@example.com" not in map_file.read_bytes()
+    code, restored = veil(
+        "restore", "-", "--map", "conv.map", stdin="Write to <EMAIL_1>'s phone <PHONE_1>."
+    )
+    assert code == EXIT_OK
+    assert restored == "Write to bob@example.com's phone +1-415-555-0132."
+
+
+def test_pseudonymize_reuses_the_tokens_of_an_existing_map(master_key: str) -> None:
+    veil("pseudonymize", "-", "--map", "conv.map", stdin="bob@example.com")
+    _, second = veil(
+        "pseudonymize", "-", "--map", "conv.map", stdin="carol@example.org, bob@example.com"
+    )
+    assert second == "<EMAIL_2>, <EMAIL_1>"
+
+
+def test_pseudonymize_without_a_root_key_says_how_to_configure_one() -> None:
+    code, output = veil("pseudonymize", "-", "--map", "conv.map", stdin=TEXT)
+    assert code == EXIT_ERROR
+    assert "VEIL_MASTER_KEY" in output
+    assert not Path("conv.map").exists()
+
+
+def test_restore_with_another_key_fails_and_names_both_key_ids(
+    master_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    veil("pseudonymize", "-", "--map", "conv.map", stdin=TEXT)
+    monkeypatch.setenv("VEIL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    code, output = veil("restore", "-", "--map", "conv.map", stdin="<EMAIL_1>")
+    assert code == EXIT_ERROR
+    assert output.count("rk-") == 2
+    assert master_key not in output
+
+
+def test_restore_of_a_corrupted_map_is_an_integrity_failure(master_key: str) -> None:
+    veil("pseudonymize", "-", "--map", "conv.map", stdin=TEXT)
+    path = Path("conv.map")
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    code, output = veil("restore", "-", "--map", "conv.map", stdin="<EMAIL_1>")
+    assert code == EXIT_INTEGRITY
+    assert "altered" in output
+
+
+def test_a_map_readable_by_others_is_refused(master_key: str) -> None:
+    veil("pseudonymize", "-", "--map", "conv.map", stdin=TEXT)
+    Path("conv.map").chmod(0o644)
+    code, output = veil("restore", "-", "--map", "conv.map", stdin="<EMAIL_1>")
+    assert code == EXIT_USAGE
+    assert "chmod 600" in output
