@@ -1,4 +1,4 @@
-"""``veil detect``, ``veil redact``, ``veil pseudonymize`` and ``veil restore`` as a user runs them."""
+"""The detect, redact, pseudonymize and restore commands as a user runs them."""
 
 from __future__ import annotations
 
