@@ -144,15 +144,18 @@ class Detector:
         if not text:
             return []
         selected = self._prefilter.select(text) if self._prefilter is not None else None
-        recognizers = self._compiled if selected is None else [self._compiled[i] for i in selected]
-        if not recognizers:
-            return []
-        lowered = text.lower()
+        if selected is None:
+            # No one-pass prefilter: keywords (as in gitleaks) skip recognizers cheaply.
+            lowered = text.lower()
+            recognizers = [
+                r
+                for r in self._compiled
+                if not r.spec.keywords or any(word in lowered for word in r.spec.keywords)
+            ]
+        else:
+            recognizers = [self._compiled[i] for i in selected]
         candidates: list[_Candidate] = []
         for recognizer in recognizers:
-            keywords = recognizer.spec.keywords
-            if keywords and not any(word in lowered for word in keywords):
-                continue
             candidates.extend(self._candidates(recognizer, text))
         return resolve_overlaps(candidates)
 
