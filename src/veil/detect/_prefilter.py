@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,20 @@ except ImportError:  # pragma: no cover - exercised where hyperscan is absent
     _hs = None
 
 _CACHE_VERSION = b"veil-prefilter-1"
+
+
+_LARGE_REPEAT = re.compile(r"(?<!\\)\{(\d+),(\d+)\}")
+
+
+def relax(pattern: str) -> str:
+    """The pattern with large bounded repeats made unbounded (``{16,16384}`` → ``{16,}``).
+
+    Hyperscan compiles large bounded repeats into huge automata; the unbounded form
+    matches a superset, which is all a prefilter needs.
+    """
+    return _LARGE_REPEAT.sub(
+        lambda m: m.group(0) if int(m.group(2)) <= 64 else f"{{{m.group(1)},}}", pattern
+    )
 
 
 def hyperscan_available() -> bool:
@@ -56,7 +71,7 @@ class Prefilter:
         self._always: tuple[int, ...] = ()
         if _hs is None:
             return
-        patterns = [recognizer.spec.pattern.encode() for recognizer in recognizers]
+        patterns = [relax(recognizer.spec.pattern).encode() for recognizer in recognizers]
         digest = hashlib.sha256(_CACHE_VERSION)
         for pattern in patterns:
             digest.update(pattern + b"\0")
