@@ -11,11 +11,7 @@ import json
 import random
 from pathlib import Path
 
-WORDS = (
-    "the service returned an error while processing request for user account billing "
-    "invoice retry timeout connection database cache queue worker deploy release config "
-    "value field record update create delete select order payment shipping address note"
-).split()
+WORDS = ["the", "service", "returned", "an", "error", "while", "processing", "request", "for", "user", "account", "billing", "invoice", "retry", "timeout", "connection", "database", "cache", "queue", "worker", "deploy", "release", "config", "value", "field", "record", "update", "create", "delete", "select", "order", "payment", "shipping", "address", "note"]
 
 
 def luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
@@ -65,7 +61,8 @@ def line(rng: random.Random) -> str:
     if style == 1:
         return json.dumps({"event": rng.choice(WORDS), "count": rng.randrange(1000), "msg": words})
     if style == 2:
-        return f"    result = process_{rng.choice(WORDS)}(items[{rng.randrange(99)}], retries=3)  # {words}"
+        call = f"process_{rng.choice(WORDS)}(items[{rng.randrange(99)}], retries=3)"
+        return f"    result = {call}  # {words}"
     return words.capitalize() + "."
 
 

@@ -198,3 +198,28 @@ def test_recognizer_specs_are_data() -> None:
     spec = RecognizerSpec(id="x", kind="ORDER_ID", pattern=r"\bORD\d{4}\b", score=0.9)
     (finding,) = Detector([spec]).find("see ORD1234")
     assert finding.kind == "ORDER_ID"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), min_size=50, max_size=120)
+)
+def test_windowed_matching_on_long_texts_equals_plain_python(parts: list[str]) -> None:
+    text = ("".join(parts) + "\n") * (20_000 // max(1, len("".join(parts))) + 1)
+    assert len(text) >= 16 << 10
+    assert FAST.find(text) == PYTHON.find(text)
+
+
+def test_windowed_matching_maps_offsets_after_multibyte_characters() -> None:
+    line = (
+        "Zoë 🙂 paid 4111 1111 1111 1111 — mail bob@example.com, "
+        "token ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI\n"
+    )
+    text = line * 400
+    found = FAST.find(text)
+    assert found == PYTHON.find(text)
+    assert {text[f.start : f.end] for f in found} == {
+        "4111 1111 1111 1111",
+        "bob@example.com",
+        "ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI",
+    }

@@ -3,9 +3,11 @@ boosts, and one deterministic overlap resolution."""
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import io
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,10 @@ CONTEXT_AFTER = 24
 CONTEXT_BOOST = 0.35
 VALIDATED_SCORE = 0.9
 WEAK_PENALTY = 0.25
+# Texts this long use windowed matching around the prefilter's match ends.
+WINDOWED_MIN_CHARS = 16 << 10
+LOOKAROUND_MARGIN = 256
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,10 @@ class Detector:
         """Every finding in ``text``, non-overlapping, sorted by start offset."""
         if not text:
             return []
+        if len(text) >= WINDOWED_MIN_CHARS and self._prefilter is not None:
+            windowed = self._find_windowed(text)
+            if windowed is not None:
+                return windowed
         selected = self._prefilter.select(text) if self._prefilter is not None else None
         if selected is None:
             # No one-pass prefilter: keywords (as in gitleaks) skip recognizers cheaply.
@@ -159,10 +169,39 @@ class Detector:
             candidates.extend(self._candidates(recognizer, text))
         return resolve_overlaps(candidates)
 
-    def _candidates(self, recognizer: CompiledRecognizer, text: str) -> Iterator[_Candidate]:
+    def _find_windowed(self, text: str) -> list[Finding] | None:
+        """Long texts: each recognizer's pattern runs only around the match ends that the
+        Hyperscan pass reported, and gives exactly the matches a full scan would."""
+        assert self._prefilter is not None
+        if not self._prefilter.active:
+            return None
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        ends, always = self._prefilter.match_ends(data)
+        to_char = _byte_to_char_offsets(text, data)
+        candidates: list[_Candidate] = []
+        for index in sorted({*ends, *always}):
+            recognizer = self._compiled[index]
+            width = recognizer.max_width
+            if index in always or width is None:
+                candidates.extend(self._candidates(recognizer, text))
+                continue
+            ranges = _merge_windows([to_char(end) for end in ends[index]], width)
+            matches = _windowed_matches(recognizer.regex, text, ranges, width)
+            candidates.extend(self._candidates(recognizer, text, matches))
+        return resolve_overlaps(candidates)
+
+    def _candidates(
+        self,
+        recognizer: CompiledRecognizer,
+        text: str,
+        matches: Iterable[re.Match[str]] | None = None,
+    ) -> Iterator[_Candidate]:
         spec = recognizer.spec
         group = spec.group
-        for match in recognizer.regex.finditer(text):
+        for match in recognizer.regex.finditer(text) if matches is None else matches:
             if group == "first":
                 index = next((i for i, g in enumerate(match.groups(), 1) if g is not None), 0)
                 start, end = match.span(index)
@@ -247,6 +286,61 @@ class Detector:
             keep_from = max(0, cut - margin - buffer_start)
             buffer = buffer[keep_from:]
             buffer_start += keep_from
+
+
+def _byte_to_char_offsets(text: str, data: bytes) -> Callable[[int], int]:
+    """Map UTF-8 byte offsets (at character boundaries) to ``str`` offsets."""
+    if len(data) == len(text):
+        return int
+    starts: list[int] = []  # byte offset of each non-ASCII character
+    extras: list[int] = []  # extra bytes of all non-ASCII characters up to and including it
+    extra = 0
+    for match in _NON_ASCII.finditer(text):
+        starts.append(match.start() + extra)
+        extra += len(match.group().encode("utf-8")) - 1
+        extras.append(extra)
+
+    def convert(byte_offset: int) -> int:
+        before = bisect.bisect_left(starts, byte_offset)
+        return byte_offset - (extras[before - 1] if before else 0)
+
+    return convert
+
+
+def _merge_windows(ends: list[int], width: int) -> list[tuple[int, int]]:
+    """Ranges ``[end - width, end]`` around every possible match end, merged."""
+    ranges: list[tuple[int, int]] = []
+    for end in sorted(ends):
+        start = max(0, end - width)
+        if ranges and start <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], end))
+        else:
+            ranges.append((start, end))
+    return ranges
+
+
+def _windowed_matches(
+    regex: re.Pattern[str], text: str, ranges: list[tuple[int, int]], width: int
+) -> Iterator[re.Match[str]]:
+    """The matches ``regex.finditer(text)`` would give, searching only in ``ranges``.
+
+    Every full-scan match starts inside the range around its own end, so searching each
+    range from ``max(range start, previous match end)`` and keeping matches that start
+    inside the range reproduces the leftmost, non-overlapping sequence. The search may
+    look ``width + LOOKAROUND_MARGIN`` past a range so matches and look-aheads are whole.
+    """
+    last_end = 0
+    length = len(text)
+    for start, stop in ranges:
+        position = max(start, last_end)
+        endpos = min(length, stop + width + LOOKAROUND_MARGIN)
+        while position <= stop:
+            match = regex.search(text, position, endpos)
+            if match is None or match.start() > stop:
+                break
+            yield match
+            last_end = match.end()
+            position = last_end if match.end() > match.start() else last_end + 1
 
 
 def _rebuild(

@@ -36,7 +36,7 @@ try:  # optional: veil[fast]
 except ImportError:  # pragma: no cover - exercised where hyperscan is absent
     _hs = None
 
-_CACHE_VERSION = b"veil-prefilter-1"
+_CACHE_VERSION = b"veil-prefilter-2"
 
 
 _LARGE_REPEAT = re.compile(r"(?<!\\)\{(\d+),(\d+)\}")
@@ -63,45 +63,54 @@ def _cache_dir() -> Path:
 
 
 class Prefilter:
-    """Which recognizers can match a text; ``None`` from :meth:`select` means "all"."""
+    """Which recognizers can match a text, and where their matches can end.
+
+    Two databases over the same (relaxed) patterns: single-match mode answers "which
+    recognizers" for short texts; all-matches mode gives every possible match end, so
+    on long texts a recognizer's Python pattern runs only in windows around them.
+    """
 
     def __init__(self, recognizers: Sequence[CompiledRecognizer]) -> None:
-        self._all = tuple(range(len(recognizers)))
         self._database: Any = None
+        self._all_matches: Any = None
         self._always: tuple[int, ...] = ()
         if _hs is None:
             return
-        patterns = [relax(recognizer.spec.pattern).encode() for recognizer in recognizers]
+        self._patterns = [relax(recognizer.spec.pattern).encode() for recognizer in recognizers]
         digest = hashlib.sha256(_CACHE_VERSION)
-        for pattern in patterns:
+        for pattern in self._patterns:
             digest.update(pattern + b"\0")
-        cache = _cache_dir() / f"prefilter-{digest.hexdigest()[:32]}.hsdb"
+        self._digest = digest.hexdigest()[:32]
+        self._database, self._always = self._open(single=True)
+
+    def _open(self, *, single: bool) -> tuple[Any, tuple[int, ...]]:
+        assert _hs is not None
+        mode = "single" if single else "all"
+        cache = _cache_dir() / f"prefilter-{self._digest}-{mode}.hsdb"
         loaded = self._load(cache)
         if loaded is None:
-            loaded = self._compile(patterns)
+            loaded = self._compile(self._patterns, single=single)
             self._store(cache, *loaded)
-        self._database, self._always = loaded
+        database, always = loaded
         # A deserialized database has no scratch space yet; scanning needs one.
-        self._database.scratch = _hs.Scratch(self._database)
+        database.scratch = _hs.Scratch(database)
+        return database, always
 
     @staticmethod
-    def _flags() -> int:
+    def _flags(*, single: bool) -> int:
         assert _hs is not None
-        return int(
-            _hs.HS_FLAG_PREFILTER
-            | _hs.HS_FLAG_SINGLEMATCH
-            | _hs.HS_FLAG_ALLOWEMPTY
-            | _hs.HS_FLAG_UTF8
-        )
+        flags = _hs.HS_FLAG_PREFILTER | _hs.HS_FLAG_ALLOWEMPTY | _hs.HS_FLAG_UTF8
+        return int(flags | _hs.HS_FLAG_SINGLEMATCH) if single else int(flags)
 
-    def _compile(self, patterns: list[bytes]) -> tuple[Any, tuple[int, ...]]:
+    def _compile(self, patterns: list[bytes], *, single: bool) -> tuple[Any, tuple[int, ...]]:
         """The database of every pattern Hyperscan accepts; the rest always run."""
         assert _hs is not None
+        flags = self._flags(single=single)
         ids, always = [], []
         for index, pattern in enumerate(patterns):
-            single = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+            probe = _hs.Database(mode=_hs.HS_MODE_BLOCK)
             try:
-                single.compile(expressions=[pattern], ids=[0], elements=1, flags=[self._flags()])
+                probe.compile(expressions=[pattern], ids=[0], elements=1, flags=[flags])
                 ids.append(index)
             except _hs.error:
                 always.append(index)
@@ -110,7 +119,7 @@ class Prefilter:
             expressions=[patterns[i] for i in ids],
             ids=ids,
             elements=len(ids),
-            flags=[self._flags()] * len(ids),
+            flags=[flags] * len(ids),
         )
         return database, tuple(always)
 
@@ -155,3 +164,20 @@ class Prefilter:
 
         self._database.scan(data, match_event_handler=on_match)
         return tuple(sorted(hits))
+
+    def match_ends(self, data: bytes) -> tuple[dict[int, list[int]], tuple[int, ...]]:
+        """Every possible match end (byte offset) per recognizer, and the recognizers that
+        Hyperscan could not compile (those must scan the whole text)."""
+        if self._all_matches is None:
+            self._all_matches, _ = self._open(single=False)
+        ends: dict[int, list[int]] = {}
+
+        def on_match(ident: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
+            bucket = ends.get(ident)
+            if bucket is None:
+                ends[ident] = [end]
+            elif bucket[-1] != end:
+                bucket.append(end)
+
+        self._all_matches.scan(data, match_event_handler=on_match)
+        return ends, self._always

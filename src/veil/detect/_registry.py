@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,10 @@ class RecognizerSpec(BaseModel):
         return info.level if info is not None else Level.HIGH
 
 
+# Longest match the windowed engine will bound a pattern by; longer ones scan in full.
+MAX_WINDOW = 20_000
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRecognizer:
     spec: RecognizerSpec
@@ -71,6 +76,7 @@ class CompiledRecognizer:
     validator: Validator | None
     context_regex: re.Pattern[str] | None
     level: Level
+    max_width: int | None  # longest possible match, None when unbounded or empty-capable
 
     @property
     def id(self) -> str:
@@ -96,7 +102,19 @@ def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> C
         words = "|".join(re.escape(word) for word in sorted(spec.context, key=len, reverse=True))
         context = re.compile(rf"(?<![a-z0-9])(?:{words})(?![a-z0-9])")
     validator = VALIDATORS[spec.validator] if spec.validator else None
-    return CompiledRecognizer(spec, regex, validator, context, spec.resolved_level())
+    return CompiledRecognizer(
+        spec, regex, validator, context, spec.resolved_level(), _max_width(spec.pattern)
+    )
+
+
+def _max_width(pattern: str) -> int | None:
+    """The longest possible match of ``pattern`` (from CPython's own regex parser)."""
+    try:
+        parser = importlib.import_module("re._parser")
+        low, high = parser.parse(pattern, re.ASCII).getwidth()
+    except Exception:  # the private parser changed: fall back to full scans
+        return None
+    return int(high) if low > 0 and high <= MAX_WINDOW else None
 
 
 def _specs_from_document(document: Any, origin: str) -> list[RecognizerSpec]:
