@@ -11,7 +11,43 @@ import json
 import random
 from pathlib import Path
 
-WORDS = ["the", "service", "returned", "an", "error", "while", "processing", "request", "for", "user", "account", "billing", "invoice", "retry", "timeout", "connection", "database", "cache", "queue", "worker", "deploy", "release", "config", "value", "field", "record", "update", "create", "delete", "select", "order", "payment", "shipping", "address", "note"]
+WORDS = [
+    "the",
+    "service",
+    "returned",
+    "an",
+    "error",
+    "while",
+    "processing",
+    "request",
+    "for",
+    "user",
+    "account",
+    "billing",
+    "invoice",
+    "retry",
+    "timeout",
+    "connection",
+    "database",
+    "cache",
+    "queue",
+    "worker",
+    "deploy",
+    "release",
+    "config",
+    "value",
+    "field",
+    "record",
+    "update",
+    "create",
+    "delete",
+    "select",
+    "order",
+    "payment",
+    "shipping",
+    "address",
+    "note",
+]
 
 
 def luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
