@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = Field(default="INFO", description="Log level of Veil's own logs")
     redis_url: str | None = Field(default=None, description="Redis shared by gateway replicas")
+    ner_model: str | None = Field(
+        default=None, description="Installed spaCy model for PERSON/LOCATION/ORG (veil[ner])"
+    )
+    phone_region: str = Field(
+        default="US", description="Region hint for national phone numbers (ISO 3166)"
+    )
     master_key: SecretStr | None = Field(
         default=None, description="Root key, base64 of 32 bytes (else keyring or passphrase)"
     )
@@ -148,7 +154,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "master_key", "openai_api_key", "anthropic_api_key", "database_url", mode="before"
+        "master_key",
+        "openai_api_key",
+        "anthropic_api_key",
+        "database_url",
+        "ner_model",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -158,6 +169,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @field_validator("phone_region", mode="after")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2}", value):
+            raise ValueError("must be a two-letter region code such as US, GB or DE")
+        return value.upper()
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -136,7 +136,31 @@ def test_doctor_passes_on_a_fresh_migrated_install() -> None:
     assert veil("db", "upgrade")[0] == EXIT_OK
     code, checks = doctor_checks()
     assert code == EXIT_OK
+    ner = checks.pop("NER (names, places, organizations)")
+    assert ner["status"] == "warn"
+    assert "VEIL_NER_MODEL" in ner["fix"]
     assert {check["status"] for check in checks.values()} == {"ok"}
+
+
+def test_doctor_fails_when_the_configured_ner_model_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    veil("db", "upgrade")
+    monkeypatch.setenv("VEIL_NER_MODEL", "xx_no_such_model")
+    code, checks = doctor_checks()
+    assert code == EXIT_FINDINGS
+    ner = checks["NER (names, places, organizations)"]
+    assert ner["status"] == "fail"
+    assert "never downloads" in ner["detail"] or "spaCy is not installed" in ner["detail"]
+
+
+def test_detect_with_a_missing_ner_model_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VEIL_NER_MODEL", "xx_no_such_model")
+    code, output = veil("detect", "-")
+    assert code == EXIT_USAGE
+    assert "xx_no_such_model" in output
 
 
 def test_doctor_reports_a_missing_database_with_the_fix() -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from veil.cli._app import app, out, print_json
+from veil.cli._app import app, out, print_json, settings_from_context
 from veil.detect import Detector, Finding
 from veil.errors import EXIT_FINDINGS, InputError
 from veil.transform import mask_value
@@ -34,8 +34,14 @@ def read_input(source: str) -> str:
         raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
 
 
-def build_detector(recognizers: Path | None, region: str) -> Detector:
-    return Detector(extra=recognizers, phone_region=region)
+def build_detector(ctx: typer.Context, recognizers: Path | None, region: str | None) -> Detector:
+    """The detector the configuration asks for: extra recognizers, region hint, NER model."""
+    settings = settings_from_context(ctx)
+    return Detector(
+        extra=recognizers,
+        phone_region=(region or settings.phone_region).upper(),
+        ner=settings.ner_model,
+    )
 
 
 def _jsonl(detector: Detector) -> None:
@@ -84,6 +90,7 @@ def _table(findings: list[Finding], text: str) -> None:
 
 @app.command("detect")
 def detect(
+    ctx: typer.Context,
     source: FileArgument = "-",
     as_json: Annotated[bool, typer.Option("--json", help="Print all findings as JSON.")] = False,
     jsonl: Annotated[
@@ -94,13 +101,16 @@ def detect(
         ),
     ] = False,
     recognizers: RecognizersOption = None,
-    region: Annotated[str, typer.Option(help="Region hint for national phone numbers.")] = "US",
+    region: Annotated[
+        str | None,
+        typer.Option(help="Region hint for national phone numbers (default VEIL_PHONE_REGION)."),
+    ] = None,
 ) -> None:
     """Find secrets and personal data. Exits 1 when something is found.
 
     Values are never printed in full: the table shows them masked, JSON gives offsets.
     """
-    detector = build_detector(recognizers, region)
+    detector = build_detector(ctx, recognizers, region)
     if jsonl:
         _jsonl(detector)
         return

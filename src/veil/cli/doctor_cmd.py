@@ -22,6 +22,7 @@ from veil.config import (
     mask_url,
     private_file_problem,
 )
+from veil.detect import model_available, spacy_available
 from veil.errors import EXIT_FINDINGS, VeilError
 from veil.store import create_engine_for, migration_status, safe_url
 
@@ -155,6 +156,32 @@ def check_providers(settings: Settings) -> list[Check]:
     return checks
 
 
+def check_ner(settings: Settings) -> Check:
+    if settings.ner_model is None:
+        return Check(
+            "NER (names, places, organizations)",
+            "warn",
+            "not configured: PERSON, LOCATION and ORGANIZATION are not detected",
+            "pip install 'veil[ner]', install a spaCy model (python -m spacy download "
+            "en_core_web_sm), then set VEIL_NER_MODEL=en_core_web_sm",
+        )
+    if not spacy_available():
+        return Check(
+            "NER (names, places, organizations)",
+            "fail",
+            f"VEIL_NER_MODEL={settings.ner_model} but spaCy is not installed",
+            "pip install 'veil[ner]'",
+        )
+    if not model_available(settings.ner_model):
+        return Check(
+            "NER (names, places, organizations)",
+            "fail",
+            f"the spaCy model {settings.ner_model} is not installed (Veil never downloads)",
+            f"python -m spacy download {settings.ner_model}",
+        )
+    return Check("NER (names, places, organizations)", "ok", f"model {settings.ner_model}")
+
+
 def run_checks() -> list[Check]:
     env_file = env_file_path()
     checks = check_env_file(env_file)
@@ -170,6 +197,7 @@ def run_checks() -> list[Check]:
     checks.append(check_home(settings))
     checks.extend(check_database(settings))
     checks.extend(check_providers(settings))
+    checks.append(check_ner(settings))
     return checks
 
 

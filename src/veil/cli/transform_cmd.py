@@ -86,7 +86,7 @@ def redact_command(
     chosen = _policy(policy)
     needs_key = chosen.uses("hash") or chosen.uses("encrypt")
     redactor = Redactor(
-        detector=build_detector(recognizers, "US"),
+        detector=build_detector(ctx, recognizers, None),
         policy=chosen,
         surface=surface,
         root_key=root_key_from_settings(settings_from_context(ctx)) if needs_key else None,
@@ -121,7 +121,7 @@ def pseudonymize_command(
     root = root_key_from_settings(settings_from_context(ctx))
     mapping = _load_map(map_file, root)
     redactor = Redactor(
-        detector=build_detector(recognizers, "US"),
+        detector=build_detector(ctx, recognizers, None),
         policy=_policy(policy),
         surface="gateway",
         pseudonymizer=mapping,

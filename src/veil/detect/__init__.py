@@ -9,6 +9,7 @@ from __future__ import annotations
 from veil.detect._catalog import CATALOG, KindInfo, kind_info
 from veil.detect._detector import Detector, resolve_overlaps
 from veil.detect._finding import Finding, Level
+from veil.detect._ner import NerRecognizer, model_available, spacy_available
 from veil.detect._registry import RecognizerSpec, builtin_specs, load_recognizer_file
 
 __all__ = [
@@ -17,9 +18,12 @@ __all__ = [
     "Finding",
     "KindInfo",
     "Level",
+    "NerRecognizer",
     "RecognizerSpec",
     "builtin_specs",
     "kind_info",
     "load_recognizer_file",
+    "model_available",
     "resolve_overlaps",
+    "spacy_available",
 ]

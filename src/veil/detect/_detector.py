@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal, TextIO
 
 from veil.detect._finding import Finding
+from veil.detect._ner import NER_SPECIFICITY, NerRecognizer
 from veil.detect._prefilter import Prefilter
 from veil.detect._registry import (
     CompiledRecognizer,
@@ -110,6 +111,7 @@ class Detector:
         min_score: float = 0.5,
         phone_region: str = "US",
         engine: Literal["auto", "python"] = "auto",
+        ner: NerRecognizer | str | None = None,
     ) -> None:
         specs = list(recognizers) if recognizers is not None else builtin_specs()
         if isinstance(extra, Path):
@@ -119,6 +121,7 @@ class Detector:
         else:
             specs = [spec for spec in specs if spec.enabled]
         wanted = set(kinds) if kinds is not None else None
+        self._kinds = wanted
         if wanted is not None:
             specs = [spec for spec in specs if spec.kind in wanted]
         self._specs = tuple(specs)
@@ -128,6 +131,7 @@ class Detector:
         self._options = ValidatorOptions(phone_region=phone_region)
         self._engine = engine
         self._prefilter = Prefilter(self._compiled) if engine == "auto" else None
+        self._ner = NerRecognizer(ner) if isinstance(ner, str) else ner
 
     @property
     def engine(self) -> str:
@@ -143,14 +147,34 @@ class Detector:
 
     def __reduce__(self) -> tuple[object, ...]:
         # Compiled patterns stay out of pickles; a worker recompiles from the specs.
-        return (_rebuild, (self._specs, self._min_score, self._phone_region, self._engine))
+        return (
+            _rebuild,
+            (self._specs, self._min_score, self._phone_region, self._engine, self._ner),
+        )
+
+    @property
+    def ner(self) -> NerRecognizer | None:
+        return self._ner
 
     def find(self, text: str) -> list[Finding]:
         """Every finding in ``text``, non-overlapping, sorted by start offset."""
         if not text:
             return []
+        candidates = self._pattern_candidates(text)
+        if self._ner is not None:
+            candidates.extend(self._ner_candidates(self._ner.find(text)))
+        return resolve_overlaps(candidates)
+
+    def _ner_candidates(self, findings: list[Finding]) -> Iterator[_Candidate]:
+        for finding in findings:
+            if finding.score >= self._min_score and (
+                self._kinds is None or finding.kind in self._kinds
+            ):
+                yield _Candidate(finding, NER_SPECIFICITY)
+
+    def _pattern_candidates(self, text: str) -> list[_Candidate]:
         if len(text) >= WINDOWED_MIN_CHARS and self._prefilter is not None:
-            windowed = self._find_windowed(text)
+            windowed = self._windowed_candidates(text)
             if windowed is not None:
                 return windowed
         selected = self._prefilter.select(text) if self._prefilter is not None else None
@@ -167,9 +191,9 @@ class Detector:
         candidates: list[_Candidate] = []
         for recognizer in recognizers:
             candidates.extend(self._candidates(recognizer, text))
-        return resolve_overlaps(candidates)
+        return candidates
 
-    def _find_windowed(self, text: str) -> list[Finding] | None:
+    def _windowed_candidates(self, text: str) -> list[_Candidate] | None:
         """Long texts: each recognizer's pattern runs only around the match ends that the
         Hyperscan pass reported, and gives exactly the matches a full scan would."""
         assert self._prefilter is not None
@@ -191,7 +215,7 @@ class Detector:
             ranges = _merge_windows([to_char(end) for end in ends[index]], width)
             matches = _windowed_matches(recognizer.regex, text, ranges, width)
             candidates.extend(self._candidates(recognizer, text, matches))
-        return resolve_overlaps(candidates)
+        return candidates
 
     def _candidates(
         self,
@@ -234,6 +258,15 @@ class Detector:
         self, texts: Sequence[str], *, workers: int = 1, batch_size: int = 256
     ) -> list[list[Finding]]:
         """Findings for each text; ``workers > 1`` spreads batches over processes."""
+        if self._ner is not None:
+            # spaCy batches documents itself (nlp.pipe), which is where NER time goes.
+            entities = self._ner.find_many(texts)
+            return [
+                resolve_overlaps([*self._pattern_candidates(text), *self._ner_candidates(found)])
+                if text
+                else []
+                for text, found in zip(texts, entities, strict=True)
+            ]
         if workers <= 1 or len(texts) <= batch_size:
             return [self.find(text) for text in texts]
         batches = [list(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
@@ -348,8 +381,9 @@ def _rebuild(
     min_score: float,
     region: str,
     engine: Literal["auto", "python"],
+    ner: NerRecognizer | None,
 ) -> Detector:
-    return Detector(list(specs), min_score=min_score, phone_region=region, engine=engine)
+    return Detector(list(specs), min_score=min_score, phone_region=region, engine=engine, ner=ner)
 
 
 def _find_batch(detector: Detector, texts: list[str]) -> list[list[Finding]]:

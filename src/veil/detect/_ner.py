@@ -1,0 +1,98 @@
+"""Optional NER recognizer (``veil[ner]``): PERSON, LOCATION, ORGANIZATION with spaCy.
+
+It loads a spaCy pipeline that is installed locally and named in the configuration
+(``VEIL_NER_MODEL``, for example ``en_core_web_sm``). spaCy's ``load`` never downloads;
+a missing model is a clear :class:`ConfigError` that says how to install one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from veil.detect._catalog import kind_info
+from veil.detect._finding import Finding, Level
+from veil.errors import ConfigError
+
+# spaCy's OntoNotes labels → Veil kinds.
+LABELS = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+    "ORG": "ORGANIZATION",
+    "DATE": "DATE",
+    "TIME": "DATE",
+}
+NER_SCORE = 0.85
+NER_SPECIFICITY = 1
+
+
+def spacy_available() -> bool:
+    return importlib.util.find_spec("spacy") is not None
+
+
+def model_available(name: str) -> bool:
+    if not spacy_available():
+        return False
+    import spacy.util
+
+    return bool(spacy.util.is_package(name))
+
+
+class NerRecognizer:
+    """Named entities from a local spaCy model, as :class:`Finding` objects."""
+
+    source = "ner"
+
+    def __init__(self, model: str) -> None:
+        if not spacy_available():
+            raise ConfigError(
+                f"NER model {model!r} is configured but spaCy is not installed.",
+                hint="Install it with `pip install 'veil[ner]'`, or unset VEIL_NER_MODEL.",
+            )
+        if not model_available(model):
+            raise ConfigError(
+                f"The spaCy model {model!r} is not installed (Veil never downloads models).",
+                hint=f"Install it with `python -m spacy download {model}` on a machine with "
+                "network access, or unset VEIL_NER_MODEL.",
+            )
+        import spacy
+
+        self.model = model
+        # Only the entity recognizer is needed: tagger/parser/lemmatizer cost time.
+        self._nlp: Any = spacy.load(
+            model, exclude=["tagger", "parser", "lemmatizer", "attribute_ruler", "senter"]
+        )
+
+    def __repr__(self) -> str:
+        return f"NerRecognizer(model={self.model!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (NerRecognizer, (self.model,))
+
+    def _findings(self, doc: Any) -> Iterator[Finding]:
+        for entity in doc.ents:
+            kind = LABELS.get(entity.label_)
+            if kind is None:
+                continue
+            start, end = entity.start_char, entity.end_char
+            text = doc.text
+            # spaCy may include a trailing possessive or punctuation: trim it.
+            while end > start and text[end - 1] in " \t\n.,;:'’":
+                end -= 1
+            if text[end - 2 : end] in ("'s", "’s"):
+                end -= 2
+            if end <= start:
+                continue
+            info = kind_info(kind)
+            level = info.level if info is not None else Level.HIGH
+            yield Finding(start, end, kind, NER_SCORE, level, self.source)
+
+    def find(self, text: str) -> list[Finding]:
+        return list(self._findings(self._nlp(text)))
+
+    def find_many(self, texts: Sequence[str], batch_size: int = 64) -> list[list[Finding]]:
+        return [list(self._findings(doc)) for doc in self._nlp.pipe(texts, batch_size=batch_size)]
