@@ -8,6 +8,7 @@ a missing model is a clear :class:`ConfigError` that says how to install one.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,7 +28,14 @@ LABELS = {
     "TIME": "DATE",
 }
 NER_SCORE = 0.85
-NER_SPECIFICITY = 1
+# Below every pattern recognizer: a validated or structured match wins an overlap.
+NER_SPECIFICITY = 0
+# spaCy tags relative times ("next week", "8+ years") as DATE; only calendar dates are PII.
+_CALENDAR_DATE = re.compile(
+    r"\b(?:1[89]|20)\d\d\b|\d{1,2}[/.-]\d{1,2}|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b"
+    r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d",
+    re.IGNORECASE,
+)
 
 
 def spacy_available() -> bool:
@@ -86,6 +94,8 @@ class NerRecognizer:
             if text[end - 2 : end] in ("'s", "’s"):
                 end -= 2
             if end <= start:
+                continue
+            if kind == "DATE" and not _CALENDAR_DATE.search(text[start:end]):
                 continue
             info = kind_info(kind)
             level = info.level if info is not None else Level.HIGH
