@@ -111,6 +111,7 @@ NEGATIVE = [
     ("key_length = XSalsa20.key_length", "GENERIC_SECRET"),
     ("password = ${DB_PASSWORD}", "PASSWORD"),
     ("AKIAIOSFODNN7EXAMPLE is AWS's documentation key", "AWS_ACCESS_KEY_ID"),
+    ("The restaurant is at 17151 2450 Crown St", "PHONE"),  # a zip code and a house number
 ]
 
 
