@@ -9,6 +9,7 @@ by name from recognizer data.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import hashlib
 import ipaddress
@@ -149,20 +150,42 @@ def phone(value: str, options: ValidatorOptions) -> Verdict:
     digits = _digits(re.split(r"x|ext", value)[0])
     if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
         return Verdict.REJECT
-    try:
-        region = None if value.startswith("+") else options.phone_region
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        return Verdict.REJECT
-    if phonenumbers.is_valid_number(number):
-        return Verdict.VALID
     formatted = value.startswith(("+", "(")) or "(0)" in value
-    if phonenumbers.is_possible_number(number) and formatted:
-        return Verdict.PLAUSIBLE
+    international = value.startswith("+") or digits.startswith(("00", "011"))
+    if international or _fits_region(digits, options.phone_region):
+        try:
+            region = None if value.startswith("+") else options.phone_region
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            return Verdict.REJECT
+        if phonenumbers.is_valid_number(number):
+            return Verdict.VALID
+        if phonenumbers.is_possible_number(number) and formatted:
+            return Verdict.PLAUSIBLE
     groups = [g for g in re.split(r"[\s().-]+", value) if g]
     if len(groups) < 2:
         return Verdict.WEAK
     return Verdict.PLAUSIBLE if len(digits) >= 9 or formatted else Verdict.WEAK
+
+
+@functools.lru_cache(maxsize=32)
+def _region_lengths(region: str) -> tuple[frozenset[int], str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc is None:
+        return frozenset(range(4, 18)), ""
+    lengths = set(metadata.general_desc.possible_length or ())
+    lengths |= set(metadata.general_desc.possible_length_local_only or ())
+    return frozenset(lengths), metadata.national_prefix or ""
+
+
+def _fits_region(digits: str, region: str) -> bool:
+    """Whether a national number could be valid in ``region`` at all: parsing with
+    ``phonenumbers`` is the slowest step of detection, so skip it when the length rules
+    the number out (the structural checks below still apply)."""
+    lengths, prefix = _region_lengths(region)
+    if len(digits) in lengths:
+        return True
+    return bool(prefix) and digits.startswith(prefix) and len(digits) - len(prefix) in lengths
 
 
 def date(value: str, _options: ValidatorOptions) -> Verdict:
