@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,24 @@ def test_windowed_matching_maps_offsets_after_multibyte_characters() -> None:
         "bob@example.com",
         "ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI",
     }
+
+
+def test_one_detector_is_safe_to_share_between_threads() -> None:
+    texts = [
+        f"user{i}@example.com paid 4111 1111 1111 1111 from 10.0.0.{i}" * (1 + i % 3)
+        for i in range(64)
+    ]
+    texts += ["x" * 20_000 + f" bob{i}@example.com" for i in range(8)]  # windowed path too
+    expected = [PYTHON.find(text) for text in texts]
+    results: dict[int, list[Finding]] = {}
+
+    def work(offset: int) -> None:
+        for index in range(offset, len(texts), 4):
+            results[index] = FAST.find(texts[index])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [results[i] for i in range(len(texts))] == expected

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from veil import logging as veil_logging
 from veil.config import Settings, load_settings
 from veil.errors import VeilError
 
@@ -53,6 +54,8 @@ def settings_from_context(ctx: typer.Context) -> Settings:
     settings = load_settings()
     ctx.find_root().obj = settings
     logging.basicConfig(level=settings.log_level, stream=sys.stderr)
+    # Veil's own logs go through the sanitizing filter like everyone else's.
+    veil_logging.install()
     # Alembic narrates every migration step at INFO; that is debugging detail here.
     alembic_level = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
     logging.getLogger("alembic").setLevel(alembic_level)

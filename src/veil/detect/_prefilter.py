@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,9 @@ class Prefilter:
     def __init__(self, recognizers: Sequence[CompiledRecognizer]) -> None:
         self._database: Any = None
         self._all_matches: Any = None
+        # Hyperscan scratch space is per thread: one scan at a time may use it.
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self._always: tuple[int, ...] = ()
         if _hs is None:
             return
@@ -162,14 +166,25 @@ class Prefilter:
         def on_match(ident: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
             hits.add(ident)
 
-        self._database.scan(data, match_event_handler=on_match)
+        self._database.scan(data, match_event_handler=on_match, scratch=self._scratch("single"))
         return tuple(sorted(hits))
+
+    def _scratch(self, which: str) -> Any:
+        assert _hs is not None
+        scratch = getattr(self._local, which, None)
+        if scratch is None:
+            database = self._database if which == "single" else self._all_matches
+            scratch = _hs.Scratch(database)
+            setattr(self._local, which, scratch)
+        return scratch
 
     def match_ends(self, data: bytes) -> tuple[dict[int, list[int]], tuple[int, ...]]:
         """Every possible match end (byte offset) per recognizer, and the recognizers that
         Hyperscan could not compile (those must scan the whole text)."""
         if self._all_matches is None:
-            self._all_matches, _ = self._open(single=False)
+            with self._lock:
+                if self._all_matches is None:
+                    self._all_matches, _ = self._open(single=False)
         ends: dict[int, list[int]] = {}
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
@@ -179,5 +194,5 @@ class Prefilter:
             elif bucket[-1] != end:
                 bucket.append(end)
 
-        self._all_matches.scan(data, match_event_handler=on_match)
+        self._all_matches.scan(data, match_event_handler=on_match, scratch=self._scratch("all"))
         return ends, self._always

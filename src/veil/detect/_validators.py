@@ -9,8 +9,8 @@ by name from recognizer data.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import hashlib
 import ipaddress
 import json
@@ -42,8 +42,11 @@ class ValidatorOptions:
         self.phone_region = phone_region
 
 
+_NOT_DIGIT = re.compile(r"\D")
+
+
 def _digits(value: str) -> str:
-    return "".join(ch for ch in value if ch.isdigit())
+    return _NOT_DIGIT.sub("", value)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -153,19 +156,31 @@ def phone(value: str, options: ValidatorOptions) -> Verdict:
     formatted = value.startswith(("+", "(")) or "(0)" in value
     international = value.startswith("+") or digits.startswith(("00", "011"))
     if international or _fits_region(digits, options.phone_region):
-        try:
-            region = None if value.startswith("+") else options.phone_region
-            number = phonenumbers.parse(value, region)
-        except phonenumbers.NumberParseException:
+        region = "" if value.startswith("+") else options.phone_region
+        status = _phonenumbers_status(value, region)
+        if status == "invalid-syntax":
             return Verdict.REJECT
-        if phonenumbers.is_valid_number(number):
+        if status == "valid":
             return Verdict.VALID
-        if phonenumbers.is_possible_number(number) and formatted:
+        if status == "possible" and formatted:
             return Verdict.PLAUSIBLE
     groups = [g for g in re.split(r"[\s().-]+", value) if g]
     if len(groups) < 2:
         return Verdict.WEAK
     return Verdict.PLAUSIBLE if len(digits) >= 9 or formatted else Verdict.WEAK
+
+
+@functools.lru_cache(maxsize=8192)
+def _phonenumbers_status(value: str, region: str) -> str:
+    """``phonenumbers``' verdict, cached: parsing is the slowest step of detection and
+    logs and conversations repeat the same numbers."""
+    try:
+        number = phonenumbers.parse(value, region or None)
+    except phonenumbers.NumberParseException:
+        return "invalid-syntax"
+    if phonenumbers.is_valid_number(number):
+        return "valid"
+    return "possible" if phonenumbers.is_possible_number(number) else "impossible"
 
 
 @functools.lru_cache(maxsize=32)

@@ -35,12 +35,16 @@ def mask(value: str, kind: str, rule: Rule) -> str:
     if kind == "EMAIL" and "@" in value:
         local, _, domain = value.rpartition("@")
         return f"{local[:1]}{rule.mask_char * 3}@{domain}"
+    # Walk from the end: the last ``reveal`` letters/digits stay, punctuation stays.
     keep = rule.reveal
-    alnum_positions = [i for i, ch in enumerate(value) if ch.isalnum()]
-    visible = set(alnum_positions[-keep:]) if keep else set()
-    return "".join(
-        ch if (not ch.isalnum() or i in visible) else rule.mask_char for i, ch in enumerate(value)
-    )
+    out = list(value)
+    for index in range(len(out) - 1, -1, -1):
+        if out[index].isalnum():
+            if keep:
+                keep -= 1
+            else:
+                out[index] = rule.mask_char
+    return "".join(out)
 
 
 def mask_value(value: str, kind: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from veil.detect import Detector, Finding
+from veil.detect import Detector, Finding, Level
 from veil.transform import _operators as op
 from veil.transform._policy import Policy, default_policy
 from veil.transform._pseudonymizer import Pseudonymizer
@@ -47,6 +47,7 @@ class Redactor:
         self.detector = detector if detector is not None else shared_detector()
         self.surface = surface
         self.pseudonymizer = pseudonymizer if pseudonymizer is not None else Pseudonymizer()
+        self._rules: dict[tuple[str, Level], op.Rule] = {}
         self._hash_key: bytes | None = None
         self._encrypt_key: bytes | None = None
         if root_key is not None:
@@ -70,7 +71,7 @@ class Redactor:
         if findings:
             self.pseudonymizer.reserve_literals(text)
         for finding in sorted(findings, key=lambda f: f.start):
-            rule = self.policy.rule_for(finding, self.surface)
+            rule = self._rule(finding)
             value = text[finding.start : finding.end]
             parts.append(text[cursor : finding.start])
             parts.append(self._replacement(value, finding, rule))
@@ -78,6 +79,14 @@ class Redactor:
             cursor = finding.end
         parts.append(text[cursor:])
         return Redaction("".join(parts), findings, actions)
+
+    def _rule(self, finding: Finding) -> op.Rule:
+        # The rule depends only on kind and level: resolve each pair once.
+        key = (finding.kind, finding.level)
+        rule = self._rules.get(key)
+        if rule is None:
+            rule = self._rules[key] = self.policy.rule_for(finding, self.surface)
+        return rule
 
     def _replacement(self, value: str, finding: Finding, rule: op.Rule) -> str:
         kind = finding.kind
