@@ -1,0 +1,210 @@
+"""RFC 6962 / RFC 9162 Merkle tree hashing, proofs and their verification.
+
+Pure functions over SHA-256 hashes, no database: anyone can check a Veil ledger proof with
+this module alone (or any RFC 6962 verifier). Leaf hash = SHA-256(0x00 ‖ entry), node
+hash = SHA-256(0x01 ‖ left ‖ right); the tree of n leaves splits at the largest power of
+two smaller than n. Indices are 0-based.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from veil.errors import IntegrityError
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly smaller than ``n`` (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """MTH of the leaf hashes (``EMPTY_ROOT`` for no leaves)."""
+    if not leaves:
+        return EMPTY_ROOT
+    frontier = Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+    return frontier.root()
+
+
+class Frontier:
+    """The right edge of a tree: the roots of its perfect subtrees, largest first.
+
+    Appending a leaf costs O(log n) hashes and the root of the whole tree can be
+    computed from the frontier alone, so the ledger never rereads old entries to append.
+    """
+
+    __slots__ = ("_size", "_subtrees")
+
+    def __init__(self, size: int = 0, subtrees: Sequence[bytes] = ()) -> None:
+        if len(subtrees) != size.bit_count():
+            raise ValueError("a frontier has one subtree per set bit of its size")
+        self._size = size
+        self._subtrees = list(subtrees)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def subtrees(self) -> list[bytes]:
+        return list(self._subtrees)
+
+    def append(self, leaf: bytes) -> None:
+        node = leaf
+        size = self._size
+        # Each trailing 1 bit of the old size is a perfect subtree the new leaf completes.
+        while size & 1:
+            node = node_hash(self._subtrees.pop(), node)
+            size >>= 1
+        self._subtrees.append(node)
+        self._size += 1
+
+    def root(self) -> bytes:
+        if not self._subtrees:
+            return EMPTY_ROOT
+        node = self._subtrees[-1]
+        for subtree in reversed(self._subtrees[:-1]):
+            node = node_hash(subtree, node)
+        return node
+
+
+def _subtree_root(leaves: Sequence[bytes], start: int, end: int) -> bytes:
+    if end - start == 1:
+        return leaves[start]
+    k = _split(end - start)
+    return node_hash(_subtree_root(leaves, start, start + k), _subtree_root(leaves, start + k, end))
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """The audit path of leaf ``index`` in the tree of ``leaves`` (RFC 6962 §2.1.1)."""
+    n = len(leaves)
+    if not 0 <= index < n:
+        raise ValueError(f"leaf {index} is not in a tree of size {n}")
+
+    def path(m: int, start: int, end: int) -> list[bytes]:
+        if end - start == 1:
+            return []
+        k = _split(end - start)
+        if m < k:
+            return [*path(m, start, start + k), _subtree_root(leaves, start + k, end)]
+        return [*path(m - k, start + k, end), _subtree_root(leaves, start, start + k)]
+
+    return path(index, 0, n)
+
+
+def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """The proof that the tree of ``old_size`` leaves is a prefix (RFC 6962 §2.1.2)."""
+    n = len(leaves)
+    if not 0 < old_size <= n:
+        raise ValueError(f"no consistency proof from size {old_size} to {n}")
+
+    def subproof(m: int, start: int, end: int, complete: bool) -> list[bytes]:
+        if m == end - start:
+            return [] if complete else [_subtree_root(leaves, start, end)]
+        k = _split(end - start)
+        if m <= k:
+            return [*subproof(m, start, start + k, complete), _subtree_root(leaves, start + k, end)]
+        return [*subproof(m - k, start + k, end, False), _subtree_root(leaves, start, start + k)]
+
+    return subproof(old_size, 0, n, True)
+
+
+def _check_hash(value: bytes, what: str) -> None:
+    if len(value) != HASH_SIZE:
+        raise IntegrityError(f"The {what} is {len(value)} bytes, not a SHA-256 hash.")
+
+
+def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """The root implied by an inclusion proof (RFC 9162 §2.1.3.2)."""
+    if not 0 <= index < size:
+        raise IntegrityError(f"Leaf index {index} is outside a tree of size {size}.")
+    _check_hash(leaf, "leaf hash")
+    fn, sn = index, size - 1
+    node = leaf
+    for sibling in proof:
+        _check_hash(sibling, "proof hash")
+        if sn == 0:
+            raise IntegrityError("The inclusion proof is longer than the tree is deep.")
+        if fn & 1 or fn == sn:
+            node = node_hash(sibling, node)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            node = node_hash(node, sibling)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise IntegrityError("The inclusion proof is shorter than the tree is deep.")
+    return node
+
+
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], expected_root: bytes
+) -> None:
+    """Raise :class:`IntegrityError` unless ``leaf`` is at ``index`` in the tree."""
+    _check_hash(expected_root, "root")
+    if root_from_inclusion(index, size, leaf, proof) != expected_root:
+        raise IntegrityError(f"Leaf {index} is not in the tree of size {size} with this root.")
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Raise :class:`IntegrityError` unless the old tree is a prefix of the new one
+    (RFC 9162 §2.1.4.2)."""
+    if old_size < 1 or new_size < old_size:
+        raise IntegrityError(f"No consistency proof from size {old_size} to {new_size}.")
+    if old_size == new_size:
+        if proof or old_root != new_root:
+            raise IntegrityError("Equal tree sizes need an empty proof and equal roots.")
+        return
+    _check_hash(old_root, "old root")
+    _check_hash(new_root, "new root")
+    for item in proof:
+        _check_hash(item, "proof hash")
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # a power of two: the old root starts the path
+        path.insert(0, old_root)
+    if not path:
+        raise IntegrityError("The consistency proof is empty.")
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for item in path[1:]:
+        if sn == 0:
+            raise IntegrityError("The consistency proof is too long.")
+        if fn & 1 or fn == sn:
+            fr = node_hash(item, fr)
+            sr = node_hash(item, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, item)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise IntegrityError("The consistency proof is too short.")
+    if fr != old_root or sr != new_root:
+        raise IntegrityError(
+            f"The tree of size {new_size} does not extend the tree of size {old_size}."
+        )

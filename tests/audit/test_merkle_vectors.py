@@ -1,0 +1,103 @@
+"""The Merkle module against the RFC 6962 test vectors of transparency-dev/merkle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from veil.audit import merkle
+from veil.errors import IntegrityError
+
+VECTORS: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[3] / "shared/bench-data/merkle/vectors.json").read_text()
+)
+LEAVES = [merkle.leaf_hash(bytes.fromhex(h)) for h in VECTORS["leaf_inputs_hex"]]
+
+
+def unhex(values: list[str | None] | None) -> list[bytes]:
+    return [bytes.fromhex(v) if v is not None else b"" for v in values or []]
+
+
+def test_hasher_vectors() -> None:
+    for vector in VECTORS["hasher_vectors"]:
+        want = bytes.fromhex(vector["want_hex"])
+        if vector["kind"] == "empty":
+            assert merkle.root([]) == want
+        elif vector["kind"] == "leaf":
+            assert merkle.leaf_hash(bytes.fromhex(vector["input_hex"])) == want
+        elif vector["kind"] == "node":
+            left, right = (bytes.fromhex(h) for h in (vector["left_hex"], vector["right_hex"]))
+            assert merkle.node_hash(left, right) == want
+
+
+@pytest.mark.parametrize("size", range(9))
+def test_root_of_every_prefix_tree(size: int) -> None:
+    assert merkle.root(LEAVES[:size]).hex() == VECTORS["root_hashes_hex"][size]
+
+
+@pytest.mark.parametrize("probe", VECTORS["inclusion"], ids=lambda p: p["file"])
+def test_inclusion_probe(probe: dict[str, Any]) -> None:
+    def check() -> None:
+        merkle.verify_inclusion(
+            probe["leafIdx"],
+            probe["treeSize"],
+            bytes.fromhex(probe["leafHash_hex"] or ""),
+            unhex(probe["proof_hex"]),
+            bytes.fromhex(probe["root_hex"] or ""),
+        )
+
+    if probe["wantErr"]:
+        with pytest.raises(IntegrityError):
+            check()
+    else:
+        check()
+
+
+@pytest.mark.parametrize("probe", VECTORS["consistency"], ids=lambda p: p["file"])
+def test_consistency_probe(probe: dict[str, Any]) -> None:
+    def check() -> None:
+        merkle.verify_consistency(
+            probe["size1"],
+            probe["size2"],
+            bytes.fromhex(probe["root1_hex"] or ""),
+            bytes.fromhex(probe["root2_hex"] or ""),
+            unhex(probe["proof_hex"]),
+        )
+
+    if probe["wantErr"]:
+        with pytest.raises(IntegrityError):
+            check()
+    else:
+        check()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=70), st.data())
+def test_generated_proofs_verify(size: int, data: st.DataObject) -> None:
+    leaves = [merkle.leaf_hash(str(i).encode()) for i in range(size)]
+    tree_root = merkle.root(leaves)
+    index = data.draw(st.integers(min_value=0, max_value=size - 1))
+    merkle.verify_inclusion(
+        index, size, leaves[index], merkle.inclusion_proof(index, leaves), tree_root
+    )
+    old = data.draw(st.integers(min_value=1, max_value=size))
+    merkle.verify_consistency(
+        old, size, merkle.root(leaves[:old]), tree_root, merkle.consistency_proof(old, leaves)
+    )
+
+
+def test_frontier_matches_the_recursive_definition() -> None:
+    frontier = merkle.Frontier()
+    leaves: list[bytes] = []
+    for i in range(200):
+        leaf = merkle.leaf_hash(i.to_bytes(4, "big"))
+        frontier.append(leaf)
+        leaves.append(leaf)
+        if i % 17 == 0:
+            copy = merkle.Frontier(frontier.size, frontier.subtrees)
+            assert copy.root() == merkle._subtree_root(leaves, 0, len(leaves))
