@@ -7,10 +7,19 @@ from typing import Annotated
 import typer
 
 from veil import __version__
-from veil.cli import config_cmd, db_cmd, detect_cmd, doctor_cmd, transform_cmd
+from veil.cli import audit_cmd, config_cmd, db_cmd, detect_cmd, doctor_cmd, transform_cmd
 from veil.cli._app import app
 
-__all__ = ["app", "config_cmd", "db_cmd", "detect_cmd", "doctor_cmd", "main", "transform_cmd"]
+__all__ = [
+    "app",
+    "audit_cmd",
+    "config_cmd",
+    "db_cmd",
+    "detect_cmd",
+    "doctor_cmd",
+    "main",
+    "transform_cmd",
+]
 
 
 def _version(value: bool) -> None:

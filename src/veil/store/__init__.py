@@ -16,7 +16,7 @@ from veil.store._engine import (
     safe_url,
 )
 from veil.store._migrate import MigrationStatus, head_revision, migration_status, upgrade
-from veil.store._tables import metadata, veil_meta
+from veil.store._tables import audit_entries, audit_heads, audit_state, metadata, veil_meta
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -51,6 +51,9 @@ def read_meta(engine: Engine) -> dict[str, str]:
 __all__ = [
     "SQLITE_BEGIN_OPTION",
     "MigrationStatus",
+    "audit_entries",
+    "audit_heads",
+    "audit_state",
     "check_connection",
     "create_engine_for",
     "engine_for",

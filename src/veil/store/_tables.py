@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -21,4 +31,40 @@ veil_meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The audit ledger (veil.audit): one row per entry, in sequence, with its RFC 6962 leaf
+# hash and the tree root after it; signed tree heads; the sequencer's state row, whose
+# lock serializes appends across processes and hosts.
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("outcome", String(50), nullable=False),
+    Column("subject", String(200)),
+    Column("resource", String(500)),
+    Column("entry", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+)
+
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("key_id", String(40), nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+)
+
+audit_state = Table(
+    "audit_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("frontier", LargeBinary, nullable=False),
 )

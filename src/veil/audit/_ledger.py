@@ -1,0 +1,500 @@
+"""The ledger: append-only entries in an RFC 6962 Merkle tree with signed tree heads."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import Engine, insert, select, update
+
+from veil.audit import merkle
+from veil.detect import Detector
+from veil.errors import InputError, IntegrityError, PolicyViolationError
+from veil.keys import RootKey, purpose_key
+from veil.store import SQLITE_BEGIN_OPTION, audit_entries, audit_heads, audit_state
+
+OUTCOMES = frozenset({"ok", "denied", "blocked", "error", "redacted", "allowed"})
+_TREE_HEAD_CONTEXT = b"veil-tree-head-v1\0"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    time: datetime
+    actor: str
+    action: str
+    outcome: str
+    subject: str | None
+    resource: str | None
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "seq": self.seq,
+            "time": _timestamp(self.time),
+            "actor": self.actor,
+            "action": self.action,
+            "outcome": self.outcome,
+            "details": self.details,
+        }
+        if self.subject is not None:
+            data["subject"] = self.subject
+        if self.resource is not None:
+            data["resource"] = self.resource
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class TreeHead:
+    """A signed statement: the ledger had ``size`` entries with this ``root``."""
+
+    size: int
+    root: bytes
+    time: datetime
+    key_id: str
+    signature: bytes
+
+    def signed_bytes(self) -> bytes:
+        return tree_head_message(self.size, self.root, self.time)
+
+    def to_dict(self, public_key: bytes | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "size": self.size,
+            "root": self.root.hex(),
+            "time": _timestamp(self.time),
+            "key_id": self.key_id,
+            "signature": base64.b64encode(self.signature).decode(),
+        }
+        if public_key is not None:
+            data["public_key"] = base64.b64encode(public_key).decode()
+        return data
+
+
+def tree_head_message(size: int, root: bytes, time: datetime) -> bytes:
+    """What a tree-head signature covers (also what an external checker must rebuild)."""
+    return _TREE_HEAD_CONTEXT + rfc8785.dumps(
+        {"size": size, "root": root.hex(), "time": _timestamp(time)}
+    )
+
+
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timestamps back naive; they were stored in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+class Ledger:
+    """Append-only audit ledger on the configured database.
+
+    ``root_key`` supplies the Ed25519 tree-head signing key and the HMAC key of
+    :meth:`digest` (both derived per purpose). ``detector`` checks that ``details`` hold
+    no secrets or personal data; raw content never enters the ledger.
+    """
+
+    def __init__(self, engine: Engine, root_key: RootKey, detector: Detector | None = None):
+        self._engine = engine
+        seed = purpose_key(root_key, "ledger-signing")
+        self._signing = Ed25519PrivateKey.from_private_bytes(seed)
+        self.public_key = self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.key_id = "lk-" + hashlib.sha256(self.public_key).hexdigest()[:12]
+        self._digest_key = purpose_key(root_key, "ledger-digest")
+        self._detector = detector
+
+    def __repr__(self) -> str:
+        return f"Ledger(key_id={self.key_id!r})"
+
+    # -- writing -------------------------------------------------------------------
+
+    def digest(self, content: str | bytes) -> str:
+        """A keyed HMAC-SHA-256 of content, for ``details`` (short values cannot be
+        recovered by hashing guesses without the key)."""
+        data = content.encode() if isinstance(content, str) else content
+        return "hmac-sha256:" + hmac.new(self._digest_key, data, hashlib.sha256).hexdigest()
+
+    def _check_details(self, details: Mapping[str, Any]) -> None:
+        if self._detector is None:
+            return
+        for path, text in _strings(details, "details"):
+            kinds = sorted({finding.kind for finding in self._detector.find(text)})
+            if kinds:
+                raise PolicyViolationError(
+                    f"Refusing to write {path} to the audit ledger: it contains "
+                    f"{', '.join(kinds)}.",
+                    hint="Store metadata or ledger.digest(value) instead of the value.",
+                )
+
+    def append(
+        self,
+        actor: str,
+        action: str,
+        outcome: str,
+        *,
+        subject: str | None = None,
+        resource: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Entry:
+        """Append one entry; returns once it is durable and covered by a signed head."""
+        return self.append_many(
+            [
+                {
+                    "actor": actor,
+                    "action": action,
+                    "outcome": outcome,
+                    "subject": subject,
+                    "resource": resource,
+                    "details": dict(details or {}),
+                }
+            ]
+        )[0]
+
+    def append_many(self, items: Sequence[Mapping[str, Any]]) -> list[Entry]:
+        """Append several entries in one transaction under one signed tree head."""
+        for item in items:
+            if not item.get("actor") or not item.get("action"):
+                raise InputError("An audit entry needs an actor and an action.")
+            if item.get("outcome") not in OUTCOMES:
+                raise InputError(
+                    f"Unknown audit outcome {item.get('outcome')!r}; "
+                    f"use one of {', '.join(sorted(OUTCOMES))}."
+                )
+            self._check_details(item.get("details") or {})
+        with self._engine.connect() as connection:
+            connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            with connection.begin():
+                # Locking the state row serializes appenders across processes and hosts.
+                state = connection.execute(
+                    select(audit_state.c.size, audit_state.c.frontier)
+                    .where(audit_state.c.id == 1)
+                    .with_for_update()
+                ).one()
+                blob = bytes(state.frontier)
+                frontier = merkle.Frontier(
+                    state.size, [blob[i : i + 32] for i in range(0, len(blob), 32)]
+                )
+                now = datetime.now(UTC)
+                entries: list[Entry] = []
+                rows: list[dict[str, Any]] = []
+                for item in items:
+                    entry = Entry(
+                        seq=frontier.size,
+                        time=now,
+                        actor=str(item["actor"]),
+                        action=str(item["action"]),
+                        outcome=str(item["outcome"]),
+                        subject=item.get("subject"),
+                        resource=item.get("resource"),
+                        details=dict(item.get("details") or {}),
+                    )
+                    try:
+                        encoded = rfc8785.dumps(entry.to_dict())
+                    except (TypeError, ValueError, rfc8785.CanonicalizationError):
+                        raise InputError(
+                            "Audit details must be JSON: strings, numbers, booleans, null, "
+                            "lists and objects."
+                        ) from None
+                    leaf = merkle.leaf_hash(encoded)
+                    frontier.append(leaf)
+                    rows.append(
+                        {
+                            "seq": entry.seq,
+                            "time": now,
+                            "actor": entry.actor,
+                            "action": entry.action,
+                            "outcome": entry.outcome,
+                            "subject": entry.subject,
+                            "resource": entry.resource,
+                            "entry": encoded,
+                            "leaf_hash": leaf,
+                            "root": frontier.root(),
+                        }
+                    )
+                    entries.append(entry)
+                connection.execute(insert(audit_entries), rows)
+                connection.execute(
+                    update(audit_state)
+                    .where(audit_state.c.id == 1)
+                    .values(size=frontier.size, frontier=b"".join(frontier.subtrees))
+                )
+                head = self._sign(frontier.size, frontier.root(), now)
+                connection.execute(
+                    insert(audit_heads).values(
+                        size=head.size,
+                        root=head.root,
+                        time=head.time,
+                        key_id=head.key_id,
+                        signature=head.signature,
+                    )
+                )
+        return entries
+
+    def _sign(self, size: int, root: bytes, time: datetime) -> TreeHead:
+        signature = self._signing.sign(tree_head_message(size, root, time))
+        return TreeHead(size, root, time, self.key_id, signature)
+
+    # -- reading -------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self._engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(audit_state.c.size).where(audit_state.c.id == 1)
+                ).scalar_one()
+            )
+
+    def latest_head(self) -> TreeHead | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(audit_heads).order_by(audit_heads.c.size.desc()).limit(1)
+            ).first()
+        if row is None:
+            return None
+        return TreeHead(
+            row.size, bytes(row.root), _aware(row.time), row.key_id, bytes(row.signature)
+        )
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The latest signed tree head with the public key, to keep outside the database."""
+        head = self.latest_head()
+        if head is None:
+            raise InputError("The audit ledger is empty; there is nothing to checkpoint yet.")
+        return head.to_dict(self.public_key)
+
+    def _leaf_hashes(self, size: int) -> list[bytes]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(audit_entries.c.leaf_hash)
+                .where(audit_entries.c.seq < size)
+                .order_by(audit_entries.c.seq)
+            ).scalars()
+            return [bytes(value) for value in rows]
+
+    def prove(self, seq: int) -> dict[str, Any]:
+        """An inclusion proof of entry ``seq`` against the latest signed tree head."""
+        head = self.latest_head()
+        if head is None or not 0 <= seq < head.size:
+            raise InputError(f"Entry {seq} is not in the signed ledger.")
+        leaves = self._leaf_hashes(head.size)
+        with self._engine.connect() as connection:
+            entry = connection.execute(
+                select(audit_entries.c.entry).where(audit_entries.c.seq == seq)
+            ).scalar_one()
+        proof = merkle.inclusion_proof(seq, leaves)
+        return {
+            "leaf_index": seq,
+            "tree_size": head.size,
+            "entry": bytes(entry).decode(),
+            "leaf_hash": leaves[seq].hex(),
+            "proof": [node.hex() for node in proof],
+            "root": head.root.hex(),
+            "tree_head": head.to_dict(self.public_key),
+        }
+
+    def entries(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        subject: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        query = select(audit_entries.c.entry)
+        if since is not None:
+            query = query.where(audit_entries.c.time >= since)
+        if until is not None:
+            query = query.where(audit_entries.c.time < until)
+        for column, value in (
+            (audit_entries.c.actor, actor),
+            (audit_entries.c.action, action),
+            (audit_entries.c.subject, subject),
+            (audit_entries.c.outcome, outcome),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        order = audit_entries.c.seq.desc() if newest_first else audit_entries.c.seq
+        query = query.order_by(order)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._engine.connect() as connection:
+            return [json.loads(bytes(blob)) for blob in connection.execute(query).scalars()]
+
+    # -- verification --------------------------------------------------------------
+
+    def verify(self, checkpoint: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Recompute everything; raise :class:`IntegrityError` naming the first bad entry."""
+        return verify_ledger(self._engine, self.public_key, checkpoint)
+
+
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verify_ledger(
+    engine: Engine, public_key: bytes, checkpoint: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Check every entry, every root, every signed head, and a saved checkpoint."""
+    key = _public_key(public_key)
+    frontier = merkle.Frontier()
+    roots_at: dict[int, bytes] = {}
+    with engine.connect() as connection:
+        heads = {
+            row.size: TreeHead(
+                row.size, bytes(row.root), _aware(row.time), row.key_id, bytes(row.signature)
+            )
+            for row in connection.execute(select(audit_heads).order_by(audit_heads.c.size))
+        }
+        wanted = set(heads)
+        if checkpoint is not None:
+            wanted.add(int(checkpoint["size"]))
+        result = connection.execution_options(yield_per=10_000).execute(
+            select(
+                audit_entries.c.seq,
+                audit_entries.c.actor,
+                audit_entries.c.action,
+                audit_entries.c.outcome,
+                audit_entries.c.entry,
+                audit_entries.c.leaf_hash,
+                audit_entries.c.root,
+            ).order_by(audit_entries.c.seq)
+        )
+        for row in result:
+            seq = frontier.size
+            if row.seq != seq:
+                raise IntegrityError(
+                    f"Audit entry {seq} is missing (the next stored entry is {row.seq}): an "
+                    "entry was deleted."
+                )
+            raw = bytes(row.entry)
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                raise IntegrityError(
+                    f"Audit entry {seq} is not valid JSON: it was edited."
+                ) from None
+            if data.get("seq") != seq:
+                raise IntegrityError(
+                    f"Audit entry {seq} holds the entry for seq {data.get('seq')}: entries "
+                    "were reordered or inserted."
+                )
+            if (data.get("actor"), data.get("action"), data.get("outcome")) != (
+                row.actor,
+                row.action,
+                row.outcome,
+            ):
+                raise IntegrityError(f"Audit entry {seq}: its columns disagree with its record.")
+            leaf = merkle.leaf_hash(raw)
+            if leaf != bytes(row.leaf_hash):
+                raise IntegrityError(f"Audit entry {seq} was edited: its leaf hash does not match.")
+            frontier.append(leaf)
+            current = frontier.root()
+            if current != bytes(row.root):
+                raise IntegrityError(
+                    f"Audit entry {seq}: the tree root after it does not match; the entry or "
+                    "one before it was changed."
+                )
+            if frontier.size in wanted:
+                roots_at[frontier.size] = current
+        size = frontier.size
+        state_size = connection.execute(
+            select(audit_state.c.size).where(audit_state.c.id == 1)
+        ).scalar_one()
+    if state_size != size:
+        change = "deleted" if size < state_size else "inserted"
+        raise IntegrityError(
+            f"The ledger state says {state_size} entries but {size} are stored: entries were "
+            f"{change} at the end (first: {min(size, state_size)})."
+        )
+    previous = 0
+    for head_size in sorted(heads):
+        head = heads[head_size]
+        try:
+            key.verify(head.signature, head.signed_bytes())
+        except InvalidSignature:
+            raise IntegrityError(
+                f"The tree head at size {head_size} has an invalid signature: it was forged "
+                "or signed with another key."
+            ) from None
+        if head_size > size:
+            raise IntegrityError(
+                f"A signed tree head covers {head_size} entries but only {size} are stored: "
+                f"entries from {size} on were deleted."
+            )
+        if roots_at.get(head_size) != head.root:
+            first = previous if head_size - previous > 1 else head_size - 1
+            raise IntegrityError(
+                f"Audit entries {previous}..{head_size - 1} do not match the signed tree head "
+                f"at size {head_size}: entry {first} or one after it was rewritten."
+            )
+        previous = head_size
+    if size and previous < size:
+        raise IntegrityError(
+            f"Audit entries {previous}..{size - 1} are not covered by any signed tree head: "
+            "they were inserted."
+        )
+    report: dict[str, Any] = {"entries": size, "signed_heads": len(heads)}
+    if checkpoint is not None:
+        report["checkpoint"] = _verify_checkpoint(checkpoint, key, size, roots_at)
+    report["root"] = frontier.root().hex()
+    return report
+
+
+def _verify_checkpoint(
+    checkpoint: Mapping[str, Any], key: Ed25519PublicKey, size: int, roots_at: dict[int, bytes]
+) -> dict[str, Any]:
+    try:
+        head = TreeHead(
+            int(checkpoint["size"]),
+            bytes.fromhex(checkpoint["root"]),
+            datetime.fromisoformat(str(checkpoint["time"]).replace("Z", "+00:00")),
+            str(checkpoint["key_id"]),
+            base64.b64decode(checkpoint["signature"]),
+        )
+    except (KeyError, ValueError, TypeError):
+        raise InputError(
+            "The checkpoint file is not a Veil checkpoint.",
+            hint="Create one with `veil audit checkpoint --out FILE`.",
+        ) from None
+    try:
+        key.verify(head.signature, head.signed_bytes())
+    except InvalidSignature:
+        raise IntegrityError(
+            "The checkpoint's signature does not verify with this ledger's key."
+        ) from None
+    if head.size > size:
+        raise IntegrityError(
+            f"The checkpoint covers {head.size} entries but the ledger has {size}: it was "
+            f"truncated or rolled back (first missing entry: {size})."
+        )
+    if roots_at.get(head.size) != head.root:
+        raise IntegrityError(
+            f"The first {head.size} entries no longer match the checkpoint: the ledger was "
+            "rolled back or rewritten."
+        )
+    return {"size": head.size, "time": _timestamp(head.time), "consistent": True}

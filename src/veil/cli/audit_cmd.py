@@ -1,0 +1,172 @@
+"""``veil audit``: verify, checkpoint, prove, tail and query the audit ledger."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from veil.audit import Ledger, open_ledger
+from veil.cli._app import app, out, print_json, settings_from_context
+from veil.errors import InputError
+
+audit_app = typer.Typer(
+    help="The tamper-evident audit ledger: verify it, prove entries, export them.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _ledger(ctx: typer.Context) -> Ledger:
+    return open_ledger(settings_from_context(ctx))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@audit_app.command("verify")
+def verify(
+    ctx: typer.Context,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint saved earlier: detects truncation and rollback."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recompute every entry, the Merkle tree and every signed tree head.
+
+    Exits 3 and names the first bad entry when anything was edited, deleted, reordered
+    or inserted, or when the ledger is behind a saved checkpoint.
+    """
+    saved: dict[str, Any] | None = None
+    if checkpoint is not None:
+        try:
+            saved = json.loads(checkpoint.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise InputError(
+                f"Cannot read the checkpoint {checkpoint}.",
+                hint="Create one with `veil audit checkpoint --out FILE`.",
+            ) from None
+    report = _ledger(ctx).verify(saved)
+    if as_json:
+        print_json({"ok": True, **report})
+    else:
+        extra = " and is consistent with the checkpoint" if saved is not None else ""
+        out.print(
+            f"[green]✓[/] {report['entries']} entries and {report['signed_heads']} signed tree "
+            f"heads verify{extra}. Root {report['root']}"
+        )
+
+
+@audit_app.command("checkpoint")
+def checkpoint(
+    ctx: typer.Context,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the checkpoint.")],
+) -> None:
+    """Save the latest signed tree head (with the public key) outside the database.
+
+    Keep it somewhere the database's administrators cannot write; `veil audit verify
+    --checkpoint FILE` then detects a truncated or rolled-back ledger.
+    """
+    data = _ledger(ctx).checkpoint()
+    _write_atomically(out_file, json.dumps(data, indent=2) + "\n")
+    out.print(f"[green]✓[/] checkpoint of {data['size']} entries written to {out_file}")
+
+
+@audit_app.command("prove")
+def prove(ctx: typer.Context, seq: int) -> None:
+    """Print an RFC 6962 inclusion proof of entry SEQ against the latest signed head."""
+    print_json(_ledger(ctx).prove(seq))
+
+
+def _parse_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"--{name} must be an ISO 8601 time, for example 2026-11-01T00:00Z."
+        ) from None
+    return parsed
+
+
+@audit_app.command("tail")
+def tail(
+    ctx: typer.Context,
+    lines: Annotated[int, typer.Option("-n", "--lines", help="How many entries.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the newest entries."""
+    entries = list(reversed(_ledger(ctx).entries(limit=lines, newest_first=True)))
+    if as_json:
+        print_json(entries)
+        return
+    table = Table(title=f"last {len(entries)} audit entries", title_justify="left")
+    for heading in ("seq", "time", "actor", "action", "outcome", "subject", "details"):
+        table.add_column(heading)
+    for entry in entries:
+        table.add_row(
+            str(entry["seq"]),
+            entry["time"],
+            entry["actor"],
+            entry["action"],
+            entry["outcome"],
+            entry.get("subject") or "",
+            json.dumps(entry["details"], sort_keys=True),
+        )
+    out.print(table)
+
+
+@audit_app.command("query")
+def query(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="From this time (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this time (ISO 8601).")] = None,
+    actor: Annotated[str | None, typer.Option()] = None,
+    action: Annotated[str | None, typer.Option()] = None,
+    subject: Annotated[str | None, typer.Option()] = None,
+    outcome: Annotated[str | None, typer.Option()] = None,
+    output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "jsonl",
+) -> None:
+    """Export entries matching every filter given, oldest first."""
+    if output_format not in ("json", "jsonl", "csv"):
+        raise InputError("--format must be json, jsonl or csv.")
+    entries = _ledger(ctx).entries(
+        since=_parse_time(since, "since"),
+        until=_parse_time(until, "until"),
+        actor=actor,
+        action=action,
+        subject=subject,
+        outcome=outcome,
+    )
+    if output_format == "json":
+        print_json(entries)
+    elif output_format == "jsonl":
+        for entry in entries:
+            sys.stdout.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    else:
+        columns = ["seq", "time", "actor", "action", "outcome", "subject", "resource", "details"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for entry in entries:
+            writer.writerow({**entry, "details": json.dumps(entry["details"], sort_keys=True)})

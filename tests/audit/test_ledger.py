@@ -1,0 +1,233 @@
+"""The ledger on SQLite and the real PostgreSQL: appends, proofs, and tamper detection."""
+
+from __future__ import annotations
+
+import base64
+import json
+import multiprocessing
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from veil.audit import Ledger, merkle
+from veil.detect import Detector
+from veil.errors import InputError, IntegrityError, PolicyViolationError
+from veil.keys import RootKey
+from veil.store import create_engine_for, upgrade
+
+KEY = os.urandom(32)
+DETECTOR = Detector()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine_for(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def ledger(engine: Engine) -> Ledger:
+    ledger = Ledger(engine, RootKey(KEY), DETECTOR)
+    for index in range(12):
+        ledger.append(
+            "svc-gateway",
+            "gateway.call",
+            "ok",
+            subject=f"user-{index % 3}",
+            details={"model": "gpt-4o", "tokens": index * 10, "kinds": ["EMAIL"]},
+        )
+    return ledger
+
+
+def tamper(engine: Engine, sql: str, **params: object) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(sql), params)
+
+
+def test_a_fresh_ledger_verifies(ledger: Ledger) -> None:
+    report = ledger.verify()
+    assert report["entries"] == 12
+    assert report["signed_heads"] == 12
+
+
+def test_entries_are_canonical_json_with_sequence_and_utc_time(ledger: Ledger) -> None:
+    first = ledger.entries(limit=1)[0]
+    assert first["seq"] == 0
+    assert first["time"].endswith("Z")
+    assert set(first) == {"seq", "time", "actor", "action", "outcome", "subject", "details"}
+
+
+def test_inclusion_proof_verifies_with_the_standalone_verifier(ledger: Ledger) -> None:
+    proof = ledger.prove(5)
+    leaf = merkle.leaf_hash(proof["entry"].encode())
+    assert leaf.hex() == proof["leaf_hash"]
+    merkle.verify_inclusion(
+        5,
+        proof["tree_size"],
+        leaf,
+        [bytes.fromhex(node) for node in proof["proof"]],
+        bytes.fromhex(proof["root"]),
+    )
+
+
+def test_details_with_personal_data_are_refused(ledger: Ledger) -> None:
+    with pytest.raises(PolicyViolationError, match=r"details\.prompt.*EMAIL"):
+        ledger.append("svc", "gateway.call", "ok", details={"prompt": "write to bob@example.com"})
+    assert ledger.size() == 12
+
+
+def test_digests_are_keyed(ledger: Ledger, engine: Engine) -> None:
+    other = Ledger(engine, RootKey(os.urandom(32)), DETECTOR)
+    assert ledger.digest("hello") != other.digest("hello")
+    assert ledger.digest("hello").startswith("hmac-sha256:")
+    ledger.append("svc", "gateway.call", "ok", details={"prompt_digest": ledger.digest("x")})
+
+
+def test_bad_outcome_is_an_input_error(ledger: Ledger) -> None:
+    with pytest.raises(InputError, match="outcome"):
+        ledger.append("svc", "x", "maybe")
+
+
+def test_edited_entry_is_named(ledger: Ledger, engine: Engine) -> None:
+    tamper(
+        engine,
+        "UPDATE audit_entries SET entry = :entry WHERE seq = 4",
+        entry=ledger.entries()[4].__repr__().encode(),
+    )
+    with pytest.raises(IntegrityError, match="entry 4"):
+        ledger.verify()
+
+
+def test_edited_entry_with_recomputed_hashes_is_caught_by_the_signed_heads(
+    ledger: Ledger, engine: Engine
+) -> None:
+    """The attacker rewrites entry 6 and recomputes every hash after it, but cannot sign."""
+    with engine.begin() as connection:
+        rows = connection.execute(text("SELECT seq, entry FROM audit_entries ORDER BY seq")).all()
+        frontier = merkle.Frontier()
+        for seq, entry in rows:
+            data = bytes(entry)
+            if seq == 6:
+                record = json.loads(data)
+                record["outcome"] = "denied"
+                import rfc8785
+
+                data = rfc8785.dumps(record)
+            leaf = merkle.leaf_hash(data)
+            frontier.append(leaf)
+            connection.execute(
+                text(
+                    "UPDATE audit_entries SET entry = :e, leaf_hash = :l, root = :r, "
+                    "outcome = :o WHERE seq = :s"
+                ),
+                {
+                    "e": data,
+                    "l": leaf,
+                    "r": frontier.root(),
+                    "o": json.loads(data)["outcome"],
+                    "s": seq,
+                },
+            )
+    with pytest.raises(IntegrityError, match=r"entries 6\.\.6 do not match the signed tree head"):
+        ledger.verify()
+
+
+def test_deleted_entry_is_named(ledger: Ledger, engine: Engine) -> None:
+    tamper(engine, "DELETE FROM audit_entries WHERE seq = 7")
+    with pytest.raises(IntegrityError, match="entry 7 is missing"):
+        ledger.verify()
+
+
+def test_reordered_entries_are_named(ledger: Ledger, engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE audit_entries SET seq = -1 WHERE seq = 2"))
+        connection.execute(text("UPDATE audit_entries SET seq = 2 WHERE seq = 3"))
+        connection.execute(text("UPDATE audit_entries SET seq = 3 WHERE seq = -1"))
+    with pytest.raises(IntegrityError, match="entry 2 holds the entry for seq 3"):
+        ledger.verify()
+
+
+def test_inserted_entry_is_named(ledger: Ledger, engine: Engine) -> None:
+    row = {"seq": 12, "entry": b'{"seq":12}', "leaf": b"\0" * 32}
+    tamper(
+        engine,
+        "INSERT INTO audit_entries (seq, time, actor, action, outcome, entry, leaf_hash, root) "
+        "VALUES (:seq, CURRENT_TIMESTAMP, 'x', 'y', 'ok', :entry, :leaf, :leaf)",
+        **row,
+    )
+    with pytest.raises(IntegrityError, match="12"):
+        ledger.verify()
+
+
+def test_truncation_and_rollback_are_caught_by_a_checkpoint(ledger: Ledger, engine: Engine) -> None:
+    saved = ledger.checkpoint()
+    assert ledger.verify(saved)["checkpoint"]["consistent"] is True
+    # A rolled-back database: the newest entries, heads and state as they were before.
+    tamper(engine, "DELETE FROM audit_entries WHERE seq >= 10")
+    tamper(engine, "DELETE FROM audit_heads WHERE size > 10")
+    with engine.begin() as connection:
+        frontier = merkle.Frontier()
+        for (leaf,) in connection.execute(text("SELECT leaf_hash FROM audit_entries ORDER BY seq")):
+            frontier.append(bytes(leaf))
+        connection.execute(
+            text("UPDATE audit_state SET size = :n, frontier = :f"),
+            {"n": frontier.size, "f": b"".join(frontier.subtrees)},
+        )
+    ledger.verify()  # consistent on its own...
+    with pytest.raises(IntegrityError, match="truncated or rolled back"):
+        ledger.verify(saved)  # ...but not with what was seen before
+
+
+def test_a_forged_checkpoint_is_refused(ledger: Ledger) -> None:
+    saved = ledger.checkpoint()
+    signature = bytearray(base64.b64decode(saved["signature"]))
+    signature[0] ^= 1
+    saved["signature"] = base64.b64encode(bytes(signature)).decode()
+    with pytest.raises(IntegrityError, match="signature"):
+        ledger.verify(saved)
+
+
+def test_a_ledger_signed_by_another_key_does_not_verify(ledger: Ledger, engine: Engine) -> None:
+    with pytest.raises(IntegrityError, match="invalid signature"):
+        Ledger(engine, RootKey(os.urandom(32)), DETECTOR).verify()
+
+
+def _writer(url: str, key: bytes, worker: int, count: int) -> None:
+    engine = create_engine_for(url)
+    ledger = Ledger(engine, RootKey(key))
+    for index in range(count):
+        ledger.append(f"worker-{worker}", "test.append", "ok", details={"i": index})
+    engine.dispose()
+
+
+def test_four_writer_processes_make_one_gap_free_sequence(
+    engine: Engine, database_url: str
+) -> None:
+    Ledger(engine, RootKey(KEY)).size()
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_writer, args=(database_url, KEY, n, 25)) for n in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    ledger = Ledger(engine, RootKey(KEY))
+    assert ledger.verify()["entries"] == 100
+    entries = ledger.entries()
+    assert [entry["seq"] for entry in entries] == list(range(100))
+    for worker in range(4):
+        mine = [e["details"]["i"] for e in entries if e["actor"] == f"worker-{worker}"]
+        assert mine == list(range(25))
