@@ -1,0 +1,121 @@
+"""``veil audit`` as a compliance officer runs it."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from veil.audit import merkle, open_ledger
+from veil.cli import app
+from veil.config import load_settings
+from veil.errors import EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
+from veil.store import engine_for
+
+runner = CliRunner()
+
+
+def veil(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture(autouse=True)
+def populated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    ledger = open_ledger(load_settings())
+    for index in range(6):
+        ledger.append(
+            "alice" if index % 2 else "bob",
+            "vault.set" if index < 3 else "gateway.call",
+            "ok" if index != 4 else "denied",
+            subject="customer-7" if index == 5 else None,
+            details={"n": index},
+        )
+
+
+def test_verify_passes_and_reports_counts() -> None:
+    code, output = veil("audit", "verify", "--json")
+    assert code == EXIT_OK
+    report = json.loads(output)
+    assert report["ok"] is True
+    assert report["entries"] == 6
+
+
+def test_verify_exits_3_and_names_the_edited_entry() -> None:
+    with engine_for(load_settings()).begin() as connection:
+        connection.execute(text("UPDATE audit_entries SET entry = :e WHERE seq = 2"), {"e": b"{}"})
+    code, output = veil("audit", "verify")
+    assert code == EXIT_INTEGRITY
+    assert "entry 2" in output
+
+
+def test_checkpoint_then_truncation_is_detected(tmp_path: Path) -> None:
+    saved = tmp_path / "checkpoint.json"
+    assert veil("audit", "checkpoint", "--out", str(saved))[0] == EXIT_OK
+    assert json.loads(saved.read_text())["size"] == 6
+    assert veil("audit", "verify", "--checkpoint", str(saved))[0] == EXIT_OK
+    with engine_for(load_settings()).begin() as connection:
+        connection.execute(text("DELETE FROM audit_entries WHERE seq = 5"))
+        connection.execute(text("DELETE FROM audit_heads WHERE size = 6"))
+        frontier = merkle.Frontier()
+        for (leaf,) in connection.execute(text("SELECT leaf_hash FROM audit_entries ORDER BY seq")):
+            frontier.append(bytes(leaf))
+        connection.execute(
+            text("UPDATE audit_state SET size = :n, frontier = :f"),
+            {"n": frontier.size, "f": b"".join(frontier.subtrees)},
+        )
+    code, output = veil("audit", "verify", "--checkpoint", str(saved))
+    assert code == EXIT_INTEGRITY
+    assert "truncated or rolled back" in output
+
+
+def test_a_missing_checkpoint_file_is_a_usage_error(tmp_path: Path) -> None:
+    code, output = veil("audit", "verify", "--checkpoint", str(tmp_path / "nope.json"))
+    assert code == EXIT_USAGE
+    assert "veil audit checkpoint" in output
+
+
+def test_prove_prints_a_proof_any_rfc6962_verifier_accepts() -> None:
+    code, output = veil("audit", "prove", "3")
+    assert code == EXIT_OK
+    proof = json.loads(output)
+    merkle.verify_inclusion(
+        proof["leaf_index"],
+        proof["tree_size"],
+        merkle.leaf_hash(proof["entry"].encode()),
+        [bytes.fromhex(node) for node in proof["proof"]],
+        bytes.fromhex(proof["root"]),
+    )
+
+
+def test_query_filters_and_exports_csv_and_jsonl() -> None:
+    code, output = veil("audit", "query", "--actor", "alice", "--format", "csv")
+    assert code == EXIT_OK
+    rows = list(csv.DictReader(io.StringIO(output)))
+    assert [row["seq"] for row in rows] == ["1", "3", "5"]
+    code, output = veil("audit", "query", "--outcome", "denied")
+    assert [json.loads(line)["seq"] for line in output.splitlines()] == [4]
+    code, output = veil("audit", "query", "--subject", "customer-7", "--format", "json")
+    assert [entry["seq"] for entry in json.loads(output)] == [5]
+    code, output = veil("audit", "query", "--since", "2000-01-01T00:00Z", "--action", "vault.set")
+    assert len(output.splitlines()) == 3
+
+
+def test_query_with_a_bad_time_is_a_usage_error() -> None:
+    code, output = veil("audit", "query", "--since", "last tuesday")
+    assert code == EXIT_USAGE
+    assert "ISO 8601" in output
+
+
+def test_tail_shows_the_newest_entries() -> None:
+    code, output = veil("audit", "tail", "-n", "2", "--json")
+    assert code == EXIT_OK
+    assert [entry["seq"] for entry in json.loads(output)] == [4, 5]
