@@ -6,7 +6,9 @@ import base64
 import json
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -231,3 +233,30 @@ def test_four_writer_processes_make_one_gap_free_sequence(
     for worker in range(4):
         mine = [e["details"]["i"] for e in entries if e["actor"] == f"worker-{worker}"]
         assert mine == list(range(25))
+
+
+def test_concurrent_callers_are_group_committed(engine: Engine) -> None:
+    ledger = Ledger(engine, RootKey(KEY))
+    barrier = threading.Barrier(16)
+
+    def caller(n: int) -> list[int]:
+        barrier.wait()
+        return [
+            ledger.append(f"t{n}", "test.append", "ok", details={"i": i}).seq for i in range(20)
+        ]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        seqs = [seq for result in pool.map(caller, range(16)) for seq in result]
+    ledger.close()
+    assert sorted(seqs) == list(range(320))
+    report = ledger.verify()
+    assert report["entries"] == 320
+    assert report["signed_heads"] < 320  # callers shared transactions
+
+
+def test_a_failed_group_reports_the_error_to_its_callers(engine: Engine) -> None:
+    ledger = Ledger(engine, RootKey(KEY))
+    tamper(engine, "DROP TABLE audit_heads")
+    with pytest.raises(Exception, match="audit_heads"):
+        ledger.append("svc", "x", "ok")
+    ledger.close()

@@ -6,7 +6,10 @@ import base64
 import hashlib
 import hmac
 import json
+import queue
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +26,7 @@ from veil.errors import InputError, IntegrityError, PolicyViolationError
 from veil.keys import RootKey, purpose_key
 from veil.store import SQLITE_BEGIN_OPTION, audit_entries, audit_heads, audit_state
 
+MAX_GROUP = 1000
 OUTCOMES = frozenset({"ok", "denied", "blocked", "error", "redacted", "allowed"})
 _TREE_HEAD_CONTEXT = b"veil-tree-head-v1\0"
 
@@ -123,6 +127,19 @@ class Ledger:
         self.key_id = "lk-" + hashlib.sha256(self.public_key).hexdigest()[:12]
         self._digest_key = purpose_key(root_key, "ledger-digest")
         self._detector = detector
+        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[Entry]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._sequencer: threading.Thread | None = None
+        self._sequencer_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Stop the sequencer thread (pending appends are finished first)."""
+        with self._sequencer_lock:
+            if self._sequencer is not None:
+                self._queue.put(None)
+                self._sequencer.join()
+                self._sequencer = None
 
     def __repr__(self) -> str:
         return f"Ledger(key_id={self.key_id!r})"
@@ -157,31 +174,80 @@ class Ledger:
         resource: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> Entry:
-        """Append one entry; returns once it is durable and covered by a signed head."""
-        return self.append_many(
-            [
-                {
-                    "actor": actor,
-                    "action": action,
-                    "outcome": outcome,
-                    "subject": subject,
-                    "resource": resource,
-                    "details": dict(details or {}),
-                }
-            ]
-        )[0]
+        """Append one entry; returns once it is durable and covered by a signed head.
+
+        Concurrent callers in one process are grouped: a sequencer thread commits
+        whatever is waiting in one transaction under one signed head (group commit), and
+        each caller returns when the transaction holding its entry has committed.
+        """
+        item = {
+            "actor": actor,
+            "action": action,
+            "outcome": outcome,
+            "subject": subject,
+            "resource": resource,
+            "details": dict(details or {}),
+        }
+        self._validate(item)
+        future: Future[Entry] = Future()
+        self._ensure_sequencer()
+        self._queue.put((item, future))
+        return future.result()
+
+    def _ensure_sequencer(self) -> None:
+        if self._sequencer is not None:
+            return
+        with self._sequencer_lock:
+            if self._sequencer is None:
+                self._sequencer = threading.Thread(
+                    target=self._run_sequencer, name="veil-ledger-sequencer", daemon=True
+                )
+                self._sequencer.start()
+
+    def _run_sequencer(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_GROUP:
+                try:
+                    waiting = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is None:
+                    stop = True
+                    break
+                batch.append(waiting)
+            try:
+                entries = self._commit([item for item, _ in batch])
+            except BaseException as exc:  # every caller of the group learns it failed
+                for _, future in batch:
+                    future.set_exception(exc)
+            else:
+                for (_, future), entry in zip(batch, entries, strict=True):
+                    future.set_result(entry)
+            if stop:
+                return
+
+    def _validate(self, item: Mapping[str, Any]) -> None:
+        if not item.get("actor") or not item.get("action"):
+            raise InputError("An audit entry needs an actor and an action.")
+        if item.get("outcome") not in OUTCOMES:
+            raise InputError(
+                f"Unknown audit outcome {item.get('outcome')!r}; "
+                f"use one of {', '.join(sorted(OUTCOMES))}."
+            )
+        self._check_details(item.get("details") or {})
 
     def append_many(self, items: Sequence[Mapping[str, Any]]) -> list[Entry]:
         """Append several entries in one transaction under one signed tree head."""
         for item in items:
-            if not item.get("actor") or not item.get("action"):
-                raise InputError("An audit entry needs an actor and an action.")
-            if item.get("outcome") not in OUTCOMES:
-                raise InputError(
-                    f"Unknown audit outcome {item.get('outcome')!r}; "
-                    f"use one of {', '.join(sorted(OUTCOMES))}."
-                )
-            self._check_details(item.get("details") or {})
+            self._validate(item)
+        return self._commit(items)
+
+    def _commit(self, items: Sequence[Mapping[str, Any]]) -> list[Entry]:
         with self._engine.connect() as connection:
             connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             with connection.begin():
