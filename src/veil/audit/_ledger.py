@@ -19,12 +19,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from veil.audit import merkle
 from veil.detect import Detector
-from veil.errors import InputError, IntegrityError, PolicyViolationError
+from veil.errors import InputError, IntegrityError, PolicyViolationError, StorageError
 from veil.keys import RootKey, purpose_key
 from veil.store import SQLITE_BEGIN_OPTION, audit_entries, audit_heads, audit_state
+from veil.store._engine import describe_failure
 
 MAX_GROUP = 1000
 OUTCOMES = frozenset({"ok", "denied", "blocked", "error", "redacted", "allowed"})
@@ -248,6 +250,16 @@ class Ledger:
         return self._commit(items)
 
     def _commit(self, items: Sequence[Mapping[str, Any]]) -> list[Entry]:
+        try:
+            return self._commit_once(items)
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"Appending to the audit ledger failed and was rolled back: "
+                f"{describe_failure(exc)}.",
+                hint="Check the database is reachable and migrated (`veil db upgrade`).",
+            ) from None
+
+    def _commit_once(self, items: Sequence[Mapping[str, Any]]) -> list[Entry]:
         with self._engine.connect() as connection:
             connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             with connection.begin():

@@ -1,0 +1,137 @@
+"""Audit ledger throughput against plain INSERTs, on SQLite and PostgreSQL.
+
+- durable appends/s with 1 caller and with 16 concurrent callers (group commit);
+- the reference: plain INSERTs of the same rows with the same durability, one commit per
+  row (1 caller) and batched like the ledger's groups (16 callers);
+- verify: entries/s over a ledger of --verify-entries entries;
+- inclusion proof size for a 10^6-entry tree.
+
+Usage: python bench/bench_audit.py [--postgres URL] [--appends 2000] [--verify-entries 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Column, Engine, Integer, LargeBinary, MetaData, String, Table, text
+
+from veil.audit import Ledger, merkle
+from veil.keys import RootKey
+from veil.store import create_engine_for, upgrade
+
+KEY = RootKey(os.urandom(32))
+reference = Table(
+    "bench_plain",
+    MetaData(),
+    Column("seq", Integer, primary_key=True),
+    Column("actor", String(200)),
+    Column("entry", LargeBinary),
+)
+ROW = b'{"action":"gateway.call","actor":"svc","details":{"model":"gpt-4o","tokens":120}}'
+
+
+def fresh_engine(kind: str, postgres: str | None) -> Engine:
+    if kind == "sqlite":
+        return create_engine_for(f"sqlite:///{tempfile.mkdtemp()}/bench.db")
+    assert postgres is not None
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine_for(postgres)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    separator = "&" if "?" in postgres else "?"
+    return create_engine_for(f"{postgres}{separator}options=-csearch_path%3D{schema}")
+
+
+def ledger_rate(engine: Engine, callers: int, appends: int) -> float:
+    ledger = Ledger(engine, KEY)
+    per_caller = appends // callers
+
+    def work(n: int) -> None:
+        for i in range(per_caller):
+            ledger.append("svc", "gateway.call", "ok", details={"model": "gpt-4o", "i": i})
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=callers) as pool:
+        list(pool.map(work, range(callers)))
+    elapsed = time.perf_counter() - started
+    ledger.close()
+    return per_caller * callers / elapsed
+
+
+def plain_rate(engine: Engine, callers: int, appends: int, batch: int) -> float:
+    reference.create(engine, checkfirst=True)
+    with engine.begin() as connection:
+        start = connection.execute(
+            text("SELECT COALESCE(MAX(seq), 0) FROM bench_plain")
+        ).scalar_one()
+    rows = [{"seq": start + 1 + i, "actor": "svc", "entry": ROW} for i in range(appends)]
+    started = time.perf_counter()
+    for offset in range(0, appends, batch):
+        with engine.begin() as connection:
+            connection.execute(reference.insert(), rows[offset : offset + batch])
+    return appends / (time.perf_counter() - started)
+
+
+def verify_rate(engine: Engine, entries: int) -> float:
+    ledger = Ledger(engine, KEY)
+    upgrade(engine)
+    for _ in range(0, entries, 1000):
+        ledger.append_many(
+            [
+                {"actor": "svc", "action": "bench", "outcome": "ok", "details": {"i": i}}
+                for i in range(1000)
+            ]
+        )
+    started = time.perf_counter()
+    report = ledger.verify()
+    assert report["entries"] >= entries
+    return report["entries"] / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--postgres", default=os.environ.get("VEIL_TEST_POSTGRES_URL"))
+    parser.add_argument("--appends", type=int, default=2000)
+    parser.add_argument("--verify-entries", type=int, default=200_000)
+    args = parser.parse_args()
+    results: dict[str, object] = {}
+    backends = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    for kind in backends:
+        one = fresh_engine(kind, args.postgres)
+        upgrade(one)
+        sixteen = fresh_engine(kind, args.postgres)
+        upgrade(sixteen)
+        ledger_1 = ledger_rate(one, 1, args.appends // 4)
+        ledger_16 = ledger_rate(sixteen, 16, args.appends)
+        heads = sixteen.connect().execute(text("SELECT COUNT(*) FROM audit_heads")).scalar_one()
+        group = args.appends / max(1, heads)
+        results[kind] = {
+            "ledger_appends_per_s_1_caller": round(ledger_1),
+            "plain_inserts_per_s_1_per_commit": round(plain_rate(one, 1, args.appends // 4, 1)),
+            "ledger_appends_per_s_16_callers": round(ledger_16),
+            "mean_group_size_16_callers": round(group, 1),
+            "plain_inserts_per_s_same_batches": round(
+                plain_rate(sixteen, 16, args.appends, max(1, round(group)))
+            ),
+            "verify_entries_per_s": round(
+                verify_rate(fresh_engine(kind, args.postgres), args.verify_entries)
+            )
+            if kind == "sqlite"
+            else None,
+        }
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(1 << 10)]
+    depth_for_million = (10**6 - 1).bit_length()
+    results["inclusion_proof_bytes_for_10^6_entries"] = depth_for_million * merkle.HASH_SIZE
+    results["inclusion_proof_hashes_checked_for_1024"] = len(merkle.inclusion_proof(0, leaves))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
