@@ -183,3 +183,15 @@ def test_a_map_readable_by_others_is_refused(master_key: str) -> None:
     code, output = veil("restore", "-", "--map", "conv.map", stdin="<EMAIL_1>")
     assert code == EXIT_USAGE
     assert "chmod 600" in output
+
+
+def test_pseudonymize_and_restore_are_recorded_in_the_audit_ledger(master_key: str) -> None:
+    veil("pseudonymize", "-", "--map", "conv.map", stdin=TEXT)
+    veil("restore", "-", "--map", "conv.map", stdin="<EMAIL_1>")
+    code, output = veil("audit", "query", "--format", "json")
+    assert code == EXIT_OK
+    entries = json.loads(output)
+    assert [entry["action"] for entry in entries] == ["cli.pseudonymize", "cli.restore"]
+    assert entries[0]["details"]["findings"] == 3
+    assert "bob@example.com" not in output
+    assert entries[0]["resource"].startswith("map:hmac-sha256:")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 import tempfile
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from veil.audit import open_ledger
 from veil.cli._app import app, print_json, settings_from_context
 from veil.cli.detect_cmd import FileArgument, RecognizersOption, build_detector, read_input
 from veil.config import check_private_file
@@ -26,6 +28,19 @@ MapOption = Annotated[
         "--map", help="Encrypted pseudonym map file (sealed with the root key, mode 0600)."
     ),
 ]
+
+
+def _audit(ctx: typer.Context, action: str, map_file: Path, details: dict[str, object]) -> None:
+    """Re-identification is a privacy event: record who did it, never what."""
+    ledger = open_ledger(settings_from_context(ctx))
+    ledger.append(
+        getpass.getuser(),
+        f"cli.{action}",
+        "ok",
+        resource=f"map:{ledger.digest(str(map_file.resolve()))}",
+        details=details,
+    )
+    ledger.close()
 
 
 def _policy(path: Path | None) -> Policy:
@@ -129,6 +144,9 @@ def pseudonymize_command(
     )
     result = redactor.redact(read_input(source))
     _save_map(map_file, mapping, root)
+    _audit(
+        ctx, "pseudonymize", map_file, {"findings": len(result.findings), "actions": result.actions}
+    )
     _emit(result.text)
 
 
@@ -142,4 +160,6 @@ def restore_command(ctx: typer.Context, map_file: MapOption, source: FileArgumen
         )
     root = root_key_from_settings(settings_from_context(ctx))
     mapping = _load_map(map_file, root)
-    _emit(Redactor(pseudonymizer=mapping, root_key=root).restore(read_input(source)))
+    restored = Redactor(pseudonymizer=mapping, root_key=root).restore(read_input(source))
+    _audit(ctx, "restore", map_file, {"tokens_in_map": len(mapping)})
+    _emit(restored)
