@@ -18,7 +18,7 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from veil.audit import merkle
@@ -437,8 +437,96 @@ def _public_key(raw: bytes) -> Ed25519PublicKey:
 def verify_ledger(
     engine: Engine, public_key: bytes, checkpoint: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Check every entry, every root, every signed head, and a saved checkpoint."""
+    """Check every entry against the latest signed tree head (and a saved checkpoint).
+
+    The fast pass hashes each entry once and signs off the whole tree with the latest
+    head. Only when that fails does the full pass run, which checks every stored root
+    and every signed head to name the first bad entry.
+    """
     key = _public_key(public_key)
+    with engine.connect() as connection:
+        latest = connection.execute(
+            select(audit_heads).order_by(audit_heads.c.size.desc()).limit(1)
+        ).first()
+        wanted = {int(latest.size)} if latest is not None else set()
+        if checkpoint is not None and "size" in checkpoint:
+            wanted.add(int(checkpoint["size"]))
+        frontier = merkle.Frontier()
+        roots_at: dict[int, bytes] = {}
+        result = connection.execution_options(yield_per=20_000).execute(
+            select(
+                audit_entries.c.seq,
+                audit_entries.c.actor,
+                audit_entries.c.action,
+                audit_entries.c.outcome,
+                audit_entries.c.entry,
+                audit_entries.c.leaf_hash,
+            ).order_by(audit_entries.c.seq)
+        )
+        suspicious = False
+        for seq, actor, action, outcome, raw, stored_leaf in result:
+            raw = bytes(raw)
+            leaf = merkle.leaf_hash(raw)
+            if seq != frontier.size or leaf != bytes(stored_leaf):
+                suspicious = True
+                break
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                suspicious = True
+                break
+            if (data.get("seq"), data.get("actor"), data.get("action"), data.get("outcome")) != (
+                seq,
+                actor,
+                action,
+                outcome,
+            ):
+                suspicious = True
+                break
+            frontier.append(leaf)
+            if frontier.size in wanted:
+                roots_at[frontier.size] = frontier.root()
+        state_size = connection.execute(
+            select(audit_state.c.size).where(audit_state.c.id == 1)
+        ).scalar_one()
+    if not suspicious and latest is not None and state_size == frontier.size == latest.size:
+        head = TreeHead(
+            latest.size,
+            bytes(latest.root),
+            _aware(latest.time),
+            latest.key_id,
+            bytes(latest.signature),
+        )
+        try:
+            key.verify(head.signature, head.signed_bytes())
+            signed = True
+        except InvalidSignature:
+            signed = False
+        if signed and roots_at.get(head.size) == head.root:
+            report: dict[str, Any] = {
+                "entries": frontier.size,
+                "signed_heads": _count_heads(engine),
+            }
+            if checkpoint is not None:
+                report["checkpoint"] = _verify_checkpoint(checkpoint, key, frontier.size, roots_at)
+            report["root"] = frontier.root().hex()
+            return report
+    if not suspicious and latest is None and state_size == frontier.size == 0:
+        if checkpoint is not None:
+            _verify_checkpoint(checkpoint, key, 0, roots_at)
+        return {"entries": 0, "signed_heads": 0, "root": merkle.EMPTY_ROOT.hex()}
+    return _verify_everything(engine, key, checkpoint)
+
+
+def _count_heads(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(audit_heads)).scalar_one())
+
+
+def _verify_everything(
+    engine: Engine, key: Ed25519PublicKey, checkpoint: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The full pass: every stored root and every signed head, naming the first bad entry."""
     frontier = merkle.Frontier()
     roots_at: dict[int, bytes] = {}
     with engine.connect() as connection:
