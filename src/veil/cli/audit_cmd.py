@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from veil._files import write_atomically
 from veil.audit import Ledger, open_ledger
 from veil.cli._app import app, out, print_json, settings_from_context
 from veil.errors import InputError
@@ -29,18 +28,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _ledger(ctx: typer.Context) -> Ledger:
     return open_ledger(settings_from_context(ctx))
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @audit_app.command("verify")
@@ -88,7 +75,7 @@ def checkpoint(
     --checkpoint FILE` then detects a truncated or rolled-back ledger.
     """
     data = _ledger(ctx).checkpoint()
-    _write_atomically(out_file, json.dumps(data, indent=2) + "\n")
+    write_atomically(out_file, (json.dumps(data, indent=2) + "\n").encode(), mode=0o644)
     out.print(f"[green]✓[/] checkpoint of {data['size']} entries written to {out_file}")
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import getpass
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from veil._files import write_atomically
 from veil.audit import open_ledger
 from veil.cli._app import app, print_json, settings_from_context
 from veil.cli.detect_cmd import FileArgument, RecognizersOption, build_detector, read_input
@@ -64,20 +63,7 @@ def _load_map(path: Path, root: RootKey) -> Pseudonymizer:
 
 
 def _save_map(path: Path, mapping: Pseudonymizer, root: RootKey) -> None:
-    """Write atomically: a crash leaves the previous map intact."""
-    blob = mapping.to_sealed(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(blob)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, mapping.to_sealed(root), mode=0o600)
 
 
 @app.command("redact")
