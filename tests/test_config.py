@@ -167,3 +167,10 @@ def test_status_reports_values_from_the_env_file() -> None:
 def test_settings_repr_does_not_leak_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     assert OPENAI_KEY not in repr(load_settings())
+
+
+def test_the_package_exposes_the_one_engine() -> None:
+    import veil
+
+    assert veil.redact("mail bob@example.com") == "mail [EMAIL]"
+    assert veil.Detector is veil.detect.Detector
