@@ -130,3 +130,62 @@ def test_sealed_mapping_refuses_the_wrong_key_and_tampering() -> None:
         Pseudonymizer.from_sealed(key, blob[:20])
     with pytest.raises(IntegrityError):
         Pseudonymizer.from_sealed(key, blob, scope="another-conversation")
+
+
+REALISTIC_TEXT = (
+    "Alice Smith (alice@corp.io, +1 415-555-0199) logged in from 10.1.2.3 and 10.1.2.30."
+)
+
+
+def realistic() -> tuple[Redactor, str]:
+    redactor = Redactor(policy=PSEUDONYMIZE_ALL, pseudonymizer=Pseudonymizer(style="realistic"))
+    return redactor, redactor.redact(REALISTIC_TEXT).text
+
+
+def test_realistic_fakes_keep_the_format() -> None:
+    _, masked = realistic()
+    assert "alice@corp.io" not in masked
+    assert "@example.net" in masked
+    assert "192.0.2.1" in masked
+    assert "192.0.2.2" in masked
+    assert "+5 555-555-0001" in masked
+
+
+def test_realistic_fakes_are_restored_as_whole_words_only() -> None:
+    redactor, masked = realistic()
+    assert redactor.restore(masked) == REALISTIC_TEXT
+    assert redactor.restore("see 192.0.2.10 and 192.0.2.1.") == "see 192.0.2.10 and 10.1.2.3."
+
+
+@settings(max_examples=150, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=120), max_size=10))
+def test_realistic_streamed_restore_equals_whole_text_restore(cuts: list[int]) -> None:
+    redactor, masked = realistic()
+    answer = f"Reply: {masked} Again: {masked[::-1]} {masked}"
+    bounds = sorted({0, len(answer), *[c for c in cuts if c <= len(answer)]})
+    restorer = StreamRestorer(redactor.pseudonymizer)
+    streamed = "".join(restorer.feed(answer[a:b]) for a, b in itertools.pairwise(bounds))
+    streamed += restorer.close()
+    assert streamed == redactor.pseudonymizer.restore(answer)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["bob@example.com", "10.0.0.1", "192.0.2.1", "+1 212-555-0147", " ", "x", "\n", "."]
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def test_realistic_pseudonymize_then_restore_is_the_identity(text: str) -> None:
+    redactor = Redactor(policy=PSEUDONYMIZE_ALL, pseudonymizer=Pseudonymizer(style="realistic"))
+    assert redactor.restore(redactor.redact(text).text) == text
+
+
+def test_realistic_style_survives_sealing() -> None:
+    key = RootKey(os.urandom(32))
+    redactor, masked = realistic()
+    loaded = Pseudonymizer.from_sealed(key, redactor.pseudonymizer.to_sealed(key))
+    assert loaded.style == "realistic"
+    assert loaded.restore(masked) == REALISTIC_TEXT

@@ -51,9 +51,9 @@ def _emit(text: str) -> None:
     sys.stdout.flush()
 
 
-def _load_map(path: Path, root: RootKey) -> Pseudonymizer:
+def _load_map(path: Path, root: RootKey, style: str = "token") -> Pseudonymizer:
     if not path.exists():
-        return Pseudonymizer()
+        return Pseudonymizer(style=style)
     check_private_file(path, "pseudonym map")
     try:
         blob = path.read_bytes()
@@ -112,6 +112,12 @@ def pseudonymize_command(
     source: FileArgument = "-",
     policy: PolicyOption = None,
     recognizers: RecognizersOption = None,
+    style: Annotated[
+        str,
+        typer.Option(
+            help="token: <EMAIL_1>; realistic: format-preserving fakes (alex.lee1@example.net)."
+        ),
+    ] = "token",
 ) -> None:
     """Replace personal data with consistent tokens (<EMAIL_1>) and keep the mapping.
 
@@ -120,7 +126,7 @@ def pseudonymize_command(
     `veil restore --map FILE`.
     """
     root = root_key_from_settings(settings_from_context(ctx))
-    mapping = _load_map(map_file, root)
+    mapping = _load_map(map_file, root, style)
     redactor = Redactor(
         detector=build_detector(ctx, recognizers, None),
         policy=_policy(policy),

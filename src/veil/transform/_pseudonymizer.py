@@ -3,6 +3,9 @@
 A value becomes a token ``<KIND_N>`` (``<EMAIL_1>``, ``<PERSON_2>``): the same value gets
 the same token within the scope, tokens are self-delimiting, so a model can move, repeat
 or decorate them (``<PERSON_1>'s``) and :meth:`Pseudonymizer.restore` still finds them.
+With ``style="realistic"``, e-mail addresses, names, phone and card numbers and IP
+addresses get format-preserving fakes instead (``alex.lee3@example.net``), restored
+where they appear as whole words.
 The mapping is kept in memory and persisted only sealed (AES-256-GCM, see veil.keys).
 """
 
@@ -16,16 +19,42 @@ from collections.abc import Iterable
 from veil.detect import Finding
 from veil.errors import InputError
 from veil.keys import RootKey, open_sealed, seal
+from veil.transform._fakes import make_fake
 
 TOKEN = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d{1,9})>")
 _PURPOSE = "pseudonym-map"
 
 
+def _joins(char: str) -> bool:
+    return char.isalnum() or char in "_@+-"
+
+
+def stands_alone(text: str, findings: list[Finding], index: int) -> bool:
+    """Whether ``findings[index]`` (sorted, non-overlapping) is a whole word in ``text``:
+    no letter, digit or joining character, and no other finding, right next to it."""
+    finding = findings[index]
+    if finding.start > 0:
+        if _joins(text[finding.start - 1]):
+            return False
+        if index > 0 and findings[index - 1].end >= finding.start:
+            return False
+    if finding.end < len(text):
+        if _joins(text[finding.end]):
+            return False
+        if index + 1 < len(findings) and findings[index + 1].start <= finding.end:
+            return False
+    return True
+
+
 class Pseudonymizer:
     """One scope's mapping between values and tokens. Thread-safe."""
 
-    def __init__(self, scope: str = "default") -> None:
+    def __init__(self, scope: str = "default", *, style: str = "token") -> None:
+        if style not in ("token", "realistic"):
+            raise InputError("Pseudonym style must be 'token' or 'realistic'.")
         self.scope = scope
+        self.style = style
+        self._fake_pattern: re.Pattern[str] | None = None
         self._by_value: dict[tuple[str, str], str] = {}
         self._by_token: dict[str, str] = {}
         self._counters: dict[str, int] = {}
@@ -53,16 +82,38 @@ class Pseudonymizer:
                 if match.group(0) not in self._by_token:
                     self._reserved.add(match.group(0))
 
-    def token_for(self, value: str, kind: str) -> str:
+    def token_for(self, value: str, kind: str, *, avoid: str = "", whole_word: bool = True) -> str:
+        """The pseudonym of ``value``; a new one never occurs literally in ``avoid``.
+
+        ``whole_word=False`` (the value touches a letter, digit or another value) always
+        gives a self-delimiting token: a fake there could not be found again.
+        """
         key = (kind, value)
         with self._lock:
             token = self._by_value.get(key)
+            if token is not None and not whole_word and not token.startswith("<"):
+                # This occurrence needs a token, not the value's fake.
+                key = (kind + "\0token", value)
+                token = self._by_value.get(key)
             if token is None:
-                number = self._counters.get(kind, 0) + 1
-                while f"<{kind}_{number}>" in self._reserved:
+                number = self._counters.get(kind, 0)
+                while True:
                     number += 1
+                    fake = (
+                        make_fake(value, kind, number)
+                        if self.style == "realistic" and whole_word
+                        else None
+                    )
+                    token = fake if fake is not None else f"<{kind}_{number}>"
+                    if (
+                        token not in self._reserved
+                        and token not in self._by_token
+                        and (fake is None or fake not in avoid)
+                    ):
+                        break
                 self._counters[kind] = number
-                token = f"<{kind}_{number}>"
+                if fake is not None:
+                    self._fake_pattern = None
                 self._by_value[key] = token
                 self._by_token[token] = value
                 self._longest = max(self._longest, len(token))
@@ -75,28 +126,58 @@ class Pseudonymizer:
         """Whether ``text`` could grow into a known token (for streaming hold-back)."""
         return any(token.startswith(text) for token in self._by_token)
 
+    @property
+    def has_fakes(self) -> bool:
+        return self.style == "realistic" and any(not t.startswith("<") for t in self._by_token)
+
+    def _fakes_regex(self) -> re.Pattern[str] | None:
+        if self._fake_pattern is None:
+            fakes = sorted(
+                (t for t in self._by_token if not t.startswith("<")), key=len, reverse=True
+            )
+            if not fakes:
+                return None
+            alternatives = "|".join(re.escape(fake) for fake in fakes)
+            # Whole words only: 198.51.100.1 must not match inside 198.51.100.12.
+            self._fake_pattern = re.compile(rf"(?<![\w@+-])(?:{alternatives})(?![\w@-])")
+        return self._fake_pattern
+
     def pseudonymize(self, text: str, findings: Iterable[Finding]) -> str:
         """``text`` with every finding replaced by its token (findings must not overlap)."""
         self.reserve_literals(text)
         parts: list[str] = []
         cursor = 0
-        for finding in sorted(findings, key=lambda f: f.start):
+        ordered = sorted(findings, key=lambda f: f.start)
+        for index, finding in enumerate(ordered):
             parts.append(text[cursor : finding.start])
-            parts.append(self.token_for(text[finding.start : finding.end], finding.kind))
+            whole = stands_alone(text, ordered, index)
+            parts.append(
+                self.token_for(
+                    text[finding.start : finding.end], finding.kind, avoid=text, whole_word=whole
+                )
+            )
             cursor = finding.end
         parts.append(text[cursor:])
         return "".join(parts)
 
-    def restore(self, text: str) -> str:
-        """Original values back in place of every known token; unknown tokens stay."""
-        if "<" not in text:
-            return text
+    def restore(self, text: str, *, before: str = "") -> str:
+        """Original values back in place of every known token; unknown tokens stay.
+
+        ``before`` is the text that preceded ``text`` (one character is enough): whole-word
+        matching of realistic fakes looks at it.
+        """
 
         def replace(match: re.Match[str]) -> str:
             value = self._by_token.get(match.group(0))
             return match.group(0) if value is None else value
 
-        return TOKEN.sub(replace, text)
+        restored = TOKEN.sub(replace, text) if "<" in text else text
+        pattern = self._fakes_regex() if self.style == "realistic" else None
+        if pattern is None:
+            return restored
+        if not before:
+            return pattern.sub(replace, restored)
+        return pattern.sub(replace, before[-1] + restored)[1:]
 
     # -- persistence -----------------------------------------------------------------
 
@@ -105,6 +186,7 @@ class Pseudonymizer:
             payload = {
                 "version": 1,
                 "scope": self.scope,
+                "style": self.style,
                 "entries": [
                     [kind, value, token] for (kind, value), token in self._by_value.items()
                 ],
@@ -117,7 +199,7 @@ class Pseudonymizer:
         data = json.loads(open_sealed(root, _PURPOSE, blob, aad=scope.encode()))
         if data.get("version") != 1:
             raise InputError("The pseudonym map has an unknown format version.")
-        mapping = cls(scope)
+        mapping = cls(scope, style=str(data.get("style", "token")))
         for kind, value, token in data["entries"]:
             mapping._by_value[(kind, value)] = token
             mapping._by_token[token] = value
@@ -137,18 +219,32 @@ class StreamRestorer:
     def __init__(self, pseudonymizer: Pseudonymizer) -> None:
         self._mapping = pseudonymizer
         self._pending = ""
+        self._before = ""  # the last input character already emitted
 
     def feed(self, chunk: str) -> str:
         text = self._pending + chunk
         cut = self._safe_cut(text)
         self._pending = text[cut:]
-        return self._mapping.restore(text[:cut])
+        return self._emit(text[:cut])
 
     def close(self) -> str:
         rest, self._pending = self._pending, ""
-        return self._mapping.restore(rest)
+        return self._emit(rest)
+
+    def _emit(self, piece: str) -> str:
+        restored = self._mapping.restore(piece, before=self._before)
+        if piece:
+            self._before = piece[-1]
+        return restored
 
     def _safe_cut(self, text: str) -> int:
+        if self._mapping.has_fakes:
+            # A fake can start anywhere: hold back the longest tail that could still be
+            # (or, awaiting its next character, end) a known fake or token.
+            for start in range(max(0, len(text) - self._mapping.longest_token), len(text)):
+                if self._mapping.is_token_prefix(text[start:]):
+                    return start
+            return len(text)
         # Only a "<" within the last longest-token characters can start a split token.
         start = max(0, len(text) - self._mapping.longest_token)
         index = text.find("<", start)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from veil.detect import Detector, Finding, Level
 from veil.transform import _operators as op
 from veil.transform._policy import Policy, default_policy
-from veil.transform._pseudonymizer import Pseudonymizer
+from veil.transform._pseudonymizer import Pseudonymizer, stands_alone
 
 if TYPE_CHECKING:
     from veil.keys import RootKey
@@ -70,11 +70,21 @@ class Redactor:
         cursor = 0
         if findings:
             self.pseudonymizer.reserve_literals(text)
-        for finding in sorted(findings, key=lambda f: f.start):
+        ordered = sorted(findings, key=lambda f: f.start)
+        for index, finding in enumerate(ordered):
             rule = self._rule(finding)
             value = text[finding.start : finding.end]
             parts.append(text[cursor : finding.start])
-            parts.append(self._replacement(value, finding, rule))
+            if rule.operator == "pseudonymize":
+                replacement = self.pseudonymizer.token_for(
+                    value,
+                    finding.kind,
+                    avoid=text,
+                    whole_word=stands_alone(text, ordered, index),
+                )
+            else:
+                replacement = self._replacement(value, finding, rule)
+            parts.append(replacement)
             actions[rule.operator] = actions.get(rule.operator, 0) + 1
             cursor = finding.end
         parts.append(text[cursor:])
