@@ -9,12 +9,13 @@ import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
-from veil.audit import Ledger, merkle
+from veil.audit import Ledger, merkle, verify_archive
 from veil.detect import Detector
 from veil.errors import InputError, IntegrityError, PolicyViolationError
 from veil.keys import RootKey
@@ -260,3 +261,54 @@ def test_a_failed_group_reports_the_error_to_its_callers(engine: Engine) -> None
     with pytest.raises(Exception, match="audit_heads"):
         ledger.append("svc", "x", "ok")
     ledger.close()
+
+
+def test_archiving_old_entries_keeps_the_ledger_verifiable(
+    ledger: Ledger, engine: Engine, tmp_path: Path
+) -> None:
+    saved = ledger.checkpoint()  # taken before archiving, covers all 12 entries
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+    archive = tmp_path / "segment-1.jsonl"
+    report = ledger.archive(cutoff, archive)
+    assert (report["start"], report["end"], report["archived"]) == (0, 12, 12)
+    assert ledger.entries() == []
+    ledger.append("svc", "after.archive", "ok")
+    result = ledger.verify(saved)
+    assert result["entries"] == 13
+    assert result["checkpoint"]["consistent"] is True
+    assert verify_archive(archive, ledger.public_key)["entries"] == 12
+
+
+def test_archive_keeps_entries_newer_than_the_cutoff(
+    ledger: Ledger, engine: Engine, tmp_path: Path
+) -> None:
+    tamper(
+        engine,
+        "UPDATE audit_entries SET time = :t WHERE seq < 6",
+        t=datetime(2010, 1, 1, tzinfo=UTC),
+    )
+    report = ledger.archive(datetime(2015, 1, 1, tzinfo=UTC), tmp_path / "old.jsonl")
+    assert (report["start"], report["end"]) == (0, 6)
+    assert [entry["seq"] for entry in ledger.entries()] == list(range(6, 12))
+    assert ledger.verify()["entries"] == 12
+    again = ledger.archive(datetime(2015, 1, 1, tzinfo=UTC), tmp_path / "none.jsonl")
+    assert again["archived"] == 0
+
+
+def test_a_tampered_archive_file_is_detected(ledger: Ledger, tmp_path: Path) -> None:
+    archive = tmp_path / "segment.jsonl"
+    ledger.archive(datetime.now(UTC) + timedelta(seconds=1), archive)
+    lines = archive.read_text().splitlines()
+    lines[3] = lines[3].replace('"ok"', '"denied"')
+    archive.write_text("\n".join(lines) + "\n")
+    with pytest.raises(IntegrityError, match="do not rebuild the signed root"):
+        verify_archive(archive, ledger.public_key)
+
+
+def test_a_forged_segment_boundary_is_detected(
+    ledger: Ledger, engine: Engine, tmp_path: Path
+) -> None:
+    ledger.archive(datetime.now(UTC) + timedelta(seconds=1), tmp_path / "s.jsonl")
+    tamper(engine, "UPDATE audit_segments SET root = :r", r=b"\0" * 32)
+    with pytest.raises(IntegrityError, match="does not match its signed tree head"):
+        ledger.verify()

@@ -119,3 +119,18 @@ def test_tail_shows_the_newest_entries() -> None:
     code, output = veil("audit", "tail", "-n", "2", "--json")
     assert code == EXIT_OK
     assert [entry["seq"] for entry in json.loads(output)] == [4, 5]
+
+
+def test_archive_then_verify_and_verify_archive(tmp_path: Path) -> None:
+    segment = tmp_path / "segment.jsonl"
+    code, output = veil(
+        "audit", "archive", "--before", "2999-01-01T00:00Z", "--out", str(segment), "--json"
+    )
+    assert code == EXIT_OK
+    assert json.loads(output)["archived"] == 6
+    assert veil("audit", "verify")[0] == EXIT_OK
+    code, output = veil("audit", "verify-archive", str(segment), "--json")
+    assert code == EXIT_OK
+    assert json.loads(output)["entries"] == 6
+    code, output = veil("audit", "archive", "--out", str(tmp_path / "again.jsonl"))
+    assert "Nothing to archive" in output

@@ -6,7 +6,14 @@
 from __future__ import annotations
 
 from veil.audit import merkle
-from veil.audit._ledger import Entry, Ledger, TreeHead, tree_head_message, verify_ledger
+from veil.audit._ledger import (
+    Entry,
+    Ledger,
+    TreeHead,
+    tree_head_message,
+    verify_archive,
+    verify_ledger,
+)
 from veil.config import Settings
 from veil.detect import Detector
 
@@ -28,5 +35,6 @@ __all__ = [
     "merkle",
     "open_ledger",
     "tree_head_message",
+    "verify_archive",
     "verify_ledger",
 ]

@@ -12,23 +12,32 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from veil._files import write_atomically
 from veil.audit import merkle
 from veil.detect import Detector
 from veil.errors import InputError, IntegrityError, PolicyViolationError, StorageError
 from veil.keys import RootKey, purpose_key
-from veil.store import SQLITE_BEGIN_OPTION, audit_entries, audit_heads, audit_state
+from veil.store import (
+    SQLITE_BEGIN_OPTION,
+    audit_entries,
+    audit_heads,
+    audit_segments,
+    audit_state,
+)
 from veil.store._engine import describe_failure
 
 MAX_GROUP = 1000
+ARCHIVE_FORMAT = "veil-audit-segment-v1"
 OUTCOMES = frozenset({"ok", "denied", "blocked", "error", "redacted", "allowed"})
 _TREE_HEAD_CONTEXT = b"veil-tree-head-v1\0"
 
@@ -423,6 +432,108 @@ class Ledger:
         with self._engine.connect() as connection:
             return [json.loads(bytes(blob)) for blob in connection.execute(query).scalars()]
 
+    # -- retention -----------------------------------------------------------------
+
+    def archive(self, before: datetime, out: Path) -> dict[str, Any]:
+        """Export the oldest entries (all older than ``before``, up to a signed tree head)
+        to ``out`` and drop them from the database.
+
+        The signed head at the boundary and the tree's right edge stay, so later entries
+        still verify; ``verify_archive(out, public_key)`` checks the exported file.
+        """
+        with self._engine.connect() as connection:
+            connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            with connection.begin():
+                connection.execute(
+                    select(audit_state.c.size).where(audit_state.c.id == 1).with_for_update()
+                ).one()
+                segment = connection.execute(
+                    select(audit_segments).order_by(audit_segments.c.end_size.desc()).limit(1)
+                ).first()
+                start = int(segment.end_size) if segment is not None else 0
+                frontier = (
+                    _split_frontier(bytes(segment.frontier), start)
+                    if segment is not None
+                    else merkle.Frontier()
+                )
+                start_frontier = frontier.subtrees
+                oldest_kept = connection.execute(
+                    select(func.min(audit_entries.c.seq)).where(audit_entries.c.time >= before)
+                ).scalar()
+                limit = int(oldest_kept) if oldest_kept is not None else self.size_in(connection)
+                head_row = connection.execute(
+                    select(audit_heads)
+                    .where(audit_heads.c.size > start, audit_heads.c.size <= limit)
+                    .order_by(audit_heads.c.size.desc())
+                    .limit(1)
+                ).first()
+                if head_row is None:
+                    return {"archived": 0, "start": start, "end": start}
+                end = int(head_row.size)
+                head = TreeHead(
+                    end,
+                    bytes(head_row.root),
+                    _aware(head_row.time),
+                    head_row.key_id,
+                    bytes(head_row.signature),
+                )
+                rows = connection.execute(
+                    select(audit_entries.c.seq, audit_entries.c.entry, audit_entries.c.leaf_hash)
+                    .where(audit_entries.c.seq >= start, audit_entries.c.seq < end)
+                    .order_by(audit_entries.c.seq)
+                ).all()
+                lines = [
+                    json.dumps(
+                        {
+                            "format": ARCHIVE_FORMAT,
+                            "start": start,
+                            "end": end,
+                            "start_frontier": [node.hex() for node in start_frontier],
+                            "tree_head": head.to_dict(self.public_key),
+                        }
+                    )
+                ]
+                for expected, (seq, raw, stored_leaf) in enumerate(rows, start):
+                    leaf = merkle.leaf_hash(bytes(raw))
+                    if seq != expected or leaf != bytes(stored_leaf):
+                        raise IntegrityError(
+                            f"Audit entry {expected} does not verify; run `veil audit verify` "
+                            "before archiving."
+                        )
+                    frontier.append(leaf)
+                    lines.append(bytes(raw).decode())
+                if frontier.size != end or frontier.root() != head.root:
+                    raise IntegrityError(
+                        f"The entries below {end} do not match their signed tree head; run "
+                        "`veil audit verify` before archiving."
+                    )
+                data = ("\n".join(lines) + "\n").encode()
+                write_atomically(out, data, mode=0o600)
+                connection.execute(
+                    insert(audit_segments).values(
+                        end_size=end,
+                        start_size=start,
+                        frontier=b"".join(frontier.subtrees),
+                        root=head.root,
+                        archive_sha256=hashlib.sha256(data).hexdigest(),
+                        archived_at=datetime.now(UTC),
+                    )
+                )
+                connection.execute(delete(audit_entries).where(audit_entries.c.seq < end))
+        return {
+            "archived": end - start,
+            "start": start,
+            "end": end,
+            "file": str(out),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+
+    @staticmethod
+    def size_in(connection: Connection) -> int:
+        return int(
+            connection.execute(select(audit_state.c.size).where(audit_state.c.id == 1)).scalar_one()
+        )
+
     # -- verification --------------------------------------------------------------
 
     def verify(self, checkpoint: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -451,8 +562,10 @@ def verify_ledger(
         wanted = {int(latest.size)} if latest is not None else set()
         if checkpoint is not None and "size" in checkpoint:
             wanted.add(int(checkpoint["size"]))
-        frontier = merkle.Frontier()
+        frontier, archived_root = _start(connection, key)
         roots_at: dict[int, bytes] = {}
+        if archived_root is not None:
+            roots_at[frontier.size] = archived_root
         result = connection.execution_options(yield_per=20_000).execute(
             select(
                 audit_entries.c.seq,
@@ -508,7 +621,9 @@ def verify_ledger(
                 "signed_heads": _count_heads(engine),
             }
             if checkpoint is not None:
-                report["checkpoint"] = _verify_checkpoint(checkpoint, key, frontier.size, roots_at)
+                report["checkpoint"] = _verify_checkpoint(
+                    checkpoint, key, frontier.size, roots_at, _archived_heads(engine, checkpoint)
+                )
             report["root"] = frontier.root().hex()
             return report
     if not suspicious and latest is None and state_size == frontier.size == 0:
@@ -516,6 +631,78 @@ def verify_ledger(
             _verify_checkpoint(checkpoint, key, 0, roots_at)
         return {"entries": 0, "signed_heads": 0, "root": merkle.EMPTY_ROOT.hex()}
     return _verify_everything(engine, key, checkpoint)
+
+
+def verify_archive(path: Path, public_key: bytes) -> dict[str, Any]:
+    """Check an archived segment on its own: its entries rebuild the signed root."""
+    try:
+        lines = path.read_bytes().splitlines()
+        header = json.loads(lines[0])
+        head = header["tree_head"]
+        start, end = int(header["start"]), int(header["end"])
+        frontier = merkle.Frontier(start, [bytes.fromhex(h) for h in header["start_frontier"]])
+    except (OSError, IndexError, KeyError, ValueError, TypeError):
+        raise InputError(f"{path} is not a Veil audit archive.") from None
+    if header.get("format") != ARCHIVE_FORMAT:
+        raise InputError(f"{path} is not a Veil audit archive ({ARCHIVE_FORMAT}).")
+    for expected, raw in enumerate(lines[1:], start):
+        try:
+            seq = json.loads(raw).get("seq")
+        except ValueError:
+            raise IntegrityError(f"Archived entry {expected} is not valid JSON.") from None
+        if seq != expected:
+            raise IntegrityError(f"Archived entry {expected} is missing or out of order.")
+        frontier.append(merkle.leaf_hash(raw))
+    if frontier.size != end:
+        raise IntegrityError(f"The archive holds entries up to {frontier.size}, not {end}.")
+    signed = TreeHead(
+        int(head["size"]),
+        bytes.fromhex(head["root"]),
+        datetime.fromisoformat(str(head["time"]).replace("Z", "+00:00")),
+        str(head["key_id"]),
+        base64.b64decode(head["signature"]),
+    )
+    try:
+        _public_key(public_key).verify(signed.signature, signed.signed_bytes())
+    except InvalidSignature:
+        raise IntegrityError("The archive's tree head signature does not verify.") from None
+    if signed.size != end or frontier.root() != signed.root:
+        raise IntegrityError("The archived entries do not rebuild the signed root.")
+    return {"start": start, "end": end, "entries": end - start, "root": signed.root.hex()}
+
+
+def _split_frontier(blob: bytes, size: int) -> merkle.Frontier:
+    return merkle.Frontier(size, [blob[i : i + 32] for i in range(0, len(blob), 32)])
+
+
+def _start(connection: Connection, key: Ed25519PublicKey) -> tuple[merkle.Frontier, bytes | None]:
+    """Where verification starts: the empty tree, or the right edge of the newest archived
+    segment — checked against the signed tree head at its boundary."""
+    segment = connection.execute(
+        select(audit_segments).order_by(audit_segments.c.end_size.desc()).limit(1)
+    ).first()
+    if segment is None:
+        return merkle.Frontier(), None
+    end = int(segment.end_size)
+    try:
+        frontier = _split_frontier(bytes(segment.frontier), end)
+    except ValueError:
+        raise IntegrityError(f"The archived segment ending at {end} is corrupted.") from None
+    head = connection.execute(select(audit_heads).where(audit_heads.c.size == end)).first()
+    if head is None:
+        raise IntegrityError(
+            f"The archived segment ending at {end} has no signed tree head: it was forged."
+        )
+    signed = TreeHead(end, bytes(head.root), _aware(head.time), head.key_id, bytes(head.signature))
+    try:
+        key.verify(signed.signature, signed.signed_bytes())
+    except InvalidSignature:
+        raise IntegrityError(f"The tree head at size {end} has an invalid signature.") from None
+    if frontier.root() != signed.root or bytes(segment.root) != signed.root:
+        raise IntegrityError(
+            f"The archived segment ending at {end} does not match its signed tree head."
+        )
+    return frontier, signed.root
 
 
 def _count_heads(engine: Engine) -> int:
@@ -527,9 +714,12 @@ def _verify_everything(
     engine: Engine, key: Ed25519PublicKey, checkpoint: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The full pass: every stored root and every signed head, naming the first bad entry."""
-    frontier = merkle.Frontier()
-    roots_at: dict[int, bytes] = {}
     with engine.connect() as connection:
+        frontier, archived_root = _start(connection, key)
+        archived_end = frontier.size
+        roots_at: dict[int, bytes] = {}
+        if archived_root is not None:
+            roots_at[archived_end] = archived_root
         heads = {
             row.size: TreeHead(
                 row.size, bytes(row.root), _aware(row.time), row.key_id, bytes(row.signature)
@@ -597,9 +787,17 @@ def _verify_everything(
             f"The ledger state says {state_size} entries but {size} are stored: entries were "
             f"{change} at the end (first: {min(size, state_size)})."
         )
-    previous = 0
+    previous = archived_end
     for head_size in sorted(heads):
         head = heads[head_size]
+        if head_size < archived_end:
+            try:
+                key.verify(head.signature, head.signed_bytes())
+            except InvalidSignature:
+                raise IntegrityError(
+                    f"The tree head at size {head_size} has an invalid signature."
+                ) from None
+            continue
         try:
             key.verify(head.signature, head.signed_bytes())
         except InvalidSignature:
@@ -626,13 +824,32 @@ def _verify_everything(
         )
     report: dict[str, Any] = {"entries": size, "signed_heads": len(heads)}
     if checkpoint is not None:
-        report["checkpoint"] = _verify_checkpoint(checkpoint, key, size, roots_at)
+        report["checkpoint"] = _verify_checkpoint(
+            checkpoint, key, size, roots_at, _archived_heads(engine, checkpoint)
+        )
     report["root"] = frontier.root().hex()
     return report
 
 
+def _archived_heads(engine: Engine, checkpoint: Mapping[str, Any]) -> dict[int, bytes]:
+    """Signed roots at the checkpoint's size, for a checkpoint older than the archive."""
+    try:
+        size = int(checkpoint["size"])
+    except (KeyError, ValueError, TypeError):
+        return {}
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(audit_heads.c.root).where(audit_heads.c.size == size)
+        ).first()
+    return {size: bytes(row.root)} if row is not None else {}
+
+
 def _verify_checkpoint(
-    checkpoint: Mapping[str, Any], key: Ed25519PublicKey, size: int, roots_at: dict[int, bytes]
+    checkpoint: Mapping[str, Any],
+    key: Ed25519PublicKey,
+    size: int,
+    roots_at: dict[int, bytes],
+    archived: Mapping[int, bytes] | None = None,
 ) -> dict[str, Any]:
     try:
         head = TreeHead(
@@ -658,7 +875,10 @@ def _verify_checkpoint(
             f"The checkpoint covers {head.size} entries but the ledger has {size}: it was "
             f"truncated or rolled back (first missing entry: {size})."
         )
-    if roots_at.get(head.size) != head.root:
+    # A checkpoint older than the newest archived segment is compared with the signed
+    # head kept at its size (the entries themselves are in the archive).
+    recomputed = roots_at.get(head.size, (archived or {}).get(head.size))
+    if recomputed != head.root:
         raise IntegrityError(
             f"The first {head.size} entries no longer match the checkpoint: the ledger was "
             "rolled back or rewritten."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from veil._files import write_atomically
-from veil.audit import Ledger, open_ledger
+from veil.audit import Ledger, open_ledger, verify_archive
 from veil.cli._app import app, out, print_json, settings_from_context
 from veil.errors import InputError
 
@@ -157,3 +157,50 @@ def query(
         writer.writeheader()
         for entry in entries:
             writer.writerow({**entry, "details": json.dumps(entry["details"], sort_keys=True)})
+
+
+@audit_app.command("archive")
+def archive(
+    ctx: typer.Context,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the archived segment.")],
+    before: Annotated[
+        str | None, typer.Option(help="Archive entries older than this time (ISO 8601).")
+    ] = None,
+    older_than_years: Annotated[
+        float, typer.Option(help="Used when --before is not given: the retention period.")
+    ] = 7.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Move entries past retention to an archive file and drop them from the database.
+
+    The signed tree head at the boundary stays, so `veil audit verify` still checks every
+    later entry; `veil audit verify-archive FILE` checks the archive on its own.
+    """
+    cutoff = _parse_time(before, "before") or datetime.now(UTC) - timedelta(
+        days=365.25 * older_than_years
+    )
+    report = _ledger(ctx).archive(cutoff, out_file)
+    if as_json:
+        print_json(report)
+    elif report["archived"] == 0:
+        out.print("Nothing to archive: no signed range of entries is older than the cutoff.")
+    else:
+        out.print(
+            f"[green]✓[/] entries {report['start']}..{report['end'] - 1} archived to "
+            f"{out_file} (sha256 {report['sha256']})"
+        )
+
+
+@audit_app.command("verify-archive")
+def verify_archive_command(
+    ctx: typer.Context, archive_file: Path, as_json: JsonOption = False
+) -> None:
+    """Check an archived segment: its entries must rebuild the root its tree head signs."""
+    report = verify_archive(archive_file, _ledger(ctx).public_key)
+    if as_json:
+        print_json({"ok": True, **report})
+    else:
+        out.print(
+            f"[green]✓[/] {report['entries']} archived entries ({report['start']}.."
+            f"{report['end'] - 1}) rebuild the signed root {report['root']}"
+        )

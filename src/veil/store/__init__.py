@@ -16,7 +16,14 @@ from veil.store._engine import (
     safe_url,
 )
 from veil.store._migrate import MigrationStatus, head_revision, migration_status, upgrade
-from veil.store._tables import audit_entries, audit_heads, audit_state, metadata, veil_meta
+from veil.store._tables import (
+    audit_entries,
+    audit_heads,
+    audit_segments,
+    audit_state,
+    metadata,
+    veil_meta,
+)
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -53,6 +60,7 @@ __all__ = [
     "MigrationStatus",
     "audit_entries",
     "audit_heads",
+    "audit_segments",
     "audit_state",
     "check_connection",
     "create_engine_for",

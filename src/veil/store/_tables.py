@@ -68,3 +68,16 @@ audit_state = Table(
     Column("size", BigInteger, nullable=False),
     Column("frontier", LargeBinary, nullable=False),
 )
+
+# Ranges of the ledger archived for retention: entries below ``end_size`` were exported
+# and dropped; the tree's right edge at ``end_size`` lets verification continue after it.
+audit_segments = Table(
+    "audit_segments",
+    metadata,
+    Column("end_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("start_size", BigInteger, nullable=False),
+    Column("frontier", LargeBinary, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("archive_sha256", String(64), nullable=False),
+    Column("archived_at", DateTime(timezone=True), nullable=False),
+)
