@@ -39,7 +39,8 @@ def verify(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Recompute every entry, the Merkle tree and every signed tree head.
+    """Recompute every entry and the Merkle tree and check them against the latest
+    signed tree head (every stored root and head are checked when something is off).
 
     Exits 3 and names the first bad entry when anything was edited, deleted, reordered
     or inserted, or when the ledger is behind a saved checkpoint.
