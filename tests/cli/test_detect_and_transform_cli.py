@@ -195,3 +195,9 @@ def test_pseudonymize_and_restore_are_recorded_in_the_audit_ledger(master_key: s
     assert entries[0]["details"]["findings"] == 3
     assert "bob@example.com" not in output
     assert entries[0]["resource"].startswith("map:hmac-sha256:")
+
+
+def test_error_messages_are_printed_literally_not_as_markup() -> None:
+    code, output = veil("redact", "-", "--policy", "pol[icy].yaml", stdin=TEXT)
+    assert code == EXIT_USAGE
+    assert "pol[icy].yaml" in output

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from veil import logging as veil_logging
@@ -29,9 +30,9 @@ class VeilGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except VeilError as exc:
-            err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
             if exc.hint:
-                err.print(f"[yellow]fix:[/] {exc.hint}", markup=True, highlight=False)
+                err.print(f"[yellow]fix:[/] {escape(exc.hint)}", markup=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
 

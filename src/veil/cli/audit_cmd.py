@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from veil._files import write_atomically
@@ -116,11 +117,11 @@ def tail(
         table.add_row(
             str(entry["seq"]),
             entry["time"],
-            entry["actor"],
-            entry["action"],
+            escape(entry["actor"]),
+            escape(entry["action"]),
             entry["outcome"],
-            entry.get("subject") or "",
-            json.dumps(entry["details"], sort_keys=True),
+            escape(entry.get("subject") or ""),
+            escape(json.dumps(entry["details"], sort_keys=True)),
         )
     out.print(table)
 

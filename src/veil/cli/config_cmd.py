@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from veil.cli._app import app, out, print_json, settings_from_context
@@ -42,7 +43,9 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     table.add_column("what it is", style="dim")
     for row in rows:
         style = "green" if row.configured else "dim"
-        table.add_row(row.variable, f"[{style}]{row.value}[/]", row.source, row.description)
+        table.add_row(
+            row.variable, f"[{style}]{escape(row.value)}[/]", row.source, escape(row.description)
+        )
     out.print(table)
     where = str(env_file) if env_file.is_file() else f"none ({env_file} does not exist)"
-    out.print(f".env file: {where}")
+    out.print(f".env file: {escape(where)}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from veil.cli._app import app, out, print_json, settings_from_context
@@ -82,7 +83,7 @@ def _table(findings: list[Finding], text: str) -> None:
             finding.kind,
             finding.level.value,
             f"{finding.score:.2f}",
-            shown,
+            escape(shown),
             finding.source,
         )
     out.print(table)

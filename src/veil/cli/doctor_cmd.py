@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from veil.cli._app import app, out, print_json
@@ -223,7 +224,12 @@ def doctor(
         table.add_column("detail")
         table.add_column("fix", style="cyan")
         for check in checks:
-            table.add_row(_MARKS[check.status], check.name, check.detail, check.fix or "")
+            table.add_row(
+                _MARKS[check.status],
+                escape(check.name),
+                escape(check.detail),
+                escape(check.fix or ""),
+            )
         out.print(table)
         out.print("[red]Some checks failed.[/]" if failed else "[green]All checks passed.[/]")
     if failed:
