@@ -95,6 +95,12 @@ class TreeHead:
         return data
 
 
+def _head_from_row(row: Any) -> TreeHead:
+    return TreeHead(
+        int(row.size), bytes(row.root), _aware(row.time), row.key_id, bytes(row.signature)
+    )
+
+
 def tree_head_message(size: int, root: bytes, time: datetime) -> bytes:
     """What a tree-head signature covers (also what an external checker must rebuild)."""
     return _TREE_HEAD_CONTEXT + rfc8785.dumps(
@@ -359,9 +365,7 @@ class Ledger:
             ).first()
         if row is None:
             return None
-        return TreeHead(
-            row.size, bytes(row.root), _aware(row.time), row.key_id, bytes(row.signature)
-        )
+        return _head_from_row(row)
 
     def checkpoint(self) -> dict[str, Any]:
         """The latest signed tree head with the public key, to keep outside the database."""
@@ -470,13 +474,7 @@ class Ledger:
                 if head_row is None:
                     return {"archived": 0, "start": start, "end": start}
                 end = int(head_row.size)
-                head = TreeHead(
-                    end,
-                    bytes(head_row.root),
-                    _aware(head_row.time),
-                    head_row.key_id,
-                    bytes(head_row.signature),
-                )
+                head = _head_from_row(head_row)
                 rows = connection.execute(
                     select(audit_entries.c.seq, audit_entries.c.entry, audit_entries.c.leaf_hash)
                     .where(audit_entries.c.seq >= start, audit_entries.c.seq < end)
@@ -603,13 +601,7 @@ def verify_ledger(
             select(audit_state.c.size).where(audit_state.c.id == 1)
         ).scalar_one()
     if not suspicious and latest is not None and state_size == frontier.size == latest.size:
-        head = TreeHead(
-            latest.size,
-            bytes(latest.root),
-            _aware(latest.time),
-            latest.key_id,
-            bytes(latest.signature),
-        )
+        head = _head_from_row(latest)
         try:
             key.verify(head.signature, head.signed_bytes())
             signed = True
@@ -693,7 +685,7 @@ def _start(connection: Connection, key: Ed25519PublicKey) -> tuple[merkle.Fronti
         raise IntegrityError(
             f"The archived segment ending at {end} has no signed tree head: it was forged."
         )
-    signed = TreeHead(end, bytes(head.root), _aware(head.time), head.key_id, bytes(head.signature))
+    signed = _head_from_row(head)
     try:
         key.verify(signed.signature, signed.signed_bytes())
     except InvalidSignature:
@@ -721,9 +713,7 @@ def _verify_everything(
         if archived_root is not None:
             roots_at[archived_end] = archived_root
         heads = {
-            row.size: TreeHead(
-                row.size, bytes(row.root), _aware(row.time), row.key_id, bytes(row.signature)
-            )
+            row.size: _head_from_row(row)
             for row in connection.execute(select(audit_heads).order_by(audit_heads.c.size))
         }
         wanted = set(heads)
