@@ -21,7 +21,9 @@ from veil.store._tables import (
     audit_heads,
     audit_segments,
     audit_state,
+    data_keys,
     metadata,
+    vault_secrets,
     veil_meta,
 )
 
@@ -64,6 +66,7 @@ __all__ = [
     "audit_state",
     "check_connection",
     "create_engine_for",
+    "data_keys",
     "engine_for",
     "head_revision",
     "metadata",
@@ -72,4 +75,5 @@ __all__ = [
     "read_meta",
     "safe_url",
     "upgrade",
+    "vault_secrets",
 ]

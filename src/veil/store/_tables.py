@@ -81,3 +81,29 @@ audit_segments = Table(
     Column("archive_sha256", String(64), nullable=False),
     Column("archived_at", DateTime(timezone=True), nullable=False),
 )
+
+# Data keys (veil.keys): random 256-bit keys per purpose and subject, stored only wrapped
+# by the root key; ``wrapped`` is NULL once a subject's key is shredded.
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("key_id", String(40), primary_key=True),
+    Column("purpose", String(100), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("wrapped", LargeBinary),
+    Column("root_key_id", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("destroyed_at", DateTime(timezone=True)),
+)
+
+# The vault: one sealed value per name; ``previous`` holds the value being rotated away
+# until the rotation is committed.
+vault_secrets = Table(
+    "vault_secrets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("previous", LargeBinary),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("rotated_at", DateTime(timezone=True), nullable=False),
+)

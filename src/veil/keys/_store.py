@@ -1,0 +1,196 @@
+"""Data keys wrapped by the root key, and sealing with them.
+
+Each purpose (``vault``, ``subject``...) and data subject has its own random 256-bit data
+key. The database holds it only wrapped: AES-256-GCM under the root key, with associated
+data binding the purpose, the subject, the key id and the root key id, so a wrapped key
+copied onto another row does not unwrap. Rotating the root key re-wraps data keys without
+touching data; shredding a subject destroys its key, after which everything sealed for
+that subject — backups included — stays unreadable.
+
+Sealed format: ``b"VK1" ‖ key id (ascii, 2-byte length prefix) ‖ nonce (12) ‖
+ciphertext+tag``; the associated data binds purpose, key id and the caller's ``aad``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
+
+from veil.errors import IntegrityError, KeyMaterialError
+from veil.keys._root import RootKey
+from veil.store import SQLITE_BEGIN_OPTION, data_keys
+
+_MAGIC = b"VK1"
+
+
+def _wrap_aad(purpose: str, subject: str, key_id: str, root_key_id: str) -> bytes:
+    return "\0".join(("veil-data-key-v1", purpose, subject, key_id, root_key_id)).encode()
+
+
+def _seal_aad(purpose: str, key_id: str, aad: bytes) -> bytes:
+    return b"veil-sealed-v1\0" + purpose.encode() + b"\0" + key_id.encode() + b"\0" + aad
+
+
+class KeyStore:
+    """Data keys in the database, usable only with the root key."""
+
+    def __init__(self, engine: Engine, root: RootKey) -> None:
+        self._engine = engine
+        self._root = root
+
+    def __repr__(self) -> str:
+        return f"KeyStore(root={self._root.key_id!r})"
+
+    # -- data keys -----------------------------------------------------------------
+
+    def _unwrap(self, row: Row[Any]) -> bytes:
+        key_id = str(row.key_id)
+        if row.wrapped is None:
+            raise KeyMaterialError(
+                f"Data key {key_id} was shredded: what it sealed can no longer be read.",
+            )
+        if row.root_key_id != self._root.key_id:
+            raise KeyMaterialError(
+                f"Data key {key_id} is wrapped by root key {row.root_key_id}, but the "
+                f"configured root key is {self._root.key_id} (sources tried: VEIL_MASTER_KEY).",
+                hint="Configure the root key it was wrapped with, or finish `veil keys rotate`.",
+            )
+        blob = bytes(row.wrapped)
+        aad = _wrap_aad(row.purpose, row.subject, key_id, self._root.key_id)
+        try:
+            return AESGCM(self._root.material).decrypt(blob[:12], blob[12:], aad)
+        except InvalidTag:
+            raise IntegrityError(
+                f"Data key {key_id} does not unwrap: its record was altered or moved.",
+                hint="Restore the data_keys table from a backup.",
+            ) from None
+
+    def data_key(self, purpose: str, subject: str = "") -> tuple[str, bytes]:
+        """The active key of ``purpose`` (and ``subject``), created on first use."""
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(data_keys).where(
+                    data_keys.c.purpose == purpose, data_keys.c.subject == subject
+                )
+            ).first()
+        if row is not None:
+            return str(row.key_id), self._unwrap(row)
+        key_id = "dk-" + uuid.uuid4().hex[:20]
+        material = secrets.token_bytes(32)
+        nonce = secrets.token_bytes(12)
+        wrapped = nonce + AESGCM(self._root.material).encrypt(
+            nonce, material, _wrap_aad(purpose, subject, key_id, self._root.key_id)
+        )
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    insert(data_keys).values(
+                        key_id=key_id,
+                        purpose=purpose,
+                        subject=subject,
+                        wrapped=wrapped,
+                        root_key_id=self._root.key_id,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        except DatabaseIntegrityError:  # another process created it first: use theirs
+            return self.data_key(purpose, subject)
+        return key_id, material
+
+    def _key_by_id(self, key_id: str) -> bytes:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(data_keys).where(data_keys.c.key_id == key_id)).first()
+        if row is None:
+            raise KeyMaterialError(
+                f"Data key {key_id} is not in this key store.",
+                hint="Point VEIL_DATABASE_URL at the database that sealed the data.",
+            )
+        return self._unwrap(row)
+
+    # -- sealing -------------------------------------------------------------------
+
+    def seal(self, purpose: str, plaintext: bytes, aad: bytes = b"", subject: str = "") -> bytes:
+        key_id, key = self.data_key(purpose, subject)
+        nonce = secrets.token_bytes(12)
+        body = AESGCM(key).encrypt(nonce, plaintext, _seal_aad(purpose, key_id, aad))
+        encoded = key_id.encode()
+        return _MAGIC + len(encoded).to_bytes(2, "big") + encoded + nonce + body
+
+    def open(self, purpose: str, blob: bytes, aad: bytes = b"") -> bytes:
+        if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + 2 + 12 + 16:
+            raise IntegrityError(f"The sealed {purpose} data is truncated or not Veil's.")
+        length = int.from_bytes(blob[3:5], "big")
+        key_id = blob[5 : 5 + length].decode("ascii", errors="replace")
+        nonce, body = blob[5 + length : 17 + length], blob[17 + length :]
+        key = self._key_by_id(key_id)
+        try:
+            return AESGCM(key).decrypt(nonce, body, _seal_aad(purpose, key_id, aad))
+        except InvalidTag:
+            raise IntegrityError(
+                f"The sealed {purpose} data failed authentication: it was altered or "
+                "belongs to another context.",
+            ) from None
+
+    # -- rotation and shredding ------------------------------------------------------
+
+    def rotate_root(self, new_root: RootKey) -> int:
+        """Re-wrap every live data key under ``new_root`` in one transaction; the data
+        sealed with them is untouched. Returns how many keys were re-wrapped. Safe to run
+        again after a crash: keys already under the new root are skipped."""
+        if new_root.key_id == self._root.key_id:
+            return 0
+        count = 0
+        with self._engine.connect() as connection:
+            connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            with connection.begin():
+                rows = connection.execute(
+                    select(data_keys).where(
+                        data_keys.c.wrapped.is_not(None),
+                        data_keys.c.root_key_id == self._root.key_id,
+                    )
+                ).all()
+                for row in rows:
+                    material = self._unwrap(row)
+                    nonce = secrets.token_bytes(12)
+                    wrapped = nonce + AESGCM(new_root.material).encrypt(
+                        nonce,
+                        material,
+                        _wrap_aad(row.purpose, row.subject, row.key_id, new_root.key_id),
+                    )
+                    connection.execute(
+                        update(data_keys)
+                        .where(data_keys.c.key_id == row.key_id)
+                        .values(wrapped=wrapped, root_key_id=new_root.key_id)
+                    )
+                    count += 1
+        self._root = new_root
+        return count
+
+    def references(self, root_key_id: str) -> int:
+        """How many live data keys are still wrapped by ``root_key_id``."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(data_keys.c.key_id).where(
+                    data_keys.c.wrapped.is_not(None), data_keys.c.root_key_id == root_key_id
+                )
+            ).all()
+        return len(rows)
+
+    def shred(self, subject: str) -> int:
+        """Destroy every data key of ``subject``; returns how many were destroyed."""
+        if not subject:
+            raise KeyMaterialError("Only a data subject's keys can be shredded.")
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                update(data_keys)
+                .where(data_keys.c.subject == subject, data_keys.c.wrapped.is_not(None))
+                .values(wrapped=None, destroyed_at=datetime.now(UTC))
+            )
+        return int(result.rowcount or 0)

@@ -1,0 +1,165 @@
+"""Data keys wrapped by the root key, rotation, crypto-shredding and the vault."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, text
+
+from veil.errors import InputError, IntegrityError, KeyMaterialError
+from veil.keys import KeyStore, RootKey, Vault, env_variable
+from veil.store import create_engine_for, upgrade
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'keys.db'}"
+    else:
+        url = request.getfixturevalue("fresh_postgres_url")
+    engine = create_engine_for(url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def root() -> RootKey:
+    return RootKey(os.urandom(32))
+
+
+@pytest.fixture
+def store(engine: Engine, root: RootKey) -> KeyStore:
+    return KeyStore(engine, root)
+
+
+@settings(max_examples=40, deadline=None)
+@given(plaintext=st.binary(max_size=2000), aad=st.binary(max_size=40))
+def test_seal_then_open_is_the_identity(
+    plaintext: bytes, aad: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path_factory.mktemp('k') / 'k.db'}")
+    upgrade(engine)
+    store = KeyStore(engine, RootKey(os.urandom(32)))
+    assert store.open("vault", store.seal("vault", plaintext, aad), aad) == plaintext
+    engine.dispose()
+
+
+def test_data_keys_are_stored_only_wrapped(store: KeyStore, engine: Engine) -> None:
+    key_id, material = store.data_key("vault")
+    with engine.connect() as connection:
+        wrapped = connection.execute(text("SELECT wrapped FROM data_keys")).scalar_one()
+    assert material not in bytes(wrapped)
+    assert store.data_key("vault") == (key_id, material)
+
+
+def test_wrong_purpose_or_context_does_not_open(store: KeyStore) -> None:
+    blob = store.seal("vault", b"sk-secret", b"openai")
+    with pytest.raises(IntegrityError):
+        store.open("vault", blob, b"anthropic")
+    with pytest.raises(IntegrityError):
+        store.open("pseudonym-map", blob, b"openai")
+    with pytest.raises(IntegrityError):
+        store.open("vault", blob[:-1] + bytes([blob[-1] ^ 1]), b"openai")
+
+
+def test_a_wrapped_key_moved_to_another_purpose_does_not_unwrap(
+    store: KeyStore, engine: Engine
+) -> None:
+    store.data_key("vault")
+    map_key_id, _ = store.data_key("pseudonym-map")
+    blob = store.seal("pseudonym-map", b"mapping")
+    with engine.begin() as connection:
+        vault_wrapped = connection.execute(
+            text("SELECT wrapped FROM data_keys WHERE purpose = 'vault'")
+        ).scalar_one()
+        connection.execute(
+            text("UPDATE data_keys SET wrapped = :w WHERE key_id = :k"),
+            {"w": vault_wrapped, "k": map_key_id},
+        )
+    with pytest.raises(IntegrityError, match="does not unwrap"):
+        store.open("pseudonym-map", blob)
+
+
+def test_root_rotation_rewraps_keys_and_keeps_data_readable(
+    store: KeyStore, engine: Engine, root: RootKey
+) -> None:
+    blob = store.seal("vault", b"sk-live", b"x")
+    new_root = RootKey(os.urandom(32))
+    assert store.rotate_root(new_root) == 1
+    assert store.references(root.key_id) == 0
+    assert KeyStore(engine, new_root).open("vault", blob, b"x") == b"sk-live"
+    with pytest.raises(KeyMaterialError, match=f"wrapped by root key {new_root.key_id}"):
+        KeyStore(engine, root).open("vault", blob, b"x")
+    assert store.rotate_root(new_root) == 0  # resumable: nothing left under the old key
+
+
+def test_shredding_a_subject_makes_its_data_unreadable_even_from_a_backup(
+    store: KeyStore,
+) -> None:
+    backup_copy = store.seal("subject", b"Alice's address", subject="customer-42")
+    other = store.seal("subject", b"Bob's address", subject="customer-7")
+    assert store.shred("customer-42") == 1
+    with pytest.raises(KeyMaterialError, match="shredded"):
+        store.open("subject", backup_copy)
+    assert store.open("subject", other) == b"Bob's address"
+
+
+def test_an_unknown_key_id_names_it(store: KeyStore, engine: Engine) -> None:
+    blob = store.seal("vault", b"x")
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM data_keys"))
+    with pytest.raises(KeyMaterialError, match="dk-"):
+        store.open("vault", blob)
+
+
+def test_vault_set_get_list_remove(store: KeyStore, engine: Engine) -> None:
+    vault = Vault(engine, store, environ={})
+    vault.set("openai", "sk-proj-first")
+    vault.set("openai", "sk-proj-second")  # one record per name, replaced
+    assert vault.get("openai") == "sk-proj-second"
+    assert [entry.name for entry in vault.list()] == ["openai"]
+    with engine.connect() as connection:
+        sealed = connection.execute(text("SELECT sealed FROM vault_secrets")).scalar_one()
+    assert b"sk-proj" not in bytes(sealed)
+    assert vault.remove("openai") is True
+    with pytest.raises(InputError, match="veil vault set openai"):
+        vault.get("openai")
+
+
+def test_environment_variable_overrides_the_vault(store: KeyStore, engine: Engine) -> None:
+    assert env_variable("openai") == "OPENAI_API_KEY"
+    vault = Vault(engine, store, environ={"OPENAI_API_KEY": "sk-from-env"})
+    vault.set("openai", "sk-from-vault")
+    assert vault.get("openai") == "sk-from-env"
+    assert vault.source("openai") == "environment"
+
+
+def test_rotation_keeps_the_previous_value_until_commit(store: KeyStore, engine: Engine) -> None:
+    vault = Vault(engine, store, environ={})
+    vault.set("anthropic", "old")
+    vault.rotate("anthropic", "new")
+    assert vault.get("anthropic") == "new"
+    assert vault.list()[0].rotation_pending is True
+    with pytest.raises(InputError, match="already pending"):
+        vault.rotate("anthropic", "newer")
+    vault.rollback_rotation("anthropic")
+    assert vault.get("anthropic") == "old"
+    vault.rotate("anthropic", "new")
+    vault.commit_rotation("anthropic")
+    assert vault.get("anthropic") == "new"
+    with pytest.raises(InputError, match="No rotation"):
+        vault.commit_rotation("anthropic")
+
+
+def test_bad_names_and_empty_values_are_refused(store: KeyStore, engine: Engine) -> None:
+    vault = Vault(engine, store, environ={})
+    with pytest.raises(InputError, match="Invalid secret name"):
+        vault.set("Open AI!", "x")
+    with pytest.raises(InputError, match="empty"):
+        vault.set("openai", "")
