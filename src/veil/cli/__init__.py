@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from veil import __version__
-from veil.cli import audit_cmd, config_cmd, db_cmd, detect_cmd, doctor_cmd, transform_cmd
+from veil.cli import (
+    audit_cmd,
+    config_cmd,
+    db_cmd,
+    detect_cmd,
+    doctor_cmd,
+    transform_cmd,
+    vault_cmd,
+)
 from veil.cli._app import app
 
 __all__ = [
@@ -19,6 +27,7 @@ __all__ = [
     "doctor_cmd",
     "main",
     "transform_cmd",
+    "vault_cmd",
 ]
 
 
