@@ -13,6 +13,7 @@ from veil.cli import (
     db_cmd,
     detect_cmd,
     doctor_cmd,
+    init_cmd,
     transform_cmd,
     vault_cmd,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "db_cmd",
     "detect_cmd",
     "doctor_cmd",
+    "init_cmd",
     "main",
     "transform_cmd",
     "vault_cmd",

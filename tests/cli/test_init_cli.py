@@ -1,0 +1,70 @@
+"""``veil init``: a root key is created once, never silently, and never replaced."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from veil.cli import app
+from veil.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+
+runner = CliRunner()
+
+
+def veil(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_commands_needing_a_key_fail_until_init() -> None:
+    code, output = veil("vault", "list")
+    assert code == EXIT_ERROR
+    assert "VEIL_MASTER_KEY" in output
+    assert not Path(".env").exists()  # nothing was generated behind the user's back
+
+
+def test_init_creates_the_key_once_in_a_private_env_file() -> None:
+    code, output = veil("init", "--json")
+    assert code == EXIT_OK
+    report = json.loads(output)
+    assert report["created"] is True
+    env = Path(".env")
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    content = env.read_text()
+    assert content.startswith("VEIL_MASTER_KEY=")
+    assert content.split("=", 1)[1].strip() not in output
+    code, output = veil("init", "--json")
+    assert json.loads(output) == {**report, "created": False, "stored_in": "already configured"}
+    assert env.read_text() == content
+    assert veil("vault", "list")[0] == EXIT_OK
+
+
+def test_init_keeps_existing_env_settings() -> None:
+    env = Path(".env")
+    env.write_text("VEIL_LOG_LEVEL=WARNING")
+    env.chmod(0o600)
+    assert veil("init")[0] == EXIT_OK
+    lines = env.read_text().splitlines()
+    assert lines[0] == "VEIL_LOG_LEVEL=WARNING"
+    assert lines[1].startswith("VEIL_MASTER_KEY=")
+
+
+def test_init_refuses_a_world_readable_env_file() -> None:
+    env = Path(".env")
+    env.write_text("VEIL_LOG_LEVEL=WARNING\n")
+    env.chmod(0o644)
+    code, output = veil("init")
+    assert code == EXIT_USAGE
+    assert "chmod 600" in output
+
+
+def test_init_with_a_configured_key_creates_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_MASTER_KEY", "q5Yk2b8vX0cJ3m4nR6tW9zA1sD7fG2hK4lP8oI3uE5w=")
+    code, output = veil("init")
+    assert code == EXIT_OK
+    assert "already configured" in output
+    assert not Path(".env").exists()
