@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from veil.audit import Ledger, merkle, verify_archive
 from veil.detect import Detector
-from veil.errors import InputError, IntegrityError, PolicyViolationError
+from veil.errors import InputError, IntegrityError, KeyMaterialError, PolicyViolationError
 from veil.keys import RootKey
 from veil.store import create_engine_for, upgrade
 
@@ -92,8 +92,10 @@ def test_details_with_personal_data_are_refused(ledger: Ledger) -> None:
     assert ledger.size() == 12
 
 
-def test_digests_are_keyed(ledger: Ledger, engine: Engine) -> None:
-    other = Ledger(engine, RootKey(os.urandom(32)), DETECTOR)
+def test_digests_are_keyed(ledger: Ledger, tmp_path: Path) -> None:
+    other_engine = create_engine_for(f"sqlite:///{tmp_path / 'other.db'}")
+    upgrade(other_engine)
+    other = Ledger(other_engine, RootKey(os.urandom(32)), DETECTOR)
     assert ledger.digest("hello") != other.digest("hello")
     assert ledger.digest("hello").startswith("hmac-sha256:")
     ledger.append("svc", "gateway.call", "ok", details={"prompt_digest": ledger.digest("x")})
@@ -203,9 +205,17 @@ def test_a_forged_checkpoint_is_refused(ledger: Ledger) -> None:
         ledger.verify(saved)
 
 
-def test_a_ledger_signed_by_another_key_does_not_verify(ledger: Ledger, engine: Engine) -> None:
-    with pytest.raises(IntegrityError, match="invalid signature"):
-        Ledger(engine, RootKey(os.urandom(32)), DETECTOR).verify()
+def test_another_root_key_cannot_open_the_ledger_signing_key(
+    ledger: Ledger, engine: Engine
+) -> None:
+    with pytest.raises(KeyMaterialError, match="wrapped by root key rk-"):
+        Ledger(engine, RootKey(os.urandom(32)), DETECTOR)
+
+
+def test_a_forged_tree_head_signature_is_named(ledger: Ledger, engine: Engine) -> None:
+    tamper(engine, "UPDATE audit_heads SET signature = :s WHERE size = 12", s=b"\1" * 64)
+    with pytest.raises(IntegrityError, match="tree head at size 12 has an invalid signature"):
+        ledger.verify()
 
 
 def _writer(url: str, key: bytes, worker: int, count: int) -> None:

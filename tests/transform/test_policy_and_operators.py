@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from veil.errors import ConfigError, InputError, IntegrityError
-from veil.keys import RootKey
+from veil.keys import KeyStore, RootKey
 from veil.transform import Redactor, default_policy, load_policy, parse_policy, redact
 
 TEXT = (
     "Mail bob@example.com, call +1-415-555-0132, pay 4111 1111 1111 1111, "
     "key ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI"
 )
-
-
-def root() -> RootKey:
-    return RootKey(os.urandom(32))
 
 
 def test_default_policy_redacts_masks_and_removes_secrets() -> None:
@@ -43,12 +40,14 @@ def test_mask_keeps_a_vendor_prefix_for_secrets_and_the_domain_for_email() -> No
     )
 
 
-def test_hash_is_keyed_consistent_and_needs_a_key() -> None:
+def test_hash_is_keyed_consistent_and_needs_a_key(
+    new_keystore: Callable[[], KeyStore],
+) -> None:
     policy = parse_policy("version: 1\ndefault: {operator: hash}\n")
-    key = root()
-    first = Redactor(policy=policy, root_key=key).redact("bob@example.com").text
-    again = Redactor(policy=policy, root_key=key).redact("bob@example.com").text
-    other = Redactor(policy=policy, root_key=root()).redact("bob@example.com").text
+    keys = new_keystore()
+    first = Redactor(policy=policy, keys=keys).redact("bob@example.com").text
+    again = Redactor(policy=policy, keys=keys).redact("bob@example.com").text
+    other = Redactor(policy=policy, keys=new_keystore()).redact("bob@example.com").text
     assert first == again
     assert first != other
     assert first.startswith("<EMAIL:")
@@ -56,10 +55,11 @@ def test_hash_is_keyed_consistent_and_needs_a_key() -> None:
         Redactor(policy=policy).redact("bob@example.com")
 
 
-def test_encrypt_is_deterministic_and_reversible_by_the_key_holder() -> None:
+def test_encrypt_is_deterministic_and_reversible_by_the_key_holder(
+    new_keystore: Callable[[], KeyStore],
+) -> None:
     policy = parse_policy("version: 1\ndefault: {operator: encrypt}\n")
-    key = root()
-    redactor = Redactor(policy=policy, root_key=key)
+    redactor = Redactor(policy=policy, keys=new_keystore())
     sealed = redactor.redact("from bob@example.com to bob@example.com").text
     first, second = sealed.split(" to ")
     assert first.removeprefix("from ") == second
@@ -67,9 +67,11 @@ def test_encrypt_is_deterministic_and_reversible_by_the_key_holder() -> None:
     assert redactor.restore(sealed) == "from bob@example.com to bob@example.com"
 
 
-def test_a_tampered_encrypted_token_is_an_integrity_error() -> None:
+def test_a_tampered_encrypted_token_is_an_integrity_error(
+    new_keystore: Callable[[], KeyStore],
+) -> None:
     policy = parse_policy("version: 1\ndefault: {operator: encrypt}\n")
-    redactor = Redactor(policy=policy, root_key=root())
+    redactor = Redactor(policy=policy, keys=new_keystore())
     sealed = redactor.redact("bob@example.com").text
     tampered = sealed[:-3] + ("A" if sealed[-3] != "A" else "B") + sealed[-2:]
     with pytest.raises(IntegrityError):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 
 from veil.errors import IntegrityError, KeyMaterialError
-from veil.keys import RootKey
+from veil.keys import KeyStore, RootKey
 from veil.transform import Pseudonymizer, Redactor, StreamRestorer, parse_policy
 
 PSEUDONYMIZE_ALL = parse_policy("version: 1\ndefault: {operator: pseudonymize}\n")
@@ -108,8 +110,8 @@ def test_stream_restorer_holds_back_only_a_possible_token_tail() -> None:
     assert restorer.close() == ""
 
 
-def test_mapping_is_sealed_and_round_trips() -> None:
-    key = RootKey(os.urandom(32))
+def test_mapping_is_sealed_and_round_trips(new_keystore: Callable[[], KeyStore]) -> None:
+    key = new_keystore()
     mapping = Pseudonymizer()
     token = mapping.token_for("bob@example.com", "EMAIL")
     blob = mapping.to_sealed(key)
@@ -119,11 +121,15 @@ def test_mapping_is_sealed_and_round_trips() -> None:
     assert loaded.token_for("carol@example.org", "EMAIL") == "<EMAIL_2>"
 
 
-def test_sealed_mapping_refuses_the_wrong_key_and_tampering() -> None:
-    key = RootKey(os.urandom(32))
+def test_sealed_mapping_refuses_the_wrong_key_and_tampering(
+    new_keystore: Callable[[], KeyStore], engine: Engine
+) -> None:
+    key = KeyStore(engine, RootKey(os.urandom(32)))
     blob = Pseudonymizer().to_sealed(key)
-    with pytest.raises(KeyMaterialError, match="sealed under key rk-"):
-        Pseudonymizer.from_sealed(RootKey(os.urandom(32)), blob)
+    with pytest.raises(KeyMaterialError, match="wrapped by root key rk-"):
+        Pseudonymizer.from_sealed(KeyStore(engine, RootKey(os.urandom(32))), blob)
+    with pytest.raises(KeyMaterialError, match="dk-"):
+        Pseudonymizer.from_sealed(new_keystore(), blob)
     with pytest.raises(IntegrityError):
         Pseudonymizer.from_sealed(key, blob[:-1] + bytes([blob[-1] ^ 1]))
     with pytest.raises(IntegrityError):
@@ -183,8 +189,8 @@ def test_realistic_pseudonymize_then_restore_is_the_identity(text: str) -> None:
     assert redactor.restore(redactor.redact(text).text) == text
 
 
-def test_realistic_style_survives_sealing() -> None:
-    key = RootKey(os.urandom(32))
+def test_realistic_style_survives_sealing(new_keystore: Callable[[], KeyStore]) -> None:
+    key = new_keystore()
     redactor, masked = realistic()
     loaded = Pseudonymizer.from_sealed(key, redactor.pseudonymizer.to_sealed(key))
     assert loaded.style == "realistic"

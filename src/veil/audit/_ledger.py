@@ -26,7 +26,7 @@ from veil._files import write_atomically
 from veil.audit import merkle
 from veil.detect import Detector
 from veil.errors import InputError, IntegrityError, PolicyViolationError, StorageError
-from veil.keys import RootKey, purpose_key
+from veil.keys import KeyStore, RootKey
 from veil.store import (
     SQLITE_BEGIN_OPTION,
     audit_entries,
@@ -131,18 +131,23 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 class Ledger:
     """Append-only audit ledger on the configured database.
 
-    ``root_key`` supplies the Ed25519 tree-head signing key and the HMAC key of
-    :meth:`digest` (both derived per purpose). ``detector`` checks that ``details`` hold
+    ``keys`` (a :class:`KeyStore`, or a root key for one on this engine) supplies the
+    Ed25519 tree-head signing key and the HMAC key of :meth:`digest`, both data keys, so
+    they survive root-key rotation. ``detector`` checks that ``details`` hold
     no secrets or personal data; raw content never enters the ledger.
     """
 
-    def __init__(self, engine: Engine, root_key: RootKey, detector: Detector | None = None):
+    def __init__(
+        self, engine: Engine, keys: KeyStore | RootKey, detector: Detector | None = None
+    ) -> None:
         self._engine = engine
-        seed = purpose_key(root_key, "ledger-signing")
+        if isinstance(keys, RootKey):
+            keys = KeyStore(engine, keys)
+        seed = keys.material("ledger-signing")
         self._signing = Ed25519PrivateKey.from_private_bytes(seed)
         self.public_key = self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.key_id = "lk-" + hashlib.sha256(self.public_key).hexdigest()[:12]
-        self._digest_key = purpose_key(root_key, "ledger-digest")
+        self._digest_key = keys.material("ledger-digest")
         self._detector = detector
         self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[Entry]] | None] = (
             queue.SimpleQueue()

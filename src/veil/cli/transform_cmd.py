@@ -15,7 +15,8 @@ from veil.cli._app import app, print_json, settings_from_context
 from veil.cli.detect_cmd import FileArgument, RecognizersOption, build_detector, read_input
 from veil.config import check_private_file
 from veil.errors import InputError
-from veil.keys import RootKey, root_key_from_settings
+from veil.keys import KeyStore, root_key_from_settings
+from veil.store import open_engine
 from veil.transform import Policy, Pseudonymizer, Redactor, default_policy, load_policy
 
 PolicyOption = Annotated[
@@ -51,7 +52,13 @@ def _emit(text: str) -> None:
     sys.stdout.flush()
 
 
-def _load_map(path: Path, root: RootKey, style: str = "token") -> Pseudonymizer:
+def _keys(ctx: typer.Context) -> KeyStore:
+    settings = settings_from_context(ctx)
+    root = root_key_from_settings(settings)
+    return KeyStore(open_engine(settings), root)
+
+
+def _load_map(path: Path, keys: KeyStore, style: str = "token") -> Pseudonymizer:
     if not path.exists():
         return Pseudonymizer(style=style)
     check_private_file(path, "pseudonym map")
@@ -59,11 +66,11 @@ def _load_map(path: Path, root: RootKey, style: str = "token") -> Pseudonymizer:
         blob = path.read_bytes()
     except OSError as exc:
         raise InputError(f"Cannot read the pseudonym map {path}: {exc.strerror}.") from None
-    return Pseudonymizer.from_sealed(root, blob)
+    return Pseudonymizer.from_sealed(keys, blob)
 
 
-def _save_map(path: Path, mapping: Pseudonymizer, root: RootKey) -> None:
-    write_atomically(path, mapping.to_sealed(root), mode=0o600)
+def _save_map(path: Path, mapping: Pseudonymizer, keys: KeyStore) -> None:
+    write_atomically(path, mapping.to_sealed(keys), mode=0o600)
 
 
 @app.command("redact")
@@ -90,7 +97,7 @@ def redact_command(
         detector=build_detector(ctx, recognizers, None),
         policy=chosen,
         surface=surface,
-        root_key=root_key_from_settings(settings_from_context(ctx)) if needs_key else None,
+        keys=_keys(ctx) if needs_key else None,
     )
     result = redactor.redact(read_input(source))
     if as_json:
@@ -125,17 +132,17 @@ def pseudonymize_command(
     into --map; running again with the same map reuses its tokens. Undo with
     `veil restore --map FILE`.
     """
-    root = root_key_from_settings(settings_from_context(ctx))
-    mapping = _load_map(map_file, root, style)
+    keys = _keys(ctx)
+    mapping = _load_map(map_file, keys, style)
     redactor = Redactor(
         detector=build_detector(ctx, recognizers, None),
         policy=_policy(policy),
         surface="gateway",
         pseudonymizer=mapping,
-        root_key=root,
+        keys=keys,
     )
     result = redactor.redact(read_input(source))
-    _save_map(map_file, mapping, root)
+    _save_map(map_file, mapping, keys)
     _audit(
         ctx, "pseudonymize", map_file, {"findings": len(result.findings), "actions": result.actions}
     )
@@ -150,8 +157,8 @@ def restore_command(ctx: typer.Context, map_file: MapOption, source: FileArgumen
             f"The pseudonym map {map_file} does not exist.",
             hint="Pass the --map file that `veil pseudonymize` wrote.",
         )
-    root = root_key_from_settings(settings_from_context(ctx))
-    mapping = _load_map(map_file, root)
-    restored = Redactor(pseudonymizer=mapping, root_key=root).restore(read_input(source))
+    keys = _keys(ctx)
+    mapping = _load_map(map_file, keys)
+    restored = Redactor(pseudonymizer=mapping, keys=keys).restore(read_input(source))
     _audit(ctx, "restore", map_file, {"tokens_in_map": len(mapping)})
     _emit(restored)

@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 
@@ -103,6 +105,19 @@ class KeyStore:
         except DatabaseIntegrityError:  # another process created it first: use theirs
             return self.data_key(purpose, subject)
         return key_id, material
+
+    def material(self, purpose: str, length: int = 32) -> bytes:
+        """Key material of ``length`` bytes for ``purpose`` (a signing seed, an HMAC or
+        AES-SIV key), from the purpose's data key — so it survives root-key rotation."""
+        _, key = self.data_key(purpose)
+        if length == len(key):
+            return key
+        return HKDF(
+            algorithm=hashes.SHA256(),
+            length=length,
+            salt=b"veil-material-v1",
+            info=purpose.encode(),
+        ).derive(key)
 
     def _key_by_id(self, key_id: str) -> bytes:
         with self._engine.connect() as connection:

@@ -6,7 +6,7 @@ or decorate them (``<PERSON_1>'s``) and :meth:`Pseudonymizer.restore` still find
 With ``style="realistic"``, e-mail addresses, names, phone and card numbers and IP
 addresses get format-preserving fakes instead (``alex.lee3@example.net``), restored
 where they appear as whole words.
-The mapping is kept in memory and persisted only sealed (AES-256-GCM, see veil.keys).
+The mapping is kept in memory and persisted only sealed (a KeyStore data key).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from veil.detect import Finding
 from veil.errors import InputError
-from veil.keys import RootKey, open_sealed, seal
+from veil.keys import KeyStore
 from veil.transform._fakes import make_fake
 
 TOKEN = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d{1,9})>")
@@ -181,7 +181,7 @@ class Pseudonymizer:
 
     # -- persistence -----------------------------------------------------------------
 
-    def to_sealed(self, root: RootKey) -> bytes:
+    def to_sealed(self, keys: KeyStore) -> bytes:
         with self._lock:
             payload = {
                 "version": 1,
@@ -192,11 +192,11 @@ class Pseudonymizer:
                 ],
                 "counters": self._counters,
             }
-        return seal(root, _PURPOSE, json.dumps(payload).encode(), aad=self.scope.encode())
+        return keys.seal(_PURPOSE, json.dumps(payload).encode(), aad=self.scope.encode())
 
     @classmethod
-    def from_sealed(cls, root: RootKey, blob: bytes, scope: str = "default") -> Pseudonymizer:
-        data = json.loads(open_sealed(root, _PURPOSE, blob, aad=scope.encode()))
+    def from_sealed(cls, keys: KeyStore, blob: bytes, scope: str = "default") -> Pseudonymizer:
+        data = json.loads(keys.open(_PURPOSE, blob, aad=scope.encode()))
         if data.get("version") != 1:
             raise InputError("The pseudonym map has an unknown format version.")
         mapping = cls(scope, style=str(data.get("style", "token")))

@@ -11,7 +11,7 @@ from veil.transform._policy import Policy, default_policy
 from veil.transform._pseudonymizer import Pseudonymizer, stands_alone
 
 if TYPE_CHECKING:
-    from veil.keys import RootKey
+    from veil.keys import KeyStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +30,8 @@ class Redactor:
     """Applies a :class:`Policy` to text.
 
     ``surface`` selects the policy's per-surface override (``gateway``, ``logging``...).
-    ``pseudonymizer`` is the scope for the pseudonymize operator; ``root_key`` supplies
-    the keys of the hash and encrypt operators.
+    ``pseudonymizer`` is the scope for the pseudonymize operator; ``keys`` (a KeyStore)
+    supplies the keys of the hash and encrypt operators.
     """
 
     def __init__(
@@ -41,7 +41,7 @@ class Redactor:
         policy: Policy | None = None,
         surface: str | None = None,
         pseudonymizer: Pseudonymizer | None = None,
-        root_key: RootKey | None = None,
+        keys: KeyStore | None = None,
     ) -> None:
         self.policy = policy if policy is not None else default_policy()
         self.detector = detector if detector is not None else shared_detector()
@@ -50,11 +50,9 @@ class Redactor:
         self._rules: dict[tuple[str, Level], op.Rule] = {}
         self._hash_key: bytes | None = None
         self._encrypt_key: bytes | None = None
-        if root_key is not None:
-            from veil.keys import purpose_key
-
-            self._hash_key = purpose_key(root_key, "hash")
-            self._encrypt_key = purpose_key(root_key, "encrypt-siv", length=64)
+        if keys is not None:
+            self._hash_key = keys.material("hash")
+            self._encrypt_key = keys.material("encrypt-siv", length=64)
 
     def __repr__(self) -> str:
         return f"Redactor(policy={self.policy.name!r}, surface={self.surface!r})"
