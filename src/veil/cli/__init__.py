@@ -14,6 +14,7 @@ from veil.cli import (
     detect_cmd,
     doctor_cmd,
     init_cmd,
+    keys_cmd,
     transform_cmd,
     vault_cmd,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "detect_cmd",
     "doctor_cmd",
     "init_cmd",
+    "keys_cmd",
     "main",
     "transform_cmd",
     "vault_cmd",

@@ -50,6 +50,10 @@ class KeyStore:
     def __repr__(self) -> str:
         return f"KeyStore(root={self._root.key_id!r})"
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     # -- data keys -----------------------------------------------------------------
 
     def _unwrap(self, row: Row[Any]) -> bytes:
