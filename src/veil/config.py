@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = Field(
         default=None, description="Root key, base64 of 32 bytes (else keyring or passphrase)"
     )
+    passphrase: SecretStr | None = Field(
+        default=None,
+        description="Unlocks a passphrase-protected root key (veil init --passphrase)",
+    )
     openai_base_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("VEIL_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
@@ -322,9 +326,8 @@ def settings_status(settings: Settings, *, env_file: Path | None = None) -> list
         secret = isinstance(raw, SecretStr)
         configured = raw is not None
         if isinstance(raw, SecretStr):
-            shown = (
-                "•••" if field == "master_key" else mask_secret(raw.get_secret_value())
-            ) + " (configured)"
+            hidden = field in ("master_key", "passphrase")
+            shown = ("•••" if hidden else mask_secret(raw.get_secret_value())) + " (configured)"
         elif raw is None:
             if field == "database_url":
                 shown = _mask_database_url(settings.effective_database_url) + " (default)"

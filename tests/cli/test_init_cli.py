@@ -68,3 +68,40 @@ def test_init_with_a_configured_key_creates_nothing(monkeypatch: pytest.MonkeyPa
     assert code == EXIT_OK
     assert "already configured" in output
     assert not Path(".env").exists()
+
+
+def test_init_with_a_passphrase_then_unlock_with_it(
+    monkeypatch: pytest.MonkeyPatch, veil_home: Path
+) -> None:
+    code, output = veil_stdin(
+        ["init", "--passphrase", "--from-stdin", "--json"], "correct horse battery"
+    )
+    assert code == EXIT_OK, output
+    report = json.loads(output)
+    key_file = veil_home / "root-key.json"
+    assert report["stored_in"] == str(key_file)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert "correct horse" not in key_file.read_text()
+    code, output = veil("vault", "list")
+    assert code == EXIT_ERROR
+    assert "VEIL_PASSPHRASE" in output
+    monkeypatch.setenv("VEIL_PASSPHRASE", "wrong horse battery!")
+    code, output = veil("vault", "list")
+    assert code == EXIT_ERROR
+    assert "Wrong passphrase" in output
+    monkeypatch.setenv("VEIL_PASSPHRASE", "correct horse battery")
+    assert veil("vault", "list")[0] == EXIT_OK
+    code, output = veil("init", "--json")
+    assert json.loads(output)["root_key_id"] == report["root_key_id"]
+    assert json.loads(output)["created"] is False
+
+
+def test_a_short_passphrase_is_refused() -> None:
+    code, output = veil_stdin(["init", "--passphrase", "--from-stdin"], "short")
+    assert code == EXIT_USAGE
+    assert "at least 12" in output
+
+
+def veil_stdin(args: list[str], stdin: str) -> tuple[int, str]:
+    result = runner.invoke(app, args, input=stdin)
+    return result.exit_code, result.output

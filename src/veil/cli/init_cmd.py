@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import sys
 from typing import Annotated
 
 import typer
@@ -10,19 +10,48 @@ from rich.markup import escape
 
 from veil._files import write_atomically
 from veil.cli._app import app, out, print_json
-from veil.config import check_private_file, env_file_path, load_settings
-from veil.keys import RootKey, generate_root_key
+from veil.config import check_private_file, ensure_home, env_file_path, load_settings
+from veil.keys import (
+    create_passphrase_root_key,
+    generate_root_key,
+    passphrase_file,
+    root_key_from_settings,
+)
 from veil.store import open_engine
 
 
 @app.command("init")
-def init(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def init(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    passphrase: Annotated[
+        bool,
+        typer.Option(
+            "--passphrase",
+            help="Protect the root key with a passphrase (argon2id) instead of a .env file.",
+        ),
+    ] = False,
+    from_stdin: Annotated[
+        bool, typer.Option("--from-stdin", help="Read the passphrase from stdin.")
+    ] = False,
+) -> None:
     """Set Veil up: create a root key (only if none is configured), write it to the .env
-    file (mode 0600) and migrate the database. Run it once; it never replaces a key."""
+    file (mode 0600) — or protect it with a passphrase — and migrate the database. Run it
+    once; it never replaces a key."""
     env_file = env_file_path()
     settings = load_settings(env_file=env_file)
     created = False
-    if settings.master_key is None:
+    stored_in = "already configured"
+    configured = settings.master_key is not None or passphrase_file(settings).exists()
+    if not configured and passphrase:
+        ensure_home(settings)
+        secret = (
+            sys.stdin.read().strip()
+            if from_stdin
+            else typer.prompt("Passphrase", hide_input=True, confirmation_prompt=True)
+        )
+        root = create_passphrase_root_key(settings, secret)
+        created, stored_in = True, str(passphrase_file(settings))
+    elif not configured:
         key = generate_root_key()
         existing = b""
         if env_file.exists():
@@ -32,21 +61,31 @@ def init(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
                 existing += b"\n"
         write_atomically(env_file, existing + f"VEIL_MASTER_KEY={key}\n".encode(), mode=0o600)
         settings = load_settings(env_file=env_file)
-        created = True
-    assert settings.master_key is not None
-    root = RootKey(base64.b64decode(settings.master_key.get_secret_value()))
+        created, stored_in = True, str(env_file)
+        root = root_key_from_settings(settings)
+    else:
+        root = root_key_from_settings(settings)
     engine = open_engine(settings)
     engine.dispose()
     report = {
         "root_key_id": root.key_id,
         "created": created,
-        "stored_in": str(env_file) if created else "already configured",
+        "stored_in": stored_in,
         "database": "migrated",
     }
     if as_json:
         print_json(report)
         return
-    if created:
+    if created and passphrase:
+        out.print(
+            f"[green]✓[/] created root key {root.key_id}, protected by your passphrase "
+            f"(argon2id; salt and parameters in {escape(stored_in)})."
+        )
+        out.print(
+            "[yellow]Set VEIL_PASSPHRASE for every process that runs Veil. Without the "
+            "passphrase everything Veil encrypted is lost.[/]"
+        )
+    elif created:
         out.print(
             f"[green]✓[/] created root key {root.key_id} and wrote it to "
             f"{escape(str(env_file))} (mode 0600)."
