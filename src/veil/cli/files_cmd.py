@@ -1,0 +1,99 @@
+"""``veil encrypt`` / ``veil decrypt`` (age format) and ``veil keys recipient``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from veil.cli._app import app, out, settings_from_context
+from veil.cli.keys_cmd import keys_app
+from veil.errors import InputError
+from veil.keys import KeyStore, Vault, root_key_from_settings
+from veil.keys._files import (
+    decrypt_file,
+    decrypt_with_passphrase,
+    encrypt_file,
+    encrypt_with_passphrase,
+    is_passphrase_file,
+    recipient,
+)
+from veil.store import open_engine
+
+
+def _vault(ctx: typer.Context) -> Vault:
+    settings = settings_from_context(ctx)
+    engine = open_engine(settings)
+    return Vault(engine, KeyStore(engine, root_key_from_settings(settings)))
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise InputError(f"{path} is not a file.")
+    return path
+
+
+@keys_app.command("recipient")
+def recipient_command(ctx: typer.Context) -> None:
+    """Print this installation's age recipient (public key) to give to others."""
+    print(recipient(_vault(ctx)))
+
+
+@app.command("encrypt")
+def encrypt(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="File to encrypt.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Default: FILE.age")] = None,
+    to: Annotated[
+        list[str] | None, typer.Option("--to", help="age recipient (age1…); repeatable.")
+    ] = None,
+    to_self: Annotated[
+        bool, typer.Option("--self", help="Also encrypt to this installation.")
+    ] = False,
+    passphrase: Annotated[
+        bool, typer.Option("--passphrase", help="Encrypt with a passphrase (prompted).")
+    ] = False,
+    armor: Annotated[bool, typer.Option("--armor", help="ASCII-armored output.")] = False,
+) -> None:
+    """Encrypt a file in the age format (readable by the `age` tool): to recipients
+    (streaming, constant memory) or with a passphrase. Written to a temporary file and
+    renamed only on success."""
+    source = _existing(source)
+    target = out_file or source.with_name(source.name + ".age")
+    if passphrase:
+        if to or to_self:
+            raise InputError("Use either --passphrase or recipients, not both.")
+        secret = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=True)
+        encrypt_with_passphrase(source, target, secret)
+    else:
+        recipients = list(to or [])
+        if to_self:
+            recipients.append(recipient(_vault(ctx)))
+        encrypt_file(source, target, recipients, armored=armor)
+    out.print(f"[green]✓[/] encrypted to {escape(str(target))}")
+
+
+@app.command("decrypt")
+def decrypt(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="age-encrypted file.")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Default: FILE without .age")
+    ] = None,
+) -> None:
+    """Decrypt an age file with this installation's identity, or with a passphrase when
+    the file was encrypted with one (prompted). Nothing is written when it fails."""
+    source = _existing(source)
+    default = (
+        source.with_suffix("")
+        if source.suffix == ".age"
+        else source.with_name(source.name + ".decrypted")
+    )
+    target = out_file or default
+    if is_passphrase_file(source):
+        decrypt_with_passphrase(source, target, typer.prompt("Passphrase", hide_input=True))
+    else:
+        decrypt_file(source, target, _vault(ctx))
+    out.print(f"[green]✓[/] decrypted to {escape(str(target))}")

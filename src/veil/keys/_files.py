@@ -1,0 +1,131 @@
+"""File encryption in the age format (pyrage), to X25519 recipients or with a passphrase.
+
+``age`` is the format for sharing: anyone with the ``age`` tool and the right identity can
+decrypt. The installation's own identity is kept in the vault (sealed under a data key);
+``recipient()`` is its public half, to give to others.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pyrage
+
+from veil.errors import InputError, IntegrityError, KeyMaterialError
+from veil.keys._vault import Vault
+
+IDENTITY_NAME = "veil.age-identity"
+_AGE_BINARY = b"age-encryption.org/v1\n"
+_AGE_ARMORED = b"-----BEGIN AGE ENCRYPTED FILE-----"
+
+
+def _identity(vault: Vault) -> pyrage.x25519.Identity:
+    try:
+        return pyrage.x25519.Identity.from_str(vault.get(IDENTITY_NAME))
+    except InputError:
+        identity = pyrage.x25519.Identity.generate()
+        vault.set(IDENTITY_NAME, str(identity))
+        return identity
+
+
+def recipient(vault: Vault) -> str:
+    """This installation's age recipient (``age1…``), created on first use."""
+    return str(_identity(vault).to_public())
+
+
+def _recipients(values: list[str]) -> list[pyrage.x25519.Recipient]:
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(pyrage.x25519.Recipient.from_str(value.strip()))
+        except pyrage.RecipientError:
+            raise InputError(
+                "A recipient is not an age X25519 public key (age1…).",
+                hint="Ask for the output of `veil keys recipient` or `age-keygen -y`.",
+            ) from None
+    return parsed
+
+
+def _replace_atomically(out: Path, write: object) -> None:
+    """Run ``write(temporary_path)``, then rename over ``out``; nothing is left on failure."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(temporary)  # type: ignore[operator]
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def encrypt_file(source: Path, out: Path, recipients: list[str], *, armored: bool = False) -> None:
+    """Encrypt ``source`` to age ``recipients``, streaming (constant memory)."""
+    if not recipients:
+        raise InputError("Name at least one recipient (--to age1…, or --self).")
+    parsed = _recipients(recipients)
+    _replace_atomically(
+        out, lambda tmp: pyrage.encrypt_file(str(source), tmp, parsed, armored=armored)
+    )
+
+
+def encrypt_with_passphrase(source: Path, out: Path, passphrase: str) -> None:
+    """Encrypt with a passphrase (age scrypt recipient). Reads the file into memory."""
+    data = source.read_bytes()
+    sealed = pyrage.passphrase.encrypt(data, passphrase)
+    _replace_atomically(out, lambda tmp: Path(tmp).write_bytes(sealed))
+
+
+def is_passphrase_file(source: Path) -> bool:
+    with source.open("rb") as handle:
+        head = handle.read(200)
+    return head.startswith(_AGE_BINARY) and b"-> scrypt " in head
+
+
+def check_age_file(source: Path) -> None:
+    with source.open("rb") as handle:
+        head = handle.read(64)
+    if not (head.startswith(_AGE_BINARY) or head.startswith(_AGE_ARMORED)):
+        raise InputError(f"{source} is not an age-encrypted file.")
+
+
+def decrypt_file(source: Path, out: Path, vault: Vault) -> None:
+    """Decrypt ``source`` with this installation's identity, streaming."""
+    check_age_file(source)
+    identity = _identity(vault)
+
+    def write(tmp: str) -> None:
+        try:
+            pyrage.decrypt_file(str(source), tmp, [identity])
+        except OSError as exc:
+            if "decrypt" not in str(exc).lower():
+                raise InputError(f"Cannot decrypt {source}: {exc.strerror or exc}.") from None
+            raise IntegrityError(
+                f"{source} is corrupted or truncated; nothing was written."
+            ) from None
+        except pyrage.DecryptError as exc:
+            text = str(exc).lower()
+            if "no matching keys" in text or "no identity" in text:
+                raise KeyMaterialError(
+                    f"{source} was not encrypted to this installation's recipient.",
+                    hint="Decrypt it where its recipient's identity lives.",
+                ) from None
+            raise IntegrityError(
+                f"{source} is corrupted or truncated; nothing was written.",
+            ) from None
+
+    _replace_atomically(out, write)
+
+
+def decrypt_with_passphrase(source: Path, out: Path, passphrase: str) -> None:
+    check_age_file(source)
+    try:
+        data = pyrage.passphrase.decrypt(source.read_bytes(), passphrase)
+    except pyrage.DecryptError:
+        raise KeyMaterialError(
+            f"Wrong passphrase for {source}, or the file is corrupted; nothing was written."
+        ) from None
+    _replace_atomically(out, lambda tmp: Path(tmp).write_bytes(data))

@@ -1,0 +1,122 @@
+"""veil encrypt / veil decrypt: the age format, interoperable, nothing written on failure."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyrage
+import pytest
+from typer.testing import CliRunner
+
+from veil.cli import app
+from veil.errors import EXIT_ERROR, EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
+
+runner = CliRunner()
+CONTENT = os.urandom(300_000) + b"end"
+
+
+def veil(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), input=stdin)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(autouse=True)
+def master_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+
+
+@pytest.fixture
+def plain() -> Path:
+    path = Path("report.bin")
+    path.write_bytes(CONTENT)
+    return path
+
+
+def test_encrypt_to_self_then_decrypt(plain: Path) -> None:
+    assert veil("encrypt", str(plain), "--self")[0] == EXIT_OK
+    sealed = Path("report.bin.age")
+    assert CONTENT[:1000] not in sealed.read_bytes()
+    assert veil("decrypt", str(sealed), "--out", "back.bin")[0] == EXIT_OK
+    assert Path("back.bin").read_bytes() == CONTENT
+
+
+def test_files_for_others_are_standard_age(plain: Path) -> None:
+    friend = pyrage.x25519.Identity.generate()
+    assert veil("encrypt", str(plain), "--to", str(friend.to_public()), "--armor")[0] == EXIT_OK
+    sealed = Path("report.bin.age").read_bytes()
+    assert sealed.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----")
+    assert pyrage.decrypt(sealed, [friend]) == CONTENT
+
+
+def test_files_from_others_to_our_recipient_decrypt() -> None:
+    code, output = veil("keys", "recipient")
+    assert code == EXIT_OK
+    ours = pyrage.x25519.Recipient.from_str(output.strip())
+    Path("in.age").write_bytes(pyrage.encrypt(b"hello from outside", [ours]))
+    assert veil("decrypt", "in.age")[0] == EXIT_OK
+    assert Path("in").read_bytes() == b"hello from outside"
+
+
+def test_a_file_for_someone_else_is_refused_and_nothing_is_written(plain: Path) -> None:
+    friend = pyrage.x25519.Identity.generate()
+    veil("encrypt", str(plain), "--to", str(friend.to_public()))
+    code, output = veil("decrypt", "report.bin.age", "--out", "never.bin")
+    assert code == EXIT_ERROR
+    assert "not encrypted to this installation" in output
+    assert not Path("never.bin").exists()
+
+
+def test_a_truncated_file_is_an_integrity_failure_and_nothing_is_written(plain: Path) -> None:
+    veil("encrypt", str(plain), "--self")
+    sealed = Path("report.bin.age")
+    sealed.write_bytes(sealed.read_bytes()[:-500])
+    code, output = veil("decrypt", str(sealed), "--out", "never.bin")
+    assert code == EXIT_INTEGRITY
+    assert "truncated" in output
+    assert not Path("never.bin").exists()
+    assert [p.name for p in Path().iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_passphrase_round_trip_and_wrong_passphrase(plain: Path) -> None:
+    code, _ = veil("encrypt", str(plain), "--passphrase", stdin="tr0ub4dor&3\ntr0ub4dor&3\n")
+    assert code == EXIT_OK
+    assert veil("decrypt", "report.bin.age", "--out", "back.bin", stdin="tr0ub4dor&3\n")[0] == 0
+    assert Path("back.bin").read_bytes() == CONTENT
+    code, output = veil("decrypt", "report.bin.age", "--out", "bad.bin", stdin="wrong\n")
+    assert code == EXIT_ERROR
+    assert "Wrong passphrase" in output
+    assert not Path("bad.bin").exists()
+
+
+def test_bad_inputs() -> None:
+    Path("plain.txt").write_text("not encrypted")
+    assert veil("decrypt", "plain.txt")[0] == EXIT_USAGE
+    assert veil("encrypt", "missing.txt", "--self")[0] == EXIT_USAGE
+    code, output = veil("encrypt", "plain.txt", "--to", "not-a-key")
+    assert code == EXIT_USAGE
+    assert "age1" in output
+    assert veil("encrypt", "plain.txt")[0] == EXIT_USAGE
+
+
+@pytest.mark.skipif(
+    shutil.which("age") is None, reason="the age CLI (Debian package age) is not installed"
+)
+def test_interoperates_with_the_age_cli(plain: Path, tmp_path: Path) -> None:
+    identity = tmp_path / "key.txt"
+    subprocess.run(["age-keygen", "-o", str(identity)], check=True, capture_output=True)
+    public = subprocess.run(
+        ["age-keygen", "-y", str(identity)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    veil("encrypt", str(plain), "--to", public)
+    decrypted = subprocess.run(
+        ["age", "-d", "-i", str(identity), "report.bin.age"], check=True, capture_output=True
+    ).stdout
+    assert decrypted == CONTENT
+    ours = veil("keys", "recipient")[1].strip()
+    subprocess.run(["age", "-r", ours, "-o", "from-cli.age", str(plain)], check=True)
+    assert veil("decrypt", "from-cli.age", "--out", "from-cli.bin")[0] == EXIT_OK
+    assert Path("from-cli.bin").read_bytes() == CONTENT
