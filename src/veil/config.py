@@ -136,6 +136,10 @@ class Settings(BaseSettings):
         default=None,
         description="Unlocks a passphrase-protected root key (veil init --passphrase)",
     )
+    kms_url: str | None = Field(
+        default=None,
+        description="Key-management service holding the root key (local:/path or a plugin)",
+    )
     openai_base_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("VEIL_OPENAI_BASE_URL", "OPENAI_BASE_URL"),

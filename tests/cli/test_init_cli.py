@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from veil.cli import app
-from veil.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from veil.errors import EXIT_ERROR, EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
 
 runner = CliRunner()
 
@@ -105,3 +105,42 @@ def test_a_short_passphrase_is_refused() -> None:
 def veil_stdin(args: list[str], stdin: str) -> tuple[int, str]:
     result = runner.invoke(app, args, input=stdin)
     return result.exit_code, result.output
+
+
+def test_init_with_a_local_kms_then_unlock_through_it(
+    monkeypatch: pytest.MonkeyPatch, veil_home: Path, tmp_path: Path
+) -> None:
+    kek = tmp_path / "kms" / "kek.bin"
+    monkeypatch.setenv("VEIL_KMS_URL", f"local:{kek}")
+    code, output = veil("init", "--kms", "--json")
+    assert code == EXIT_OK, output
+    report = json.loads(output)
+    wrapped = veil_home / "root-key.kms"
+    assert stat.S_IMODE(wrapped.stat().st_mode) == 0o600
+    assert stat.S_IMODE(kek.stat().st_mode) == 0o600
+    assert veil("vault", "list")[0] == EXIT_OK
+    code, output = veil("init", "--json")
+    assert json.loads(output)["root_key_id"] == report["root_key_id"]
+    monkeypatch.delenv("VEIL_KMS_URL")
+    code, output = veil("vault", "list")
+    assert code == EXIT_ERROR
+    assert "VEIL_KMS_URL" in output
+
+
+def test_a_kms_key_that_was_swapped_does_not_unwrap(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    kek = tmp_path / "kek.bin"
+    monkeypatch.setenv("VEIL_KMS_URL", f"local:{kek}")
+    veil("init", "--kms")
+    kek.write_bytes(bytes(32))
+    code, output = veil("vault", "list")
+    assert code == EXIT_INTEGRITY
+    assert "does not unwrap" in output
+
+
+def test_an_unknown_kms_scheme_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_KMS_URL", "vault9://kms.internal/key")
+    code, output = veil("init", "--kms")
+    assert code == EXIT_USAGE
+    assert "unknown scheme 'vault9" in output

@@ -12,8 +12,10 @@ from veil._files import write_atomically
 from veil.cli._app import app, out, print_json
 from veil.config import check_private_file, ensure_home, env_file_path, load_settings
 from veil.keys import (
+    create_kms_root_key,
     create_passphrase_root_key,
     generate_root_key,
+    kms_file,
     passphrase_file,
     root_key_from_settings,
 )
@@ -33,6 +35,10 @@ def init(
     from_stdin: Annotated[
         bool, typer.Option("--from-stdin", help="Read the passphrase from stdin.")
     ] = False,
+    kms: Annotated[
+        bool,
+        typer.Option("--kms", help="Keep the root key wrapped by the KMS in VEIL_KMS_URL."),
+    ] = False,
 ) -> None:
     """Set Veil up: create a root key (only if none is configured), write it to the .env
     file (mode 0600) — or protect it with a passphrase — and migrate the database. Run it
@@ -41,8 +47,16 @@ def init(
     settings = load_settings(env_file=env_file)
     created = False
     stored_in = "already configured"
-    configured = settings.master_key is not None or passphrase_file(settings).exists()
-    if not configured and passphrase:
+    configured = (
+        settings.master_key is not None
+        or passphrase_file(settings).exists()
+        or kms_file(settings).exists()
+    )
+    if not configured and kms:
+        ensure_home(settings)
+        root = create_kms_root_key(settings)
+        created, stored_in = True, f"{kms_file(settings)} (wrapped by {settings.kms_url})"
+    elif not configured and passphrase:
         ensure_home(settings)
         secret = (
             sys.stdin.read().strip()
@@ -76,7 +90,12 @@ def init(
     if as_json:
         print_json(report)
         return
-    if created and passphrase:
+    if created and kms:
+        out.print(
+            f"[green]✓[/] created root key {root.key_id}, stored only wrapped by the KMS in "
+            f"{escape(stored_in)}."
+        )
+    elif created and passphrase:
         out.print(
             f"[green]✓[/] created root key {root.key_id}, protected by your passphrase "
             f"(argon2id; salt and parameters in {escape(stored_in)})."

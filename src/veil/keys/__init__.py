@@ -10,10 +10,13 @@ provider keys sealed with it.
 
 from __future__ import annotations
 
+from veil.keys._kms import KeyManagementService, LocalKms, kms_from_url
 from veil.keys._root import (
     RootKey,
+    create_kms_root_key,
     create_passphrase_root_key,
     generate_root_key,
+    kms_file,
     passphrase_file,
     root_key_from_settings,
 )
@@ -21,13 +24,18 @@ from veil.keys._store import KeyStore
 from veil.keys._vault import Vault, VaultEntry, env_variable
 
 __all__ = [
+    "KeyManagementService",
     "KeyStore",
+    "LocalKms",
     "RootKey",
     "Vault",
     "VaultEntry",
+    "create_kms_root_key",
     "create_passphrase_root_key",
     "env_variable",
     "generate_root_key",
+    "kms_file",
+    "kms_from_url",
     "passphrase_file",
     "root_key_from_settings",
 ]

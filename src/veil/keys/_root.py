@@ -118,9 +118,45 @@ def _from_passphrase(settings: Settings, path: Path) -> RootKey:
     return RootKey(material)
 
 
+KMS_FILE = "root-key.kms"
+_KMS_CONTEXT = b"veil-root-key-v1"
+
+
+def kms_file(settings: Settings) -> Path:
+    return settings.home / KMS_FILE
+
+
+def create_kms_root_key(settings: Settings) -> RootKey:
+    """A new random root key, stored only wrapped by the configured KMS."""
+    from veil.keys._kms import kms_from_url
+
+    if settings.kms_url is None:
+        raise ConfigError("VEIL_KMS_URL is not set.", hint="Set it, e.g. local:/secure/kek.")
+    path = kms_file(settings)
+    if path.exists():
+        raise ConfigError(f"{path} already exists; refusing to replace a root key.")
+    key = RootKey(secrets.token_bytes(32))
+    wrapped = kms_from_url(settings.kms_url).wrap(key.material, _KMS_CONTEXT)
+    write_atomically(path, wrapped, mode=0o600)
+    return key
+
+
+def _from_kms(settings: Settings, path: Path) -> RootKey:
+    from veil.keys._kms import kms_from_url
+
+    if settings.kms_url is None:
+        raise KeyMaterialError(
+            f"The root key is wrapped by a KMS ({path}) and VEIL_KMS_URL is not set.",
+            hint="Set VEIL_KMS_URL to the service that wrapped it.",
+        )
+    check_private_file(path, "wrapped root key")
+    return RootKey(kms_from_url(settings.kms_url).unwrap(path.read_bytes(), _KMS_CONTEXT))
+
+
 def root_key_from_settings(settings: Settings) -> RootKey:
     """The configured root key, or a :class:`KeyMaterialError` naming the sources tried:
-    ``VEIL_MASTER_KEY`` first, then a passphrase-protected key in ``VEIL_HOME``."""
+    ``VEIL_MASTER_KEY``, then a passphrase-protected key, then a KMS-wrapped key (both in
+    ``VEIL_HOME``)."""
     if settings.master_key is not None:
         try:
             material = base64.b64decode(settings.master_key.get_secret_value(), validate=True)
@@ -133,7 +169,11 @@ def root_key_from_settings(settings: Settings) -> RootKey:
     path = passphrase_file(settings)
     if path.exists():
         return _from_passphrase(settings, path)
+    wrapped = kms_file(settings)
+    if wrapped.exists():
+        return _from_kms(settings, wrapped)
     raise KeyMaterialError(
-        f"No root key is configured (sources tried: VEIL_MASTER_KEY, passphrase file {path}).",
-        hint="Run `veil init` to create one (or `veil init --passphrase`).",
+        f"No root key is configured (sources tried: VEIL_MASTER_KEY, passphrase file {path}, "
+        f"KMS-wrapped key {wrapped}).",
+        hint="Run `veil init` to create one (or `veil init --passphrase` / `--kms`).",
     )
