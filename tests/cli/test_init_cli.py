@@ -6,6 +6,9 @@ import json
 import stat
 from pathlib import Path
 
+import keyring
+import keyring.backend
+import keyring.backends.fail
 import pytest
 from typer.testing import CliRunner
 
@@ -144,3 +147,55 @@ def test_an_unknown_kms_scheme_names_it(monkeypatch: pytest.MonkeyPatch) -> None
     code, output = veil("init", "--kms")
     assert code == EXIT_USAGE
     assert "unknown scheme 'vault9" in output
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A real keyring backend that keeps entries in this process (like a desktop keyring,
+    without a desktop)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.entries.pop((service, username), None)
+
+
+def test_init_with_the_os_keyring(veil_home: Path) -> None:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        code, output = veil("init", "--keyring", "--json")
+        assert code == EXIT_OK, output
+        key_id = json.loads(output)["root_key_id"]
+        marker = (veil_home / "root-key.keyring").read_text()
+        assert key_id in marker
+        (stored,) = backend.entries.values()
+        assert stored not in marker
+        assert veil("vault", "list")[0] == EXIT_OK
+        backend.entries.clear()  # a locked or different user's keyring
+        code, output = veil("vault", "list")
+        assert code == EXIT_ERROR
+        assert "keyring has no root key" in output
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_init_refuses_a_keyring_that_would_not_protect_the_key() -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    try:
+        code, output = veil("init", "--keyring")
+        assert code == EXIT_USAGE
+        assert "would not protect the key" in output
+    finally:
+        keyring.set_keyring(previous)

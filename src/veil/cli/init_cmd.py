@@ -12,9 +12,11 @@ from veil._files import write_atomically
 from veil.cli._app import app, out, print_json
 from veil.config import check_private_file, ensure_home, env_file_path, load_settings
 from veil.keys import (
+    create_keyring_root_key,
     create_kms_root_key,
     create_passphrase_root_key,
     generate_root_key,
+    keyring_file,
     kms_file,
     passphrase_file,
     root_key_from_settings,
@@ -39,6 +41,9 @@ def init(
         bool,
         typer.Option("--kms", help="Keep the root key wrapped by the KMS in VEIL_KMS_URL."),
     ] = False,
+    use_keyring: Annotated[
+        bool, typer.Option("--keyring", help="Keep the root key in the OS keyring.")
+    ] = False,
 ) -> None:
     """Set Veil up: create a root key (only if none is configured), write it to the .env
     file (mode 0600) — or protect it with a passphrase — and migrate the database. Run it
@@ -51,8 +56,13 @@ def init(
         settings.master_key is not None
         or passphrase_file(settings).exists()
         or kms_file(settings).exists()
+        or keyring_file(settings).exists()
     )
-    if not configured and kms:
+    if not configured and use_keyring:
+        ensure_home(settings)
+        root = create_keyring_root_key(settings)
+        created, stored_in = True, "the OS keyring"
+    elif not configured and kms:
         ensure_home(settings)
         root = create_kms_root_key(settings)
         created, stored_in = True, f"{kms_file(settings)} (wrapped by {settings.kms_url})"
@@ -90,7 +100,9 @@ def init(
     if as_json:
         print_json(report)
         return
-    if created and kms:
+    if created and use_keyring:
+        out.print(f"[green]✓[/] created root key {root.key_id} in the OS keyring.")
+    elif created and kms:
         out.print(
             f"[green]✓[/] created root key {root.key_id}, stored only wrapped by the KMS in "
             f"{escape(stored_in)}."

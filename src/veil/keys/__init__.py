@@ -1,7 +1,8 @@
 """Keys: the root key, data keys wrapped by it, and the secret vault.
 
-The root key comes from ``VEIL_MASTER_KEY`` (base64 of 32 bytes) or from a passphrase
-stretched with argon2id (``VEIL_PASSPHRASE``); ``veil init`` creates it. :class:`KeyStore`
+The root key comes from ``VEIL_MASTER_KEY`` (base64 of 32 bytes), the OS keyring, a
+passphrase stretched with argon2id (``VEIL_PASSPHRASE``) or a key-management service
+(``VEIL_KMS_URL``); ``veil init`` creates it. :class:`KeyStore`
 keeps random data keys per purpose and data subject, stored only wrapped by the root key,
 with root-key rotation and crypto-shredding; every other module seals through it
 (``seal``/``open``) or takes key material from it (``material``). :class:`Vault` keeps
@@ -13,9 +14,11 @@ from __future__ import annotations
 from veil.keys._kms import KeyManagementService, LocalKms, kms_from_url
 from veil.keys._root import (
     RootKey,
+    create_keyring_root_key,
     create_kms_root_key,
     create_passphrase_root_key,
     generate_root_key,
+    keyring_file,
     kms_file,
     passphrase_file,
     root_key_from_settings,
@@ -30,10 +33,12 @@ __all__ = [
     "RootKey",
     "Vault",
     "VaultEntry",
+    "create_keyring_root_key",
     "create_kms_root_key",
     "create_passphrase_root_key",
     "env_variable",
     "generate_root_key",
+    "keyring_file",
     "kms_file",
     "kms_from_url",
     "passphrase_file",

@@ -118,6 +118,73 @@ def _from_passphrase(settings: Settings, path: Path) -> RootKey:
     return RootKey(material)
 
 
+KEYRING_FILE = "root-key.keyring"
+KEYRING_SERVICE = "veil"
+# Backends that would keep the key in a readable file, or nowhere at all.
+_INSECURE_KEYRINGS = ("plaintext", "fail", "null")
+
+
+def keyring_file(settings: Settings) -> Path:
+    return settings.home / KEYRING_FILE
+
+
+def _keyring_username(settings: Settings) -> str:
+    # One entry per installation: the same user may run several VEIL_HOMEs.
+    return "root-key:" + hashlib.sha256(str(settings.home).encode()).hexdigest()[:16]
+
+
+def create_keyring_root_key(settings: Settings) -> RootKey:
+    """A new random root key, stored in the OS keyring; ``VEIL_HOME`` keeps only a marker."""
+    import keyring
+    import keyring.errors
+
+    backend = keyring.get_keyring()
+    name = f"{type(backend).__module__}.{type(backend).__name__}".lower()
+    if any(word in name for word in _INSECURE_KEYRINGS):
+        raise ConfigError(
+            f"The OS keyring backend here ({type(backend).__name__}) would not protect the key.",
+            hint="Use a desktop keyring (Secret Service, macOS Keychain, Windows Credential "
+            "Locker), or `veil init` / `--passphrase` / `--kms` instead.",
+        )
+    path = keyring_file(settings)
+    if path.exists():
+        raise ConfigError(f"{path} already exists; refusing to replace a root key.")
+    key = RootKey(secrets.token_bytes(32))
+    username = _keyring_username(settings)
+    try:
+        keyring.set_password(KEYRING_SERVICE, username, base64.b64encode(key.material).decode())
+    except keyring.errors.KeyringError:
+        raise ConfigError(
+            "No usable OS keyring is available here (headless machines usually have none).",
+            hint="Use `veil init`, `--passphrase` or `--kms` instead.",
+        ) from None
+    record = {"service": KEYRING_SERVICE, "username": username, "key_id": key.key_id}
+    write_atomically(path, (json.dumps(record) + "\n").encode(), mode=0o600)
+    return key
+
+
+def _from_keyring(path: Path) -> RootKey:
+    import keyring
+    import keyring.errors
+
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        stored = keyring.get_password(record["service"], record["username"])
+    except keyring.errors.KeyringError:
+        raise KeyMaterialError(
+            "The root key is in the OS keyring, but no keyring is available here.",
+            hint="Run Veil where the keyring of the user who ran `veil init --keyring` is.",
+        ) from None
+    except (OSError, ValueError, KeyError):
+        raise KeyMaterialError(f"{path} is not a Veil keyring marker.") from None
+    if stored is None:
+        raise KeyMaterialError(
+            f"The OS keyring has no root key for this installation ({record.get('key_id')}).",
+            hint="Unlock the keyring of the user who ran `veil init --keyring`.",
+        )
+    return RootKey(base64.b64decode(stored))
+
+
 KMS_FILE = "root-key.kms"
 _KMS_CONTEXT = b"veil-root-key-v1"
 
@@ -155,8 +222,8 @@ def _from_kms(settings: Settings, path: Path) -> RootKey:
 
 def root_key_from_settings(settings: Settings) -> RootKey:
     """The configured root key, or a :class:`KeyMaterialError` naming the sources tried:
-    ``VEIL_MASTER_KEY``, then a passphrase-protected key, then a KMS-wrapped key (both in
-    ``VEIL_HOME``)."""
+    ``VEIL_MASTER_KEY``, then the OS keyring, then a passphrase-protected key, then a
+    KMS-wrapped key (the last three marked by files in ``VEIL_HOME``)."""
     if settings.master_key is not None:
         try:
             material = base64.b64decode(settings.master_key.get_secret_value(), validate=True)
@@ -166,6 +233,9 @@ def root_key_from_settings(settings: Settings) -> RootKey:
                 hint="It must be base64 of 32 random bytes.",
             ) from None
         return RootKey(material)
+    marker = keyring_file(settings)
+    if marker.exists():
+        return _from_keyring(marker)
     path = passphrase_file(settings)
     if path.exists():
         return _from_passphrase(settings, path)
@@ -173,7 +243,7 @@ def root_key_from_settings(settings: Settings) -> RootKey:
     if wrapped.exists():
         return _from_kms(settings, wrapped)
     raise KeyMaterialError(
-        f"No root key is configured (sources tried: VEIL_MASTER_KEY, passphrase file {path}, "
-        f"KMS-wrapped key {wrapped}).",
-        hint="Run `veil init` to create one (or `veil init --passphrase` / `--kms`).",
+        f"No root key is configured (sources tried: VEIL_MASTER_KEY, OS keyring marker "
+        f"{marker}, passphrase file {path}, KMS-wrapped key {wrapped}).",
+        hint="Run `veil init` to create one (or with --keyring / --passphrase / --kms).",
     )
