@@ -120,3 +120,17 @@ def test_interoperates_with_the_age_cli(plain: Path, tmp_path: Path) -> None:
     subprocess.run(["age", "-r", ours, "-o", "from-cli.age", str(plain)], check=True)
     assert veil("decrypt", "from-cli.age", "--out", "from-cli.bin")[0] == EXIT_OK
     assert Path("from-cli.bin").read_bytes() == CONTENT
+
+
+def test_sealed_round_trip_through_the_cli(plain: Path) -> None:
+    assert veil("encrypt", str(plain), "--sealed")[0] == EXIT_OK
+    sealed_file = Path("report.bin.sealed")
+    assert sealed_file.read_bytes().startswith(b"VEILSEAL")
+    assert veil("decrypt", str(sealed_file), "--out", "back.bin")[0] == EXIT_OK
+    assert Path("back.bin").read_bytes() == CONTENT
+    data = bytearray(sealed_file.read_bytes())
+    data[-1] ^= 1
+    sealed_file.write_bytes(bytes(data))
+    code, _ = veil("decrypt", str(sealed_file), "--out", "never.bin")
+    assert code == EXIT_INTEGRITY
+    assert not Path("never.bin").exists()

@@ -14,19 +14,26 @@ from veil.errors import InputError
 from veil.keys import KeyStore, Vault, root_key_from_settings
 from veil.keys._files import (
     decrypt_file,
+    decrypt_sealed,
     decrypt_with_passphrase,
     encrypt_file,
+    encrypt_sealed,
     encrypt_with_passphrase,
     is_passphrase_file,
+    is_sealed_file,
     recipient,
 )
 from veil.store import open_engine
 
 
-def _vault(ctx: typer.Context) -> Vault:
+def _keys(ctx: typer.Context) -> KeyStore:
     settings = settings_from_context(ctx)
-    engine = open_engine(settings)
-    return Vault(engine, KeyStore(engine, root_key_from_settings(settings)))
+    return KeyStore(open_engine(settings), root_key_from_settings(settings))
+
+
+def _vault(ctx: typer.Context) -> Vault:
+    keys = _keys(ctx)
+    return Vault(keys.engine, keys)
 
 
 def _existing(path: Path) -> Path:
@@ -56,11 +63,24 @@ def encrypt(
         bool, typer.Option("--passphrase", help="Encrypt with a passphrase (prompted).")
     ] = False,
     armor: Annotated[bool, typer.Option("--armor", help="ASCII-armored output.")] = False,
+    sealed: Annotated[
+        bool,
+        typer.Option(
+            "--sealed", help="Veil's streaming format for data at rest (fast, this install)."
+        ),
+    ] = False,
 ) -> None:
     """Encrypt a file in the age format (readable by the `age` tool): to recipients
     (streaming, constant memory) or with a passphrase. Written to a temporary file and
     renamed only on success."""
     source = _existing(source)
+    if sealed:
+        if to or to_self or passphrase or armor:
+            raise InputError("--sealed takes no recipients, passphrase or armor.")
+        target = out_file or source.with_name(source.name + ".sealed")
+        encrypt_sealed(source, target, _keys(ctx))
+        out.print(f"[green]✓[/] sealed to {escape(str(target))}")
+        return
     target = out_file or source.with_name(source.name + ".age")
     if passphrase:
         if to or to_self:
@@ -88,11 +108,13 @@ def decrypt(
     source = _existing(source)
     default = (
         source.with_suffix("")
-        if source.suffix == ".age"
+        if source.suffix in (".age", ".sealed")
         else source.with_name(source.name + ".decrypted")
     )
     target = out_file or default
-    if is_passphrase_file(source):
+    if is_sealed_file(source):
+        decrypt_sealed(source, target, _keys(ctx))
+    elif is_passphrase_file(source):
         decrypt_with_passphrase(source, target, typer.prompt("Passphrase", hide_input=True))
     else:
         decrypt_file(source, target, _vault(ctx))

@@ -1,4 +1,4 @@
-"""File encryption in the age format (pyrage), to X25519 recipients or with a passphrase.
+"""File encryption: the age format (pyrage) for sharing, the sealed format for data at rest.
 
 ``age`` is the format for sharing: anyone with the ``age`` tool and the right identity can
 decrypt. The installation's own identity is kept in the vault (sealed under a data key);
@@ -14,9 +14,12 @@ from pathlib import Path
 import pyrage
 
 from veil.errors import InputError, IntegrityError, KeyMaterialError
+from veil.keys import _sealed as sealed
+from veil.keys._store import KeyStore
 from veil.keys._vault import Vault
 
 IDENTITY_NAME = "veil.age-identity"
+SEALED_PURPOSE = "sealed-files"
 _AGE_BINARY = b"age-encryption.org/v1\n"
 _AGE_ARMORED = b"-----BEGIN AGE ENCRYPTED FILE-----"
 
@@ -116,6 +119,30 @@ def decrypt_file(source: Path, out: Path, vault: Vault) -> None:
             raise IntegrityError(
                 f"{source} is corrupted or truncated; nothing was written.",
             ) from None
+
+    _replace_atomically(out, write)
+
+
+def is_sealed_file(source: Path) -> bool:
+    with source.open("rb") as handle:
+        return handle.read(len(sealed.MAGIC)) == sealed.MAGIC
+
+
+def encrypt_sealed(source: Path, out: Path, keys: KeyStore) -> None:
+    """Encrypt ``source`` in the sealed format under the ``sealed-files`` data key."""
+    key_id, data_key = keys.data_key(SEALED_PURPOSE)
+
+    def write(tmp: str) -> None:
+        with source.open("rb") as reader, open(tmp, "wb") as writer:
+            sealed.encrypt_stream(reader, writer, key_id, data_key)
+
+    _replace_atomically(out, write)
+
+
+def decrypt_sealed(source: Path, out: Path, keys: KeyStore) -> None:
+    def write(tmp: str) -> None:
+        with source.open("rb") as reader, open(tmp, "wb") as writer:
+            sealed.decrypt_stream(reader, writer, keys.key_by_id)
 
     _replace_atomically(out, write)
 

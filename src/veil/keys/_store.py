@@ -123,6 +123,10 @@ class KeyStore:
             info=purpose.encode(),
         ).derive(key)
 
+    def key_by_id(self, key_id: str) -> bytes:
+        """The data key ``key_id`` (for formats that name their key)."""
+        return self._key_by_id(key_id)
+
     def _key_by_id(self, key_id: str) -> bytes:
         with self._engine.connect() as connection:
             row = connection.execute(select(data_keys).where(data_keys.c.key_id == key_id)).first()
