@@ -15,4 +15,5 @@ mkdir -p bench/results
 .venv/bin/python bench/run_detect.py "$@"
 .venv/bin/python bench/bench_logging.py > bench/results/logging.json
 .venv/bin/python bench/bench_audit.py > bench/results/audit.json
+.venv/bin/python bench/bench_files.py > bench/results/files.json
 echo "results in bench/results/"
