@@ -74,3 +74,15 @@ def test_a_key_from_the_environment_needs_the_new_key_on_stdin(
     assert new_key not in output
     monkeypatch.setenv("VEIL_MASTER_KEY", new_key)
     assert veil("vault", "get", "openai", "--reveal")[1].strip() == SECRET
+
+
+def test_reencrypt_the_vault_from_the_cli() -> None:
+    veil("init")
+    veil("vault", "set", "openai", "--from-stdin", stdin=SECRET)
+    code, output = veil("keys", "rotate", "--reencrypt", "vault", "--json")
+    assert code == EXIT_OK, output
+    assert json.loads(output)["values"] == 1
+    assert veil("vault", "get", "openai", "--reveal")[1].strip() == SECRET
+    code, output = veil("keys", "rotate", "--reencrypt", "pseudonym-map")
+    assert code == EXIT_USAGE
+    assert "outside the database" in output

@@ -163,3 +163,36 @@ def test_bad_names_and_empty_values_are_refused(store: KeyStore, engine: Engine)
         vault.set("Open AI!", "x")
     with pytest.raises(InputError, match="empty"):
         vault.set("openai", "")
+
+
+def test_reencrypt_moves_vault_data_to_a_fresh_key_and_destroys_the_old(
+    store: KeyStore, engine: Engine
+) -> None:
+    vault = Vault(engine, store, environ={})
+    vault.set("openai", "sk-one")
+    vault.set("anthropic", "sk-two")
+    vault.rotate("anthropic", "sk-three")
+    with engine.connect() as connection:
+        before = connection.execute(text("SELECT sealed FROM vault_secrets")).scalars().all()
+    old_id, new_id, count = vault.reencrypt()
+    assert count == 2
+    assert old_id != new_id
+    assert vault.get("openai") == "sk-one"
+    assert vault.get("anthropic") == "sk-three"
+    vault.rollback_rotation("anthropic")
+    assert vault.get("anthropic") == "sk-two"
+    with pytest.raises(KeyMaterialError, match="shredded"):
+        store.open("vault", bytes(before[0]), b"vault\0anthropic")
+    assert vault.reencrypt()[2] == 2  # again: the retired key names do not collide
+
+
+def test_a_failed_reencrypt_changes_nothing(store: KeyStore, engine: Engine) -> None:
+    vault = Vault(engine, store, environ={})
+    vault.set("openai", "sk-one")
+
+    def broken(_connection: object, _convert: object) -> int:
+        raise RuntimeError("crash in the middle")
+
+    with pytest.raises(RuntimeError):
+        store.reencrypt("vault", broken)  # type: ignore[arg-type]
+    assert vault.get("openai") == "sk-one"

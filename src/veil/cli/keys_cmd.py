@@ -15,10 +15,10 @@ import typer
 from veil._files import write_atomically
 from veil.audit import Ledger
 from veil.cli._app import app, out, print_json, settings_from_context
-from veil.config import check_private_file, env_file_path, settings_status
+from veil.config import Settings, check_private_file, env_file_path, settings_status
 from veil.detect import Detector
-from veil.errors import ConfigError, KeyMaterialError
-from veil.keys import KeyStore, RootKey, generate_root_key, root_key_from_settings
+from veil.errors import ConfigError, InputError, KeyMaterialError
+from veil.keys import KeyStore, RootKey, Vault, generate_root_key, root_key_from_settings
 from veil.store import open_engine
 
 keys_app = typer.Typer(help="Manage the root key.", no_args_is_help=True)
@@ -49,6 +49,34 @@ def _parse_key(text: str) -> RootKey:
         raise KeyMaterialError("The new root key is not base64 of 32 bytes.") from None
 
 
+def _reencrypt(settings: Settings, purpose: str, as_json: bool) -> None:
+    if purpose != "vault":
+        raise InputError(
+            f"Only the vault can be re-encrypted here, not {purpose!r}.",
+            hint="Pseudonym maps and sealed files live outside the database (re-encrypt them "
+            "by decrypting and encrypting again); the ledger's keys must not change.",
+        )
+    store = KeyStore(open_engine(settings), root_key_from_settings(settings))
+    old_id, new_id, count = Vault(store.engine, store).reencrypt()
+    ledger = Ledger(store.engine, store, Detector())
+    ledger.append(
+        getpass.getuser(),
+        "keys.reencrypt",
+        "ok",
+        details={"purpose": purpose, "old": old_id, "new": new_id, "values": count},
+    )
+    ledger.close()
+    if as_json:
+        print_json(
+            {"purpose": purpose, "old_key_id": old_id, "new_key_id": new_id, "values": count}
+        )
+    else:
+        out.print(
+            f"[green]✓[/] {count} vault value(s) moved from {old_id} to {new_id}; "
+            f"{old_id} is destroyed."
+        )
+
+
 @keys_app.command("rotate")
 def rotate(
     ctx: typer.Context,
@@ -59,6 +87,14 @@ def rotate(
             help="Read the new root key (base64 of 32 bytes) from stdin instead of generating one.",
         ),
     ] = False,
+    reencrypt: Annotated[
+        str | None,
+        typer.Option(
+            "--reencrypt",
+            help="Instead: move PURPOSE's data to a fresh data key (supported: vault).",
+            metavar="PURPOSE",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Re-wrap every data key under a new root key; no data is re-encrypted.
@@ -70,6 +106,9 @@ def rotate(
     --new-key-from-stdin and update the environment afterwards.
     """
     settings = settings_from_context(ctx)
+    if reencrypt is not None:
+        _reencrypt(settings, reencrypt, as_json)
+        return
     env_file = env_file_path()
     rows = {row.variable: row for row in settings_status(settings, env_file=env_file)}
     in_env_file = rows["VEIL_MASTER_KEY"].source == ".env"

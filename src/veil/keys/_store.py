@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 
 from veil.errors import IntegrityError, KeyMaterialError
@@ -38,6 +39,33 @@ def _wrap_aad(purpose: str, subject: str, key_id: str, root_key_id: str) -> byte
 
 def _seal_aad(purpose: str, key_id: str, aad: bytes) -> bytes:
     return b"veil-sealed-v1\0" + purpose.encode() + b"\0" + key_id.encode() + b"\0" + aad
+
+
+def _parse_sealed(purpose: str, blob: bytes) -> tuple[str, bytes, bytes]:
+    if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + 2 + 12 + 16:
+        raise IntegrityError(f"The sealed {purpose} data is truncated or not Veil's.")
+    length = int.from_bytes(blob[3:5], "big")
+    key_id = blob[5 : 5 + length].decode("ascii", errors="replace")
+    return key_id, blob[5 + length : 17 + length], blob[17 + length :]
+
+
+def _seal_with(purpose: str, key_id: str, key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = secrets.token_bytes(12)
+    body = AESGCM(key).encrypt(nonce, plaintext, _seal_aad(purpose, key_id, aad))
+    encoded = key_id.encode()
+    return _MAGIC + len(encoded).to_bytes(2, "big") + encoded + nonce + body
+
+
+def _open_with(
+    purpose: str, key_id: str, key: bytes, nonce: bytes, body: bytes, aad: bytes
+) -> bytes:
+    try:
+        return AESGCM(key).decrypt(nonce, body, _seal_aad(purpose, key_id, aad))
+    except InvalidTag:
+        raise IntegrityError(
+            f"The sealed {purpose} data failed authentication: it was altered or "
+            "belongs to another context.",
+        ) from None
 
 
 class KeyStore:
@@ -141,25 +169,63 @@ class KeyStore:
 
     def seal(self, purpose: str, plaintext: bytes, aad: bytes = b"", subject: str = "") -> bytes:
         key_id, key = self.data_key(purpose, subject)
-        nonce = secrets.token_bytes(12)
-        body = AESGCM(key).encrypt(nonce, plaintext, _seal_aad(purpose, key_id, aad))
-        encoded = key_id.encode()
-        return _MAGIC + len(encoded).to_bytes(2, "big") + encoded + nonce + body
+        return _seal_with(purpose, key_id, key, plaintext, aad)
 
     def open(self, purpose: str, blob: bytes, aad: bytes = b"") -> bytes:
-        if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + 2 + 12 + 16:
-            raise IntegrityError(f"The sealed {purpose} data is truncated or not Veil's.")
-        length = int.from_bytes(blob[3:5], "big")
-        key_id = blob[5 : 5 + length].decode("ascii", errors="replace")
-        nonce, body = blob[5 + length : 17 + length], blob[17 + length :]
-        key = self._key_by_id(key_id)
-        try:
-            return AESGCM(key).decrypt(nonce, body, _seal_aad(purpose, key_id, aad))
-        except InvalidTag:
-            raise IntegrityError(
-                f"The sealed {purpose} data failed authentication: it was altered or "
-                "belongs to another context.",
-            ) from None
+        key_id, nonce, body = _parse_sealed(purpose, blob)
+        return _open_with(purpose, key_id, self._key_by_id(key_id), nonce, body, aad)
+
+    def reencrypt(
+        self,
+        purpose: str,
+        reseal: Callable[[Connection, Callable[[bytes, bytes], bytes]], int],
+    ) -> tuple[str, str, int]:
+        """Move ``purpose``'s data to a fresh data key, in one transaction.
+
+        ``reseal(connection, convert)`` rewrites every blob of the purpose inside the
+        transaction, ``convert(blob, aad)`` giving the blob sealed under the new key. The
+        old key is destroyed in the same transaction; a crash leaves everything as it was.
+        Returns (old key id, new key id, blobs converted).
+        """
+        old_id, old_key = self.data_key(purpose)
+        new_id = "dk-" + uuid.uuid4().hex[:20]
+        new_key = secrets.token_bytes(32)
+        nonce = secrets.token_bytes(12)
+        wrapped = nonce + AESGCM(self._root.material).encrypt(
+            nonce, new_key, _wrap_aad(purpose, "", new_id, self._root.key_id)
+        )
+
+        def convert(blob: bytes, aad: bytes) -> bytes:
+            key_id, blob_nonce, body = _parse_sealed(purpose, blob)
+            if key_id != old_id:
+                raise KeyMaterialError(f"A {purpose} blob is sealed under {key_id}, not {old_id}.")
+            plain = _open_with(purpose, key_id, old_key, blob_nonce, body, aad)
+            return _seal_with(purpose, new_id, new_key, plain, aad)
+
+        with self._engine.connect() as connection:
+            connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            with connection.begin():
+                connection.execute(
+                    update(data_keys)
+                    .where(data_keys.c.key_id == old_id)
+                    .values(
+                        purpose=f"{purpose}#retired-{old_id}",
+                        wrapped=None,
+                        destroyed_at=datetime.now(UTC),
+                    )
+                )
+                connection.execute(
+                    insert(data_keys).values(
+                        key_id=new_id,
+                        purpose=purpose,
+                        subject="",
+                        wrapped=wrapped,
+                        root_key_id=self._root.key_id,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+                count = reseal(connection, convert)
+        return old_id, new_id, count
 
     # -- rotation and shredding ------------------------------------------------------
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from veil.errors import InputError
 from veil.keys._store import KeyStore
@@ -168,6 +168,23 @@ class Vault:
             connection.execute(
                 update(vault_secrets).where(vault_secrets.c.name == name).values(**values)
             )
+
+    def reencrypt(self) -> tuple[str, str, int]:
+        """Re-seal every stored value (and pending previous value) under a fresh vault data
+        key, destroying the old one, in one transaction."""
+
+        def reseal(connection: Connection, convert: Callable[[bytes, bytes], bytes]) -> int:
+            rows = connection.execute(select(vault_secrets)).all()
+            for row in rows:
+                values = {"sealed": convert(bytes(row.sealed), _aad(row.name))}
+                if row.previous is not None:
+                    values["previous"] = convert(bytes(row.previous), _aad(row.name))
+                connection.execute(
+                    update(vault_secrets).where(vault_secrets.c.name == row.name).values(**values)
+                )
+            return len(rows)
+
+        return self._keys.reencrypt(_PURPOSE, reseal)
 
     def commit_rotation(self, name: str) -> None:
         self._finish_rotation(name, keep_new=True)
