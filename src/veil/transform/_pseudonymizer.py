@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable
 
 from veil.detect import Finding
 from veil.errors import InputError
@@ -141,24 +140,6 @@ class Pseudonymizer:
             # Whole words only: 198.51.100.1 must not match inside 198.51.100.12.
             self._fake_pattern = re.compile(rf"(?<![\w@+-])(?:{alternatives})(?![\w@-])")
         return self._fake_pattern
-
-    def pseudonymize(self, text: str, findings: Iterable[Finding]) -> str:
-        """``text`` with every finding replaced by its token (findings must not overlap)."""
-        self.reserve_literals(text)
-        parts: list[str] = []
-        cursor = 0
-        ordered = sorted(findings, key=lambda f: f.start)
-        for index, finding in enumerate(ordered):
-            parts.append(text[cursor : finding.start])
-            whole = stands_alone(text, ordered, index)
-            parts.append(
-                self.token_for(
-                    text[finding.start : finding.end], finding.kind, avoid=text, whole_word=whole
-                )
-            )
-            cursor = finding.end
-        parts.append(text[cursor:])
-        return "".join(parts)
 
     def restore(self, text: str, *, before: str = "") -> str:
         """Original values back in place of every known token; unknown tokens stay.

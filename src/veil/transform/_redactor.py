@@ -73,16 +73,8 @@ class Redactor:
             rule = self._rule(finding)
             value = text[finding.start : finding.end]
             parts.append(text[cursor : finding.start])
-            if rule.operator == "pseudonymize":
-                replacement = self.pseudonymizer.token_for(
-                    value,
-                    finding.kind,
-                    avoid=text,
-                    whole_word=stands_alone(text, ordered, index),
-                )
-            else:
-                replacement = self._replacement(value, finding, rule)
-            parts.append(replacement)
+            whole = rule.operator != "pseudonymize" or stands_alone(text, ordered, index)
+            parts.append(self._replacement(value, finding, rule, text, whole))
             actions[rule.operator] = actions.get(rule.operator, 0) + 1
             cursor = finding.end
         parts.append(text[cursor:])
@@ -96,7 +88,9 @@ class Redactor:
             rule = self._rules[key] = self.policy.rule_for(finding, self.surface)
         return rule
 
-    def _replacement(self, value: str, finding: Finding, rule: op.Rule) -> str:
+    def _replacement(
+        self, value: str, finding: Finding, rule: op.Rule, text: str, whole_word: bool
+    ) -> str:
         kind = finding.kind
         match rule.operator:
             case "redact":
@@ -106,7 +100,7 @@ class Redactor:
             case "hash":
                 return op.keyed_hash(value, kind, self._hash_key)
             case "pseudonymize":
-                return self.pseudonymizer.token_for(value, kind)
+                return self.pseudonymizer.token_for(value, kind, avoid=text, whole_word=whole_word)
             case "encrypt":
                 return op.encrypt(value, kind, self._encrypt_key)
             case "drop":
