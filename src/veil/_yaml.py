@@ -33,12 +33,16 @@ def load_yaml(text: str, *, origin: str) -> Any:
         raise InputError(f"{origin}: invalid YAML.", hint="Check the file's syntax.") from None
 
 
-def read_yaml_file(path: Path) -> Any:
+def read_text(path: Path, what: str = "file") -> str:
+    """A UTF-8 file's text, or an :class:`InputError` naming it and the reason."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
-    return load_yaml(text, origin=str(path))
+        raise InputError(f"Cannot read the {what} {path}: {exc.strerror}.") from None
+
+
+def read_yaml_file(path: Path) -> Any:
+    return load_yaml(read_text(path), origin=str(path))
 
 
 def strip_lines(value: Any) -> Any:

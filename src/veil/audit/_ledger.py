@@ -19,7 +19,7 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, literal, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from veil._files import write_atomically
@@ -569,18 +569,9 @@ def verify_ledger(
         roots_at: dict[int, bytes] = {}
         if archived_root is not None:
             roots_at[frontier.size] = archived_root
-        result = connection.execution_options(yield_per=20_000).execute(
-            select(
-                audit_entries.c.seq,
-                audit_entries.c.actor,
-                audit_entries.c.action,
-                audit_entries.c.outcome,
-                audit_entries.c.entry,
-                audit_entries.c.leaf_hash,
-            ).order_by(audit_entries.c.seq)
-        )
+        result = _entry_rows(connection)
         suspicious = False
-        for seq, actor, action, outcome, raw, stored_leaf in result:
+        for seq, actor, action, outcome, raw, stored_leaf, _root in result:
             raw = bytes(raw)
             leaf = merkle.leaf_hash(raw)
             if seq != frontier.size or leaf != bytes(stored_leaf):
@@ -702,6 +693,22 @@ def _start(connection: Connection, key: Ed25519PublicKey) -> tuple[merkle.Fronti
     return frontier, signed.root
 
 
+def _entry_rows(connection: Connection, *, with_root: bool = False) -> Any:
+    """Every entry in sequence, streamed, with what verification checks."""
+    columns = [
+        audit_entries.c.seq,
+        audit_entries.c.actor,
+        audit_entries.c.action,
+        audit_entries.c.outcome,
+        audit_entries.c.entry,
+        audit_entries.c.leaf_hash,
+        audit_entries.c.root if with_root else literal(None).label("root"),
+    ]
+    return connection.execution_options(yield_per=10_000).execute(
+        select(*columns).order_by(audit_entries.c.seq)
+    )
+
+
 def _count_heads(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(audit_heads)).scalar_one())
@@ -724,17 +731,7 @@ def _verify_everything(
         wanted = set(heads)
         if checkpoint is not None:
             wanted.add(int(checkpoint["size"]))
-        result = connection.execution_options(yield_per=10_000).execute(
-            select(
-                audit_entries.c.seq,
-                audit_entries.c.actor,
-                audit_entries.c.action,
-                audit_entries.c.outcome,
-                audit_entries.c.entry,
-                audit_entries.c.leaf_hash,
-                audit_entries.c.root,
-            ).order_by(audit_entries.c.seq)
-        )
+        result = _entry_rows(connection, with_root=True)
         for row in result:
             seq = frontier.size
             if row.seq != seq:

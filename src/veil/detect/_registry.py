@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from veil._yaml import load_yaml, read_yaml_file
+from veil._yaml import load_yaml, read_yaml_file, strip_lines
 from veil.detect._catalog import kind_info
 from veil.detect._finding import Level
 from veil.detect._validators import VALIDATORS, Validator
@@ -130,7 +130,7 @@ def _specs_from_document(document: Any, origin: str) -> list[RecognizerSpec]:
         line = item.get("__line__", "?") if isinstance(item, dict) else "?"
         if not isinstance(item, dict):
             raise InputError(f"{origin}: each recognizer must be a mapping.")
-        data = {key: value for key, value in item.items() if key != "__line__"}
+        data = strip_lines(item)
         try:
             spec = RecognizerSpec.model_validate(data)
         except ValidationError as exc:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from veil._yaml import load_yaml, strip_lines
+from veil._yaml import load_yaml, read_text, strip_lines
 from veil.detect import Finding, Level, kind_info
 from veil.errors import InputError
 
@@ -120,11 +120,7 @@ def parse_policy(text: str, *, origin: str = "policy") -> Policy:
 
 
 def load_policy(path: Path) -> Policy:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"Cannot read the policy {path}: {exc.strerror}.") from None
-    return parse_policy(text, origin=str(path))
+    return parse_policy(read_text(path, "policy"), origin=str(path))
 
 
 def default_policy() -> Policy:
