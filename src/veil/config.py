@@ -150,6 +150,21 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("VEIL_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"),
         description="Anthropic upstream",
     )
+    gateway_host: str = Field(default="127.0.0.1", description="Address veil serve listens on")
+    gateway_port: int = Field(default=8787, ge=1, le=65535, description="Port of veil serve")
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest request body the gateway accepts"
+    )
+    upstream_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds to wait for an upstream's answer (then 504)"
+    )
+    upstream_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to connect to an upstream (retried, then 502)"
+    )
+    models: str | None = Field(
+        default=None,
+        description="Model routing: glob=upstream,... (default claude-*=anthropic, *=openai)",
+    )
     openai_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("OPENAI_API_KEY"),

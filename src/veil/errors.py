@@ -50,9 +50,18 @@ class IntegrityError(VeilError):
 
 
 class PolicyViolationError(VeilError):
-    """A policy blocked the operation (for example a prompt that carries a secret)."""
+    """A policy blocked the operation (for example a prompt that carries a secret).
+
+    ``kinds`` names what was found (never the values), for callers that report it.
+    """
 
     exit_code = EXIT_FINDINGS
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, kinds: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.kinds = kinds
 
 
 class ProviderError(VeilError):

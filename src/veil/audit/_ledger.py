@@ -202,6 +202,23 @@ class Ledger:
         whatever is waiting in one transaction under one signed head (group commit), and
         each caller returns when the transaction holding its entry has committed.
         """
+        return self.submit(
+            actor, action, outcome, subject=subject, resource=resource, details=details
+        ).result()
+
+    def submit(
+        self,
+        actor: str,
+        action: str,
+        outcome: str,
+        *,
+        subject: str | None = None,
+        resource: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Future[Entry]:
+        """Like :meth:`append`, but returns at once with a future of the entry (for
+        event loops: ``await asyncio.wrap_future(ledger.submit(...))``). The entry is
+        validated before this returns."""
         item = {
             "actor": actor,
             "action": action,
@@ -214,7 +231,7 @@ class Ledger:
         future: Future[Entry] = Future()
         self._ensure_sequencer()
         self._queue.put((item, future))
-        return future.result()
+        return future
 
     def _ensure_sequencer(self) -> None:
         if self._sequencer is not None:

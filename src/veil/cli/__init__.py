@@ -16,8 +16,10 @@ from veil.cli import (
     files_cmd,
     init_cmd,
     keys_cmd,
+    serve_cmd,
     transform_cmd,
     vault_cmd,
+    virtual_keys_cmd,
 )
 from veil.cli._app import app
 
@@ -32,8 +34,10 @@ __all__ = [
     "init_cmd",
     "keys_cmd",
     "main",
+    "serve_cmd",
     "transform_cmd",
     "vault_cmd",
+    "virtual_keys_cmd",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,8 +11,15 @@ from rich.markup import escape
 
 from veil._files import write_atomically
 from veil.cli._app import app, out, print_json
-from veil.config import check_private_file, ensure_home, env_file_path, load_settings
+from veil.config import (
+    Settings,
+    check_private_file,
+    ensure_home,
+    env_file_path,
+    load_settings,
+)
 from veil.keys import (
+    RootKey,
     create_keyring_root_key,
     create_kms_root_key,
     create_passphrase_root_key,
@@ -22,6 +30,30 @@ from veil.keys import (
     root_key_from_settings,
 )
 from veil.store import open_engine
+
+
+def root_key_configured(settings: Settings) -> bool:
+    """Whether any root-key source is set up (so nothing may be created)."""
+    return (
+        settings.master_key is not None
+        or passphrase_file(settings).exists()
+        or kms_file(settings).exists()
+        or keyring_file(settings).exists()
+    )
+
+
+def create_env_file_root_key(env_file: Path) -> tuple[Settings, RootKey]:
+    """A new root key appended to the ``.env`` file (mode 0600, written atomically)."""
+    key = generate_root_key()
+    existing = b""
+    if env_file.exists():
+        check_private_file(env_file, ".env file")
+        existing = env_file.read_bytes()
+        if existing and not existing.endswith(b"\n"):
+            existing += b"\n"
+    write_atomically(env_file, existing + f"VEIL_MASTER_KEY={key}\n".encode(), mode=0o600)
+    settings = load_settings(env_file=env_file)
+    return settings, root_key_from_settings(settings)
 
 
 @app.command("init")
@@ -52,12 +84,7 @@ def init(
     settings = load_settings(env_file=env_file)
     created = False
     stored_in = "already configured"
-    configured = (
-        settings.master_key is not None
-        or passphrase_file(settings).exists()
-        or kms_file(settings).exists()
-        or keyring_file(settings).exists()
-    )
+    configured = root_key_configured(settings)
     if not configured and use_keyring:
         ensure_home(settings)
         root = create_keyring_root_key(settings)
@@ -76,17 +103,8 @@ def init(
         root = create_passphrase_root_key(settings, secret)
         created, stored_in = True, str(passphrase_file(settings))
     elif not configured:
-        key = generate_root_key()
-        existing = b""
-        if env_file.exists():
-            check_private_file(env_file, ".env file")
-            existing = env_file.read_bytes()
-            if existing and not existing.endswith(b"\n"):
-                existing += b"\n"
-        write_atomically(env_file, existing + f"VEIL_MASTER_KEY={key}\n".encode(), mode=0o600)
-        settings = load_settings(env_file=env_file)
+        settings, root = create_env_file_root_key(env_file)
         created, stored_in = True, str(env_file)
-        root = root_key_from_settings(settings)
     else:
         root = root_key_from_settings(settings)
     engine = open_engine(settings)

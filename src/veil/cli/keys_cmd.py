@@ -21,7 +21,9 @@ from veil.errors import ConfigError, InputError, KeyMaterialError
 from veil.keys import KeyStore, RootKey, Vault, generate_root_key, root_key_from_settings
 from veil.store import open_engine
 
-keys_app = typer.Typer(help="Manage the root key.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Manage the root key and the gateway's virtual keys.", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 
 _NEXT = "VEIL_MASTER_KEY_NEXT"

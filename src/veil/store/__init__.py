@@ -25,6 +25,7 @@ from veil.store._tables import (
     metadata,
     vault_secrets,
     veil_meta,
+    virtual_keys,
 )
 
 
@@ -76,4 +77,5 @@ __all__ = [
     "safe_url",
     "upgrade",
     "vault_secrets",
+    "virtual_keys",
 ]

@@ -107,3 +107,19 @@ vault_secrets = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("rotated_at", DateTime(timezone=True), nullable=False),
 )
+
+# Gateway virtual keys: only a keyed hash (HMAC-SHA-256 under a data key) of the key is
+# stored; ``models`` is a JSON list (empty: every model); limits as written by the user.
+virtual_keys = Table(
+    "virtual_keys",
+    metadata,
+    Column("key_id", String(40), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("key_hash", LargeBinary(32), nullable=False),
+    Column("models", Text, nullable=False),
+    Column("rate", String(40)),
+    Column("tokens", String(40)),
+    Column("policy", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)

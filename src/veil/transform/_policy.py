@@ -12,7 +12,7 @@ from veil._yaml import load_yaml, read_text, strip_lines
 from veil.detect import Finding, Level, kind_info
 from veil.errors import InputError
 
-OperatorName = Literal["redact", "mask", "hash", "pseudonymize", "encrypt", "drop", "keep"]
+OperatorName = Literal["redact", "mask", "hash", "pseudonymize", "encrypt", "drop", "keep", "block"]
 
 
 class Rule(BaseModel):

@@ -1,0 +1,114 @@
+"""``veil serve``: the gateway on uvicorn, on the embedded SQLite database by default."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from veil.cli._app import app, out, print_json, settings_from_context
+from veil.cli.init_cmd import create_env_file_root_key, root_key_configured
+from veil.config import env_file_path, is_loopback_host
+from veil.errors import ConfigError
+from veil.keys import root_key_from_settings
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
+        raise ConfigError(
+            f"Listening on {host}:{port} {reason}.",
+            hint="Pick another port with --port (or VEIL_GATEWAY_PORT); --port 0 picks a free one.",
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on (VEIL_GATEWAY_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port (VEIL_GATEWAY_PORT, default 8787; 0 picks a free one)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the start-up report as one JSON line.")
+    ] = False,
+) -> None:
+    """Run the gateway: point an OpenAI or Anthropic client at it and prompts reach the
+    provider with secrets removed and personal data pseudonymized; answers come back with
+    the real values. With no provider configured, the built-in echo upstream answers with
+    exactly what a provider would have received."""
+    import uvicorn
+
+    from veil.gateway import open_gateway
+
+    settings = settings_from_context(ctx)
+    created_in = None
+    if root_key_configured(settings):
+        root = root_key_from_settings(settings)
+    else:
+        env_file = env_file_path()
+        settings, root = create_env_file_root_key(env_file)
+        created_in = str(env_file)
+    gateway = open_gateway(settings, root)
+    first_key = None
+    if not gateway.virtual_keys.list(include_revoked=True):
+        _key, first_key = gateway.virtual_keys.create("default")
+    bind_host = host or settings.gateway_host
+    sock = _bind(bind_host, settings.gateway_port if port is None else port)
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{bind_host}]" if ":" in bind_host else bind_host
+    url = f"http://{shown_host}:{bound_port}/v1"
+    upstreams = [u.describe() for u in gateway.router.upstreams.values()]
+    if as_json:
+        print_json(
+            {
+                "url": url,
+                "root_key_created_in": created_in,
+                "virtual_key": first_key,
+                "upstreams": upstreams,
+                "database": "postgresql" if settings.database_url else "sqlite",
+                "limits": "redis" if settings.redis_url else "memory",
+            }
+        )
+    else:
+        if created_in is not None:
+            out.print(
+                f"[green]✓[/] created root key {root.key_id} in {escape(created_in)} (mode 0600) "
+                "— back it up: without it the vault and the ledger's keys are lost."
+            )
+        out.print(f"[green]✓[/] Veil gateway listening on [bold]{escape(url)}[/]")
+        for line in upstreams:
+            out.print(f"  upstream: {escape(line)}")
+        limits = "Redis (shared by replicas)" if settings.redis_url else "in memory"
+        out.print(f"  limits: {limits}")
+        if first_key is not None:
+            out.print("[yellow]First virtual key (shown once, store it now):[/]")
+            out.print(f"  {first_key}")
+            out.print(f"  try: OPENAI_BASE_URL={escape(url)} OPENAI_API_KEY=<that key> your-app")
+        if not is_loopback_host(bind_host):
+            out.print("[yellow]Listening beyond this machine: put TLS in front of it.[/]")
+    sys.stdout.flush()
+    config = uvicorn.Config(
+        gateway.app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run(sockets=[sock])

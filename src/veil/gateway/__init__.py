@@ -1,0 +1,58 @@
+"""The gateway: an OpenAI- and Anthropic-compatible proxy that pseudonymizes prompts,
+restores answers (streams included), limits virtual keys and audits every call.
+
+:func:`open_gateway` builds one from the settings; ``gateway.app`` is the ASGI app
+(Starlette), served by ``veil serve`` on uvicorn.
+"""
+
+from __future__ import annotations
+
+from veil.config import Settings
+from veil.gateway._app import ENDPOINTS, Gateway, GatewayError
+from veil.gateway._limits import Limiter, MemoryLimiter, RedisLimiter
+from veil.gateway._upstreams import Router, Upstream, configured_upstreams
+from veil.gateway._virtual_keys import KEY_PREFIX, Limit, VirtualKey, VirtualKeys, policy_by_name
+from veil.keys import KeyStore, RootKey
+
+
+def open_gateway(settings: Settings, root: RootKey) -> Gateway:
+    """A gateway on the configured database, upstreams, limits store and root key."""
+    from veil.audit import Ledger
+    from veil.keys import Vault
+    from veil.store import open_engine
+    from veil.transform import shared_detector
+
+    engine = open_engine(settings)
+    keys = KeyStore(engine, root)
+    detector = shared_detector()
+    upstreams = configured_upstreams(settings, Vault(engine, keys))
+    limiter: Limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
+    return Gateway(
+        settings,
+        engine=engine,
+        keys=keys,
+        ledger=Ledger(engine, keys, detector),
+        detector=detector,
+        virtual_keys=VirtualKeys(engine, keys),
+        router=Router(upstreams, settings.models),
+        limiter=limiter,
+    )
+
+
+__all__ = [
+    "ENDPOINTS",
+    "KEY_PREFIX",
+    "Gateway",
+    "GatewayError",
+    "Limit",
+    "Limiter",
+    "MemoryLimiter",
+    "RedisLimiter",
+    "Router",
+    "Upstream",
+    "VirtualKey",
+    "VirtualKeys",
+    "configured_upstreams",
+    "open_gateway",
+    "policy_by_name",
+]

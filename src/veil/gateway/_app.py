@@ -1,0 +1,792 @@
+"""The gateway application: authenticate → limit → detect → apply the key's policy →
+forward → restore (streams included) → screen the answer → one audit entry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import struct
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from veil import __version__
+from veil.audit import Ledger
+from veil.config import Settings
+from veil.detect import Detector
+from veil.errors import PolicyViolationError, VeilError
+from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
+from veil.gateway._metrics import Metrics
+from veil.gateway._protect import (
+    Exchange,
+    Slot,
+    chat_answer_slots,
+    chat_request_slots,
+    dumps,
+    messages_answer_slots,
+    messages_request_slots,
+    prompt_slots,
+    without_pseudonyms,
+)
+from veil.gateway._streams import AnthropicStream, OpenAIStream, sse, sse_events
+from veil.gateway._upstreams import (
+    Router,
+    Upstream,
+    UpstreamClient,
+    UpstreamError,
+    upstream_error_of,
+)
+from veil.gateway._virtual_keys import VirtualKey, VirtualKeys, policy_by_name
+from veil.keys import KeyStore
+from veil.transform import Redactor
+
+log = logging.getLogger("veil.gateway")
+Api = Literal["openai", "anthropic"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    upstream_path: str
+    api: Api
+    request_slots: Callable[[dict[str, Any]], list[Slot]]
+    answer_slots: Callable[[dict[str, Any]], list[Slot]] | None
+    pseudonymize: bool = True
+
+
+ENDPOINTS = {
+    "chat": Endpoint(
+        "chat.completions", "/chat/completions", "openai", chat_request_slots, chat_answer_slots
+    ),
+    "completions": Endpoint(
+        "completions",
+        "/completions",
+        "openai",
+        lambda body: prompt_slots(body, "prompt"),
+        chat_answer_slots,
+    ),
+    "embeddings": Endpoint(
+        "embeddings",
+        "/embeddings",
+        "openai",
+        lambda body: prompt_slots(body, "input"),
+        None,
+        pseudonymize=False,
+    ),
+    "messages": Endpoint(
+        "messages", "/v1/messages", "anthropic", messages_request_slots, messages_answer_slots
+    ),
+}
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+}
+
+
+class GatewayError(Exception):
+    """A refusal with an HTTP status, a provider-style error body and an audit outcome."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        *,
+        outcome: str = "error",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.outcome = outcome
+        self.headers = headers or {}
+
+
+def error_response(api: Api, error: GatewayError) -> JSONResponse:
+    if api == "anthropic":
+        kind = _ANTHROPIC_TYPES.get(error.status, "api_error")
+        body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": error.message}}
+    else:
+        kind = _OPENAI_TYPES.get(error.status, "server_error")
+        body = {
+            "error": {"message": error.message, "type": kind, "param": None, "code": error.code}
+        }
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+@dataclass
+class Call:
+    """What one request did, for its audit entry and metrics (never content)."""
+
+    endpoint: Endpoint
+    started: float = field(default_factory=time.perf_counter)
+    key: VirtualKey | None = None
+    model: str | None = None
+    upstream: str | None = None
+    status: int = 200
+    outcome: str = "ok"
+    stream: bool = False
+    exchange: Exchange | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Policies:
+    """Per policy name: the prompt, embeddings and answer redactors (built once)."""
+
+    home: Any
+    detector: Detector
+    keys: KeyStore
+    cache: dict[str, tuple[Redactor, Redactor, Redactor]] = field(default_factory=dict)
+
+    def get(self, name: str) -> tuple[Redactor, Redactor, Redactor]:
+        found = self.cache.get(name)
+        if found is None:
+            policy = policy_by_name(self.home, name)
+            found = self.cache[name] = (
+                Redactor(detector=self.detector, policy=policy, surface="gateway", keys=self.keys),
+                Redactor(
+                    detector=self.detector,
+                    policy=without_pseudonyms(policy),
+                    surface="gateway",
+                    keys=self.keys,
+                ),
+                Redactor(detector=self.detector, policy=policy, surface="answer", keys=self.keys),
+            )
+        return found
+
+
+class Gateway:
+    """Everything one gateway process shares between requests."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine,
+        keys: KeyStore,
+        ledger: Ledger,
+        detector: Detector,
+        virtual_keys: VirtualKeys,
+        router: Router,
+        limiter: Limiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.keys = keys
+        self.ledger = ledger
+        self.virtual_keys = virtual_keys
+        self.router = router
+        self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
+        self.policies = Policies(settings.home, detector, keys)
+        self.client = UpstreamClient(
+            timeout=settings.upstream_timeout, connect_timeout=settings.upstream_connect_timeout
+        )
+        self.metrics = Metrics()
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._route("chat"), methods=["POST"]),
+                Route("/v1/completions", self._route("completions"), methods=["POST"]),
+                Route("/v1/embeddings", self._route("embeddings"), methods=["POST"]),
+                Route("/v1/messages", self._route("messages"), methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"]),
+                Route("/healthz", self.healthz, methods=["GET"]),
+                Route("/metrics", self.render_metrics, methods=["GET"]),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    def __repr__(self) -> str:
+        return f"Gateway(upstreams={list(self.router.upstreams)})"
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.client.start()
+        try:
+            yield
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.limiter.close()
+        await asyncio.to_thread(self.ledger.close)
+
+    # -- small endpoints ------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse(
+            {"status": "ok", "version": __version__, "upstreams": sorted(self.router.upstreams)}
+        )
+
+    async def render_metrics(self, request: Request) -> Response:
+        return PlainTextResponse(
+            self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    async def models(self, request: Request) -> Response:
+        try:
+            key = self._authenticate(request)
+        except GatewayError as exc:
+            return error_response("openai", exc)
+        names = set(self.router.concrete_models())
+        for upstream in self.router.upstreams.values():
+            if upstream.kind == "openai":
+                names.update(await self._upstream_models(upstream))
+        names.update(m for m in key.models if not any(c in m for c in "*?["))
+        allowed = sorted(m for m in names if key.allows(m) and self.router.route(m) is not None)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": 0, "owned_by": "veil"}
+                    for name in allowed
+                ],
+            }
+        )
+
+    async def _upstream_models(self, upstream: Upstream) -> list[str]:
+        try:
+            response = await self.client.get(upstream, "/models", upstream.headers({}))
+            async with response:
+                if response.status != 200:
+                    return []
+                data = await response.json(content_type=None)
+        except (UpstreamError, aiohttp.ClientError, ValueError, TimeoutError):
+            return []
+        items = data.get("data") if isinstance(data, dict) else None
+        return [str(item["id"]) for item in items or [] if isinstance(item, dict) and "id" in item]
+
+    # -- the protected endpoints ------------------------------------------------------
+
+    def _route(self, name: str) -> Callable[[Request], Any]:
+        endpoint = ENDPOINTS[name]
+
+        async def handle(request: Request) -> Response:
+            return await self.handle(request, endpoint)
+
+        return handle
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise GatewayError(
+                413, f"The request body is larger than {limit} bytes.", "request_too_large"
+            )
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise GatewayError(
+                    413, f"The request body is larger than {limit} bytes.", "request_too_large"
+                )
+        return bytes(body)
+
+    def _authenticate(self, request: Request) -> VirtualKey:
+        presented = request.headers.get("x-api-key")
+        authorization = request.headers.get("authorization", "")
+        if presented is None and authorization[:7].lower() == "bearer ":
+            presented = authorization[7:].strip()
+        if not presented:
+            raise GatewayError(
+                401,
+                "No API key: send a Veil virtual key as "
+                "'Authorization: Bearer sk-veil-…' or 'x-api-key'.",
+                "invalid_api_key",
+                outcome="denied",
+            )
+        key = self.virtual_keys.authenticate(presented)
+        if key is None:
+            raise GatewayError(
+                401, "Invalid or revoked Veil virtual key.", "invalid_api_key", outcome="denied"
+            )
+        return key
+
+    async def _check_limits(self, key: VirtualKey) -> None:
+        waits = []
+        if key.rate is not None:
+            waits.append(await self.limiter.apply(f"{key.key_id}:rate", key.rate, 1, "take"))
+        if key.tokens is not None:
+            waits.append(await self.limiter.apply(f"{key.key_id}:tokens", key.tokens, 1, "check"))
+        wait = max(waits, default=0.0)
+        if wait > 0:
+            self.metrics.limited[(("key", key.key_id),)] += 1
+            raise GatewayError(
+                429,
+                f"Rate limit of virtual key vk_{key.key_id} reached; "
+                f"retry in {retry_after(wait)} s.",
+                "rate_limit_exceeded",
+                outcome="denied",
+                headers={"retry-after": str(retry_after(wait))},
+            )
+
+    def _parse(self, raw: bytes) -> dict[str, Any]:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise GatewayError(400, "The request body is not valid JSON.", "invalid_json") from None
+        if not isinstance(body, dict):
+            raise GatewayError(400, "The request body must be a JSON object.", "invalid_json")
+        return body
+
+    def _upstream_for(self, endpoint: Endpoint, key: VirtualKey, model: Any) -> Upstream:
+        if not isinstance(model, str) or not model:
+            raise GatewayError(400, "The request has no 'model'.", "missing_model")
+        upstream = self.router.route(model) if key.allows(model) else None
+        if upstream is None:
+            raise GatewayError(
+                404,
+                f"The model {model!r} does not exist or this key may not use it.",
+                "model_not_found",
+            )
+        if upstream.kind not in ("echo", endpoint.api):
+            other = "/v1/messages" if upstream.kind == "anthropic" else "/v1/chat/completions"
+            raise GatewayError(
+                404,
+                f"The model {model!r} is served by the {upstream.name} upstream: call {other}.",
+                "model_not_found",
+            )
+        return upstream
+
+    async def handle(self, request: Request, endpoint: Endpoint) -> Response:
+        call = Call(endpoint)
+        streaming = False
+        try:
+            raw = await self._read_body(request)
+            call.key = self._authenticate(request)
+            body = self._parse(raw)
+            call.model = str(body.get("model")) if body.get("model") is not None else None
+            upstream = self._upstream_for(endpoint, call.key, body.get("model"))
+            call.upstream = upstream.name
+            call.stream = body.get("stream") is True
+            await self._check_limits(call.key)
+            prompt, embed, answer = self.policies.get(call.key.policy)
+            call.exchange = exchange = Exchange(
+                prompt if endpoint.pseudonymize else embed,
+                answer,
+                restore=upstream.kind != "echo",
+            )
+            try:
+                exchange.protect(endpoint.request_slots(body))
+            except PolicyViolationError as exc:
+                raise GatewayError(400, exc.message, "veil_blocked", outcome="blocked") from None
+            except Exception as exc:  # never forward what could not be scanned
+                log.error("scanning a request failed: %s", type(exc).__name__)
+                raise GatewayError(
+                    500, "Veil could not scan the request; it was not forwarded.", "scan_failed"
+                ) from None
+            self.metrics.found(exchange.kinds)
+            forwarded = dumps(body)
+            call.digests = {
+                "request": self.ledger.digest(raw),
+                "forwarded": self.ledger.digest(forwarded),
+            }
+            response = await self._forward(call, endpoint, upstream, request, forwarded, body)
+            streaming = isinstance(response, StreamingResponse)
+            return response
+        except GatewayError as exc:
+            call.status, call.outcome = exc.status, exc.outcome
+            call.error = exc.code
+            return error_response(endpoint.api, exc)
+        except UpstreamError as exc:
+            call.status, call.outcome, call.error = exc.status, "error", "upstream"
+            return error_response(endpoint.api, GatewayError(exc.status, exc.message, "upstream"))
+        finally:
+            if not streaming:
+                await self._finish(call)
+
+    async def _finish(self, call: Call, *, wait: bool = True) -> None:
+        seconds = time.perf_counter() - call.started
+        self.metrics.observe(call.endpoint.name, call.status, seconds)
+        if call.key is not None and call.key.tokens is not None and call.usage:
+            total = call.usage.get("total_tokens", 0)
+            try:
+                await self.limiter.apply(
+                    f"{call.key.key_id}:tokens", call.key.tokens, total, "charge"
+                )
+            except VeilError as exc:
+                log.error("charging the token budget failed: %s", exc.message)
+        details: dict[str, Any] = {
+            "endpoint": call.endpoint.name,
+            "status": call.status,
+            "latency_ms": round(seconds * 1000, 3),
+            "stream": call.stream,
+        }
+        if call.upstream is not None:
+            details["upstream"] = call.upstream
+        if call.exchange is not None:
+            details.update(call.exchange.summary())
+        if call.usage:
+            details["usage"] = call.usage
+        if call.digests:
+            details["digests"] = call.digests
+        if call.error is not None:
+            details["error"] = call.error
+        actor = f"vk_{call.key.key_id}" if call.key is not None else "anonymous"
+        try:
+            future = self.ledger.submit(
+                actor,
+                f"gateway.{call.endpoint.name}",
+                call.outcome,
+                resource=call.model,
+                details=details,
+            )
+            if wait:
+                await asyncio.wrap_future(future)
+        except VeilError as exc:
+            log.error("writing the audit entry failed: %s", exc.message)
+            if wait:
+                raise
+
+    # -- forwarding -----------------------------------------------------------------
+
+    async def _forward(
+        self,
+        call: Call,
+        endpoint: Endpoint,
+        upstream: Upstream,
+        request: Request,
+        forwarded: bytes,
+        body: dict[str, Any],
+    ) -> Response:
+        assert call.exchange is not None
+        incoming = {k.lower(): v for k, v in request.headers.items()}
+        if upstream.kind == "echo":
+            status, content_type = 200, "application/json"
+            lines: AsyncIterator[bytes] | None = None
+            payload: bytes | None = None
+            if call.stream:
+                lines, content_type = echo_stream(endpoint, body, forwarded), "text/event-stream"
+            else:
+                payload = echo_answer(endpoint, body, forwarded)
+            response = None
+        else:
+            response = await self.client.post(
+                upstream, endpoint.upstream_path, forwarded, upstream.headers(incoming)
+            )
+            status = response.status
+            content_type = response.headers.get("content-type", "application/json")
+            lines, payload = None, None
+            if call.stream and status == 200 and "text/event-stream" in content_type:
+                lines = _lines(response)
+            else:
+                try:
+                    payload = await response.read()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    raise upstream_error_of(exc, upstream.name) from None
+                finally:
+                    response.release()
+        call.status = status
+        if lines is not None:
+            return StreamingResponse(
+                self._relay(call, endpoint, upstream, lines, response),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            )
+        assert payload is not None
+        return self._answer(call, endpoint, status, content_type, payload)
+
+    def _answer(
+        self, call: Call, endpoint: Endpoint, status: int, content_type: str, payload: bytes
+    ) -> Response:
+        assert call.exchange is not None
+        if status >= 400:
+            call.outcome, call.error = "error", f"upstream_{status}"
+        try:
+            data = json.loads(payload) if "json" in content_type else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            return Response(payload, status_code=status, media_type=content_type)
+        if endpoint.answer_slots is not None and status < 400:
+            call.exchange.restore_slots(endpoint.answer_slots(data))
+        call.usage = usage_of(data, endpoint.api)
+        call.digests["answer"] = self.ledger.digest(payload)
+        return Response(dumps(data), status_code=status, media_type="application/json")
+
+    async def _relay(
+        self,
+        call: Call,
+        endpoint: Endpoint,
+        upstream: Upstream,
+        lines: AsyncIterator[bytes],
+        response: aiohttp.ClientResponse | None,
+    ) -> AsyncIterator[bytes]:
+        assert call.exchange is not None
+        openai = OpenAIStream(call.exchange) if endpoint.api == "openai" else None
+        anthropic = AnthropicStream(call.exchange) if endpoint.api == "anthropic" else None
+        digest = hashlib.sha256()
+        try:
+            async for name, data in sse_events(lines):
+                digest.update(data.encode())
+                if data == "[DONE]" and openai is not None:
+                    last = openai.finish()
+                    if last is not None:
+                        yield sse(last)
+                    yield b"data: [DONE]\n\n"
+                    continue
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    yield sse(data, name)
+                    continue
+                if not isinstance(event, dict):
+                    yield sse(data, name)
+                elif openai is not None:
+                    yield sse(openai.chunk(event), name)
+                elif anthropic is not None:
+                    for out_name, out in anthropic.event(name, event):
+                        yield sse(out, out_name)
+            if anthropic is not None:
+                for out in anthropic.finish():
+                    yield sse(out, "content_block_delta")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = upstream_error_of(exc, upstream.name)
+            call.outcome, call.error = "error", "upstream_stream"
+            yield sse(
+                {"error": {"message": error.message, "type": "upstream_error"}},
+                "error" if anthropic is not None else None,
+            )
+        finally:
+            if response is not None:
+                response.release()
+            call.digests["answer"] = "sha256:" + digest.hexdigest()
+            if openai is not None and openai.usage:
+                call.usage = {k: int(v) for k, v in openai.usage.items() if isinstance(v, int)}
+            elif anthropic is not None and (anthropic.input_tokens or anthropic.output_tokens):
+                call.usage = {
+                    "input_tokens": anthropic.input_tokens,
+                    "output_tokens": anthropic.output_tokens,
+                    "total_tokens": anthropic.input_tokens + anthropic.output_tokens,
+                }
+            else:
+                call.usage = {"total_tokens": call.exchange.chars_out // 4, "estimated": 1}
+            # The client may be gone: write the entry without waiting for it.
+            await self._finish(call, wait=False)
+
+
+async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async for line in response.content:
+        yield line
+
+
+def usage_of(data: dict[str, Any], api: Api) -> dict[str, int]:
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return {}
+    numbers = {k: int(v) for k, v in usage.items() if isinstance(v, int)}
+    if api == "anthropic":
+        numbers["total_tokens"] = numbers.get("input_tokens", 0) + numbers.get("output_tokens", 0)
+    return numbers
+
+
+# -- the echo upstream ---------------------------------------------------------------
+
+
+def _echo_text(forwarded: bytes) -> str:
+    return forwarded.decode()
+
+
+def echo_answer(endpoint: Endpoint, body: dict[str, Any], forwarded: bytes) -> bytes:
+    """What the built-in echo upstream answers: the body a provider would have received."""
+    text = _echo_text(forwarded)
+    model = str(body.get("model"))
+    tokens = max(1, len(text) // 4)
+    if endpoint.name == "embeddings":
+        inputs = body.get("input")
+        items = inputs if isinstance(inputs, list) else [inputs]
+        data = [
+            {"object": "embedding", "index": i, "embedding": _fake_embedding(json.dumps(item))}
+            for i, item in enumerate(items)
+        ]
+        return dumps(
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+    if endpoint.api == "anthropic":
+        return dumps(
+            {
+                "id": "msg_echo_" + secrets.token_hex(8),
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": tokens, "output_tokens": tokens},
+            }
+        )
+    usage = {"prompt_tokens": tokens, "completion_tokens": tokens, "total_tokens": 2 * tokens}
+    if endpoint.name == "completions":
+        return dumps(
+            {
+                "id": "cmpl-echo-" + secrets.token_hex(8),
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                "usage": usage,
+            }
+        )
+    return dumps(
+        {
+            "id": "chatcmpl-echo-" + secrets.token_hex(8),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": usage,
+        }
+    )
+
+
+def _fake_embedding(text: str) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(v / 2**31, 6) for v in struct.unpack(">8i", digest)]
+
+
+async def echo_stream(
+    endpoint: Endpoint, body: dict[str, Any], forwarded: bytes
+) -> AsyncIterator[bytes]:
+    text = _echo_text(forwarded)
+    pieces = [text[i : i + 16] for i in range(0, len(text), 16)]
+    model = str(body.get("model"))
+    if endpoint.api == "anthropic":
+        events: list[tuple[str, Any]] = [
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": "msg_echo_" + secrets.token_hex(8),
+                        "type": "message",
+                        "role": "assistant",
+                        "model": model,
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": len(text) // 4, "output_tokens": 0},
+                    },
+                },
+            ),
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+            *[
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": piece},
+                    },
+                )
+                for piece in pieces
+            ],
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": len(text) // 4},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        for name, data in events:
+            for line in sse(data, name).split(b"\n"):
+                yield line + b"\n"
+        return
+    base = {
+        "id": "chatcmpl-echo-" + secrets.token_hex(8),
+        "created": int(time.time()),
+        "model": model,
+    }
+    chunks: list[dict[str, Any]] = []
+    if endpoint.name == "completions":
+        chunks = [
+            {
+                **base,
+                "object": "text_completion",
+                "choices": [{"index": 0, "text": piece, "finish_reason": None}],
+            }
+            for piece in pieces
+        ]
+        chunks.append(
+            {
+                **base,
+                "object": "text_completion",
+                "choices": [{"index": 0, "text": "", "finish_reason": "stop"}],
+            }
+        )
+    else:
+        chunks = [
+            {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": piece},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+            for piece in pieces
+        ]
+        chunks.append(
+            {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
+        )
+    for chunk in chunks:
+        for line in sse(chunk).split(b"\n"):
+            yield line + b"\n"
+    for line in b"data: [DONE]\n\n".split(b"\n"):
+        yield line + b"\n"

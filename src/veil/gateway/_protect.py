@@ -1,0 +1,285 @@
+"""What the gateway does to bodies: find every text a model would read, transform it by
+policy, and restore pseudonyms (then screen for new personal data) in what comes back.
+
+Requests and answers stay the provider's JSON; only string values change, so fields Veil
+does not know pass through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from veil.detect import Finding
+from veil.errors import PolicyViolationError
+from veil.transform import Policy, Pseudonymizer, Redactor, StreamRestorer
+
+Slot = tuple[Any, Any]  # (container, key): container[key] is a str to transform
+
+
+def _text(container: Any, key: Any, slots: list[Slot]) -> None:
+    if isinstance(container[key], str):
+        slots.append((container, key))
+
+
+def walk_strings(node: Any, slots: list[Slot]) -> None:
+    """Every string value inside a JSON value (tool inputs)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str):
+                slots.append((node, key))
+            else:
+                walk_strings(value, slots)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if isinstance(value, str):
+                slots.append((node, index))
+            else:
+                walk_strings(value, slots)
+
+
+def _openai_content(message: dict[str, Any], slots: list[Slot]) -> None:
+    content = message.get("content")
+    if isinstance(content, str):
+        slots.append((message, "content"))
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                slots.append((part, "text"))
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            slots.append((function, "arguments"))
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+        slots.append((legacy, "arguments"))
+    if isinstance(message.get("refusal"), str):
+        slots.append((message, "refusal"))
+
+
+def chat_request_slots(body: dict[str, Any]) -> list[Slot]:
+    slots: list[Slot] = []
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            _openai_content(message, slots)
+    return slots
+
+
+def prompt_slots(body: dict[str, Any], field: str) -> list[Slot]:
+    """``prompt`` (completions) or ``input`` (embeddings): a string or list of strings;
+    token-id arrays are left alone."""
+    slots: list[Slot] = []
+    if field in body:
+        if isinstance(body[field], str):
+            slots.append((body, field))
+        elif isinstance(body[field], list):
+            for index, item in enumerate(body[field]):
+                if isinstance(item, str):
+                    slots.append((body[field], index))
+    return slots
+
+
+def _anthropic_blocks(container: Any, key: Any, slots: list[Slot]) -> None:
+    content = container[key]
+    if isinstance(content, str):
+        slots.append((container, key))
+        return
+    if not isinstance(content, list):
+        return
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            _text(block, "text", slots)
+        elif kind == "tool_use":
+            walk_strings(block.get("input"), slots)
+        elif kind == "tool_result" and "content" in block:
+            _anthropic_blocks(block, "content", slots)
+        elif kind == "document" and isinstance(block.get("source"), dict):
+            source = block["source"]
+            if source.get("type") == "text" and isinstance(source.get("data"), str):
+                slots.append((source, "data"))
+        elif kind == "thinking":
+            _text(block, "thinking", slots)
+
+
+def messages_request_slots(body: dict[str, Any]) -> list[Slot]:
+    slots: list[Slot] = []
+    if "system" in body:
+        _anthropic_blocks(body, "system", slots)
+    for message in body.get("messages") or []:
+        if isinstance(message, dict) and "content" in message:
+            _anthropic_blocks(message, "content", slots)
+    return slots
+
+
+def chat_answer_slots(body: dict[str, Any]) -> list[Slot]:
+    slots: list[Slot] = []
+    for choice in body.get("choices") or []:
+        if isinstance(choice, dict):
+            if isinstance(choice.get("message"), dict):
+                _openai_content(choice["message"], slots)
+            if isinstance(choice.get("text"), str):
+                slots.append((choice, "text"))
+    return slots
+
+
+def messages_answer_slots(body: dict[str, Any]) -> list[Slot]:
+    slots: list[Slot] = []
+    if "content" in body:
+        _anthropic_blocks(body, "content", slots)
+    return slots
+
+
+def without_pseudonyms(policy: Policy) -> Policy:
+    """The policy with every ``pseudonymize`` turned into ``redact`` (embeddings: a
+    per-request token would make equal texts embed differently)."""
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("operator") == "pseudonymize":
+                return {**node, "operator": "redact"}
+            return {key: convert(value) for key, value in node.items()}
+        return node
+
+    return Policy.model_validate(convert(policy.model_dump(exclude_none=True)))
+
+
+class Exchange:
+    """One request and its answer: the pseudonym scope, what was found and done."""
+
+    def __init__(self, prompt: Redactor, answer: Redactor, *, restore: bool = True) -> None:
+        self.pseudonymizer = Pseudonymizer(scope="request")
+        self._prompt = prompt.with_pseudonymizer(self.pseudonymizer)
+        self._answer = answer.with_pseudonymizer(self.pseudonymizer)
+        self._min_score = prompt.policy.min_score
+        self.restores = restore
+        self.kinds: Counter[str] = Counter()
+        self.actions: Counter[str] = Counter()
+        self.screened: Counter[str] = Counter()
+        self._prompt_text: list[str] = []
+        self.chars_out = 0
+
+    def protect(self, slots: list[Slot]) -> None:
+        """Transform every slot by the prompt policy (all findings first, so a block
+        rejects the request before anything is changed)."""
+        found: list[tuple[Slot, str, list[Finding]]] = []
+        blocked: set[str] = set()
+        for slot in slots:
+            text = slot[0][slot[1]]
+            self._prompt_text.append(text)
+            findings = [f for f in self._prompt.detector.find(text) if f.score >= self._min_score]
+            found.append((slot, text, findings))
+        for slot, text, findings in found:
+            if not findings:
+                continue
+            try:
+                redaction = self._prompt.apply(text, findings)
+            except PolicyViolationError as exc:
+                blocked.update(exc.kinds)
+                continue
+            slot[0][slot[1]] = redaction.text
+            self.kinds.update(f.kind for f in findings)
+            self.actions.update(redaction.actions)
+        if blocked:
+            self.kinds.update(f.kind for _, _, fs in found for f in fs if f.kind in blocked)
+            raise PolicyViolationError(
+                f"Request blocked by Veil's policy: it contains {', '.join(sorted(blocked))}.",
+                hint="Remove the secret from the prompt.",
+                kinds=tuple(sorted(blocked)),
+            )
+
+    def screen(self, text: str) -> str:
+        """Mask personal data the model produced that was not in the prompt."""
+        if not text:
+            return text
+        findings = [f for f in self._answer.detector.find(text) if f.score >= self._min_score]
+        if not findings:
+            return text
+        prompt = "\n".join(self._prompt_text)
+        new = [f for f in findings if text[f.start : f.end] not in prompt]
+        if not new:
+            return text
+        self.screened.update(f.kind for f in new)
+        try:
+            return self._answer.apply(text, new).text
+        except PolicyViolationError:
+            # `block` in the answer surface: the values are removed, the answer stays.
+            parts, cursor = [], 0
+            for finding in sorted(new, key=lambda f: f.start):
+                parts += [text[cursor : finding.start], f"[{finding.kind}]"]
+                cursor = finding.end
+            return "".join([*parts, text[cursor:]])
+
+    def answer_text(self, text: str) -> str:
+        self.chars_out += len(text)
+        restored = self.pseudonymizer.restore(text) if self.restores else text
+        return self.screen(restored)
+
+    def restore_slots(self, slots: list[Slot]) -> None:
+        for container, key in slots:
+            container[key] = self.answer_text(container[key])
+
+    def text_stream(self) -> TextStream:
+        return TextStream(self)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "found": dict(sorted(self.kinds.items())),
+            "actions": dict(sorted(self.actions.items())),
+            "answer_masked": dict(sorted(self.screened.items())),
+        }
+
+
+class TextStream:
+    """One streamed text (a choice's content, a tool call's arguments, a content block):
+    pseudonyms restored across chunk boundaries, then screened a clause at a time.
+
+    Screening holds back the words after the last whitespace that follows a word with a
+    letter in it, so numbers written with spaces (``+44 20 7946 0958``) are screened
+    whole; at most 96 characters wait.
+    """
+
+    _HOLD = 96
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
+        self._restorer = StreamRestorer(exchange.pseudonymizer) if exchange.restores else None
+        self._pending = ""
+
+    def feed(self, chunk: str) -> str:
+        self._exchange.chars_out += len(chunk)
+        restored = self._restorer.feed(chunk) if self._restorer is not None else chunk
+        self._pending += restored
+        cut = _release_point(self._pending, self._HOLD)
+        if cut == 0:
+            return ""
+        ready, self._pending = self._pending[:cut], self._pending[cut:]
+        return self._exchange.screen(ready)
+
+    def close(self) -> str:
+        rest = self._restorer.close() if self._restorer is not None else ""
+        text, self._pending = self._pending + rest, ""
+        return self._exchange.screen(text)
+
+
+def _release_point(text: str, hold: int) -> int:
+    index = len(text) - 1
+    while index >= 0:
+        if text[index].isspace():
+            word_end = index
+            while word_end > 0 and text[word_end - 1].isspace():
+                word_end -= 1
+            word_start = word_end
+            while word_start > 0 and not text[word_start - 1].isspace():
+                word_start -= 1
+            if any(c.isalpha() for c in text[word_start:word_end]):
+                return index + 1
+        index -= 1
+    return len(text) - hold if len(text) > hold else 0
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

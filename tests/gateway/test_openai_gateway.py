@@ -1,0 +1,287 @@
+"""The gateway as an application sees it: the official ``openai`` SDK against a running
+``veil serve`` in front of a real upstream that records what it receives."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.gateway.conftest import UPSTREAM_KEY, Served, Upstream
+
+EMAIL = "maria.gonzalez@example.com"
+PHONE = "+1 415 555 0133"
+CARD = "4111 1111 1111 1111"
+GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+PROMPT = f"Write to {EMAIL} or call {PHONE}; card {CARD}."
+
+
+def client(served: Served, key: str | None = None) -> openai.OpenAI:
+    return openai.OpenAI(base_url=served.url, api_key=key or served.key, max_retries=0)
+
+
+def new_requests(upstream: Upstream, before: int) -> str:
+    return "\n".join(item["raw"] for item in upstream.received[before:])
+
+
+def test_chat_prompt_reaches_upstream_without_pii_and_answer_has_real_values(
+    served: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    answer = client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": PROMPT}]
+    )
+    seen = new_requests(upstream, before)
+    for value in (EMAIL, "415 555 0133", "1111 1111 1111"):
+        assert value not in seen
+    assert "<EMAIL_1>" in seen
+    assert answer.choices[0].message.content == f"Noted: {PROMPT}"
+
+
+def test_provider_key_comes_from_veil_not_from_the_client(
+    served: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": "hello"}]
+    )
+    headers = {k.lower(): v for k, v in upstream.received[before]["headers"].items()}
+    assert headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    assert served.key not in json.dumps(upstream.received[before])
+
+
+def test_stream_cut_through_tokens_is_restored(served: Served, upstream: Upstream) -> None:
+    before = len(upstream.received)
+    stream = client(served).chat.completions.create(
+        model="gpt-test", stream=True, messages=[{"role": "user", "content": PROMPT}]
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == f"Noted: {PROMPT}"
+    assert EMAIL not in new_requests(upstream, before)
+
+
+def test_secret_is_removed_before_forwarding(served: Served, upstream: Upstream) -> None:
+    before = len(upstream.received)
+    answer = client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": f"my token is {GITHUB}"}]
+    )
+    assert GITHUB not in new_requests(upstream, before)
+    assert "[GITHUB_TOKEN]" in (answer.choices[0].message.content or "")
+
+
+def test_blocking_policy_refuses_secret_with_kinds_and_forwards_nothing(
+    served: Served, upstream: Upstream
+) -> None:
+    policies = Path(served.env["VEIL_HOME"]) / "policies"
+    policies.mkdir(parents=True, exist_ok=True)
+    (policies / "strict.yaml").write_text(
+        "version: 1\nname: strict\nsurfaces:\n  gateway:\n    secrets: {operator: block}\n"
+        "    default: {operator: pseudonymize}\n"
+    )
+    key = served.create_key("--name", "strict-app", "--policy", "strict")
+    before = len(upstream.received)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(served, key).chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": f"token {GITHUB}"}]
+        )
+    assert caught.value.code == "veil_blocked"
+    assert "GITHUB_TOKEN" in str(caught.value)
+    assert GITHUB not in str(caught.value)
+    assert len(upstream.received) == before
+
+
+def test_content_parts_and_tool_arguments_are_scanned_and_restored(
+    served: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    answer = client(served).chat.completions.create(
+        model="gpt-test",
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": f"earlier: {EMAIL}"}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c0",
+                        "type": "function",
+                        "function": {"name": "lookup", "arguments": json.dumps({"who": PHONE})},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c0", "content": f"found {EMAIL}"},
+            {"role": "user", "content": [{"type": "text", "text": f"mail {EMAIL}"}]},
+        ],
+        tools=[{"type": "function", "function": {"name": "send", "parameters": {}}}],
+    )
+    seen = new_requests(upstream, before)
+    assert EMAIL not in seen
+    assert "555 0133" not in seen
+    call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert json.loads(call.function.arguments) == {"recipient": f"mail {EMAIL}"}
+
+
+def test_streamed_tool_call_arguments_are_restored(served: Served) -> None:
+    stream = client(served).chat.completions.create(
+        model="gpt-test",
+        stream=True,
+        messages=[{"role": "user", "content": f"mail {EMAIL}"}],
+        tools=[{"type": "function", "function": {"name": "send", "parameters": {}}}],
+    )
+    arguments = ""
+    for chunk in stream:
+        for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            arguments += call.function.arguments or ""  # type: ignore[union-attr]
+    assert json.loads(arguments) == {"recipient": f"mail {EMAIL}"}
+
+
+def test_embeddings_are_redacted_not_pseudonymized(served: Served, upstream: Upstream) -> None:
+    before = len(upstream.received)
+    result = client(served).embeddings.create(
+        model="text-embedding-test", input=[f"user {EMAIL}", "plain"]
+    )
+    assert len(result.data) == 2
+    body = upstream.received[before]["body"]
+    assert body["input"] == ["user [EMAIL]", "plain"]
+
+
+def test_completions_endpoint_round_trip(served: Served, upstream: Upstream) -> None:
+    before = len(upstream.received)
+    answer = client(served).completions.create(model="gpt-test", prompt=f"hi {EMAIL}")
+    assert EMAIL not in new_requests(upstream, before)
+    assert answer.choices[0].text == f"Noted: hi {EMAIL}"
+
+
+def test_new_personal_data_in_the_answer_is_masked(served: Served) -> None:
+    answer = client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": f"[[new-pii]] {EMAIL}"}]
+    )
+    content = answer.choices[0].message.content or ""
+    assert EMAIL in content  # the user's own value comes back
+    assert "dana.new@example.org" not in content
+    assert "dXXX@example.org" in content
+
+
+def test_models_lists_what_the_key_may_use(served: Served) -> None:
+    key = served.create_key("--name", "narrow", "--models", "gpt-test")
+    assert [m.id for m in client(served, key).models.list()] == ["gpt-test"]
+
+
+def test_model_outside_the_keys_list_is_not_found(served: Served, upstream: Upstream) -> None:
+    key = served.create_key("--name", "only-test", "--models", "gpt-test")
+    before = len(upstream.received)
+    with pytest.raises(openai.NotFoundError):
+        client(served, key).chat.completions.create(
+            model="gpt-other", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert len(upstream.received) == before
+
+
+def test_unknown_and_revoked_keys_are_refused(served: Served) -> None:
+    with pytest.raises(openai.AuthenticationError):
+        client(served, "sk-veil-000000000000-" + "x" * 43).models.list()
+    key = served.create_key("--name", "short-lived")
+    key_id = "vk_" + key.split("-")[2]
+    assert served.veil("keys", "revoke", key_id).returncode == 0
+    with pytest.raises(openai.AuthenticationError):
+        client(served, key).chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+def test_rate_limit_answers_429_with_retry_after(served: Served) -> None:
+    key = served.create_key("--name", "limited", "--rate", "2/min")
+    limited = client(served, key)
+    for _ in range(2):
+        limited.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "hi"}]
+        )
+    with pytest.raises(openai.RateLimitError) as caught:
+        limited.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert int(caught.value.response.headers["retry-after"]) >= 1
+
+
+def test_token_budget_is_charged_with_upstream_usage(served: Served) -> None:
+    key = served.create_key("--name", "budget", "--tokens", "20/day")
+    limited = client(served, key)
+    limited.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "a"}])
+    limited.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "b"}])
+    # 2 x 12 tokens used of 20: the budget is spent.
+    with pytest.raises(openai.RateLimitError):
+        limited.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "c"}]
+        )
+
+
+def _post(served: Served, body: bytes, key: str | None = None) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        served.url + "/chat/completions",
+        data=body,
+        headers={
+            "authorization": f"Bearer {key or served.key}",
+            "content-type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_malformed_json_is_400(served: Served) -> None:
+    status, body = _post(served, b'{"model": "gpt-test", "messages": [')
+    assert status == 400
+    assert body["error"]["code"] == "invalid_json"
+
+
+def test_body_over_the_limit_is_413(served: Served, upstream: Upstream) -> None:
+    before = len(upstream.received)
+    big = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "x" * 70000}]})
+    status, body = _post(served, big.encode())
+    assert status == 413
+    assert body["error"]["code"] == "request_too_large"
+    assert len(upstream.received) == before
+
+
+def test_slow_upstream_is_504(served: Served) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        client(served).chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "[[slow]]"}]
+        )
+    assert caught.value.status_code == 504
+
+
+def test_metrics_count_requests_and_findings(served: Served) -> None:
+    client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": EMAIL}]
+    )
+    with urllib.request.urlopen(served.root + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert 'veil_requests_total{endpoint="chat.completions",status="200"}' in text
+    assert 'veil_findings_total{kind="EMAIL"}' in text
+
+
+def test_every_call_is_audited_without_content_and_the_ledger_verifies(served: Served) -> None:
+    client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": PROMPT}]
+    )
+    result = served.veil("audit", "query", "--action", "gateway.chat.completions")
+    assert result.returncode == 0, result.stderr
+    entries = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert entries
+    last = entries[-1]
+    assert last["details"]["found"]["EMAIL"] >= 1
+    assert last["details"]["usage"]["total_tokens"] == 12
+    dumped = json.dumps(entries)
+    assert EMAIL not in dumped
+    assert "415 555" not in dumped
+    verify = served.veil("audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
