@@ -1,0 +1,115 @@
+"""``veil serve`` start-up, the echo upstream, upstream failures and shared limits."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.gateway.conftest import VEIL, gateway_env, start_gateway
+
+EMAIL = "omar.haddad@example.com"
+
+
+def test_first_start_creates_root_key_and_one_virtual_key_shown_once(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path)
+    first = start_gateway(env)
+    first.stop()
+    assert first.key.startswith("sk-veil-")
+    assert "VEIL_MASTER_KEY=" in (tmp_path / ".env").read_text()
+    assert oct((tmp_path / ".env").stat().st_mode & 0o777) == "0o600"
+    second = start_gateway(env)
+    try:
+        assert second.key is None  # not shown again; the first still works
+        answer = openai.OpenAI(base_url=second.url, api_key=first.key).models.list()
+        assert answer.data
+    finally:
+        second.stop()
+
+
+def test_echo_upstream_answers_with_what_a_provider_would_receive(tmp_path: Path) -> None:
+    served = start_gateway(gateway_env(tmp_path))
+    try:
+        answer = openai.OpenAI(base_url=served.url, api_key=served.key).chat.completions.create(
+            model="any-model", messages=[{"role": "user", "content": f"mail {EMAIL}"}]
+        )
+        received = json.loads(answer.choices[0].message.content or "")
+        assert received["messages"][0]["content"] == "mail <EMAIL_1>"
+    finally:
+        served.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_upstream_is_502(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path, OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1")
+    served = start_gateway(env)
+    try:
+        with pytest.raises(openai.APIStatusError) as caught:
+            openai.OpenAI(
+                base_url=served.url, api_key=served.key, max_retries=0
+            ).chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": "hi"}]
+            )
+        assert caught.value.status_code == 502
+    finally:
+        served.stop()
+
+
+def test_plain_http_upstream_off_this_machine_is_refused(tmp_path: Path) -> None:
+    env = gateway_env(
+        tmp_path, OPENAI_BASE_URL="http://api.example.com/v1", OPENAI_API_KEY="sk-x" * 5
+    )
+    result = subprocess.run(
+        [VEIL, "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "not HTTPS" in result.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [VEIL, "serve", "--port", str(port)],
+            env=gateway_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert "already in use" in result.stderr
+
+
+@pytest.mark.redis
+def test_two_gateway_processes_share_limits_through_redis(tmp_path: Path, redis_url: str) -> None:
+    env = gateway_env(tmp_path, VEIL_REDIS_URL=redis_url)
+    first = start_gateway(env)
+    second = start_gateway(env)
+    try:
+        key = first.create_key("--name", "shared", "--rate", "3/min")
+        a = openai.OpenAI(base_url=first.url, api_key=key, max_retries=0)
+        b = openai.OpenAI(base_url=second.url, api_key=key, max_retries=0)
+        for client in (a, b, a):
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        with pytest.raises(openai.RateLimitError):
+            b.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    finally:
+        first.stop()
+        second.stop()
