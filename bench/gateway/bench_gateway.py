@@ -86,8 +86,14 @@ def wait_ready(url: str, timeout: float = 120) -> float:
 
 
 class Target:
-    def __init__(self, name: str, url: str, headers: dict[str, str],
-                 process: subprocess.Popen[bytes] | None, cold_start: float | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        headers: dict[str, str],
+        process: subprocess.Popen[bytes] | None,
+        cold_start: float | None,
+    ) -> None:
         self.name, self.url, self.headers = name, url, headers
         self.process, self.cold_start = process, cold_start
 
@@ -102,8 +108,9 @@ class Target:
 
 async def one(session: aiohttp.ClientSession, target: Target, body: bytes) -> float:
     start = time.perf_counter()
-    async with session.post(target.url + "/chat/completions", data=body,
-                            headers=target.headers) as response:
+    async with session.post(
+        target.url + "/chat/completions", data=body, headers=target.headers
+    ) as response:
         await response.read()
         if response.status != 200:
             raise RuntimeError(f"{target.name}: HTTP {response.status}")
@@ -149,11 +156,16 @@ async def ttft(target: Target, count: int = 100) -> dict[str, Any]:
         for index in range(count + 5):
             start = time.perf_counter()
             first = None
-            async with session.post(target.url + "/chat/completions", data=body,
-                                    headers=target.headers) as response:
+            async with session.post(
+                target.url + "/chat/completions", data=body, headers=target.headers
+            ) as response:
                 async for line in response.content:
-                    if first is None and line.startswith(b"data:") and b'"content": "' in line \
-                            .replace(b'"content":"', b'"content": "') and b'"content": ""' not in line:
+                    if (
+                        first is None
+                        and line.startswith(b"data:")
+                        and b'"content": "' in line.replace(b'"content":"', b'"content": "')
+                        and b'"content": ""' not in line
+                    ):
                         first = time.perf_counter() - start
                 if first is None:
                     raise RuntimeError(f"{target.name}: no streamed content")
@@ -174,20 +186,31 @@ def start_passthrough(upstream: str) -> Target:
     start = time.perf_counter()
     process = subprocess.Popen([PYTHON, str(HERE / "passthrough.py"), str(port), upstream])
     wait_ready(f"http://127.0.0.1:{port}/healthz")
-    return Target("passthrough", f"http://127.0.0.1:{port}/v1",
-                  {"content-type": "application/json"}, process,
-                  time.perf_counter() - start)
+    return Target(
+        "passthrough",
+        f"http://127.0.0.1:{port}/v1",
+        {"content-type": "application/json"},
+        process,
+        time.perf_counter() - start,
+    )
 
 
 def start_veil(upstream: str, home: Path) -> Target:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_")}
-    env.update({"VEIL_HOME": str(home / "state"), "VEIL_ENV_FILE": str(home / ".env"),
-                "OPENAI_BASE_URL": upstream, "OPENAI_API_KEY": "sk-bench-upstream-key-0000"})
+    env.update(
+        {
+            "VEIL_HOME": str(home / "state"),
+            "VEIL_ENV_FILE": str(home / ".env"),
+            "OPENAI_BASE_URL": upstream,
+            "OPENAI_API_KEY": "sk-bench-upstream-key-0000",
+        }
+    )
     key_file = home / "key"
     start = time.perf_counter()
-    process = subprocess.Popen([VEIL, "serve", "--port", str(port), "--json"], env=env,
-                               stdout=subprocess.PIPE)
+    process = subprocess.Popen(
+        [VEIL, "serve", "--port", str(port), "--json"], env=env, stdout=subprocess.PIPE
+    )
     assert process.stdout is not None
     lines = []
     for line in process.stdout:
@@ -199,9 +222,13 @@ def start_veil(upstream: str, home: Path) -> Target:
         key_file.write_text(report["virtual_key"])
     wait_ready(f"http://127.0.0.1:{port}/healthz")
     cold = time.perf_counter() - start
-    return Target("veil", f"http://127.0.0.1:{port}/v1",
-                  {"content-type": "application/json",
-                   "authorization": f"Bearer {key_file.read_text()}"}, process, cold)
+    return Target(
+        "veil",
+        f"http://127.0.0.1:{port}/v1",
+        {"content-type": "application/json", "authorization": f"Bearer {key_file.read_text()}"},
+        process,
+        cold,
+    )
 
 
 def start_litellm(upstream: str, home: Path) -> Target | None:
@@ -220,14 +247,29 @@ def start_litellm(upstream: str, home: Path) -> Target | None:
     env["LITELLM_MASTER_KEY"] = master  # it refuses to start without one
     start = time.perf_counter()
     process = subprocess.Popen(
-        [str(LITELLM), "--config", str(config), "--port", str(port), "--host", "127.0.0.1",
-         "--num_workers", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(LITELLM),
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--num_workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_ready(f"http://127.0.0.1:{port}/health/liveliness", timeout=180)
-    return Target("litellm", f"http://127.0.0.1:{port}/v1",
-                  {"content-type": "application/json", "authorization": f"Bearer {master}"},
-                  process, time.perf_counter() - start)
+    return Target(
+        "litellm",
+        f"http://127.0.0.1:{port}/v1",
+        {"content-type": "application/json", "authorization": f"Bearer {master}"},
+        process,
+        time.perf_counter() - start,
+    )
 
 
 async def soak(target: Target, seconds: float) -> dict[str, Any]:
@@ -240,8 +282,13 @@ async def soak(target: Target, seconds: float) -> dict[str, Any]:
         requests += result["requests"]
         assert target.process is not None
         samples.append(rss_mb(target.process.pid))
-    return {"seconds": seconds, "concurrency": 64, "requests": requests, "errors": errors,
-            "rss_mb_samples": samples}
+    return {
+        "seconds": seconds,
+        "concurrency": 64,
+        "requests": requests,
+        "errors": errors,
+        "rss_mb_samples": samples,
+    }
 
 
 def main() -> None:
@@ -253,7 +300,8 @@ def main() -> None:
     levels = [int(x) for x in args.levels.split(",")]
     upstream_process, upstream = start_upstream()
     results: dict[str, Any] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}",
         "prompt_bytes": len(PROMPT.encode()),
         "seconds_per_level": args.seconds,
         "targets": {},
@@ -267,8 +315,11 @@ def main() -> None:
             targets.append(litellm)
         try:
             for target in targets:
-                entry: dict[str, Any] = {"cold_start_s": None if target.cold_start is None
-                                         else round(target.cold_start, 2)}
+                entry: dict[str, Any] = {
+                    "cold_start_s": None
+                    if target.cold_start is None
+                    else round(target.cold_start, 2)
+                }
                 entry["levels"] = [asyncio.run(load(target, c, args.seconds)) for c in levels]
                 entry.update(asyncio.run(ttft(target)))
                 if target.process is not None:
@@ -290,18 +341,24 @@ def main() -> None:
     summary: dict[str, Any] = {}
     for index, c in enumerate(levels):
         floor = by["passthrough"]["levels"][index]["rps"]
-        summary[f"veil_vs_passthrough_rps_c{c}"] = round(by["veil"]["levels"][index]["rps"] / floor, 3)
+        summary[f"veil_vs_passthrough_rps_c{c}"] = round(
+            by["veil"]["levels"][index]["rps"] / floor, 3
+        )
         if "litellm" in by:
             summary[f"veil_vs_litellm_rps_c{c}"] = round(
-                by["veil"]["levels"][index]["rps"] / by["litellm"]["levels"][index]["rps"], 1)
+                by["veil"]["levels"][index]["rps"] / by["litellm"]["levels"][index]["rps"], 1
+            )
     if 1 in levels:
         i = levels.index(1)
         summary["veil_added_p50_ms_vs_direct_c1"] = round(
-            by["veil"]["levels"][i]["p50_ms"] - by["direct"]["levels"][i]["p50_ms"], 3)
+            by["veil"]["levels"][i]["p50_ms"] - by["direct"]["levels"][i]["p50_ms"], 3
+        )
         summary["veil_added_p50_ms_vs_passthrough_c1"] = round(
-            by["veil"]["levels"][i]["p50_ms"] - by["passthrough"]["levels"][i]["p50_ms"], 3)
+            by["veil"]["levels"][i]["p50_ms"] - by["passthrough"]["levels"][i]["p50_ms"], 3
+        )
     summary["veil_added_ttft_ms_vs_passthrough"] = round(
-        by["veil"]["ttft_p50_ms"] - by["passthrough"]["ttft_p50_ms"], 3)
+        by["veil"]["ttft_p50_ms"] - by["passthrough"]["ttft_p50_ms"], 3
+    )
     results["summary"] = summary
     json.dump(results, sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -23,16 +23,18 @@ async def cleanup(app: web.Application) -> None:
 async def chat(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     client: aiohttp.ClientSession = request.app["client"]
-    async with client.post(UPSTREAM + "/chat/completions", data=body,
-                           headers={"content-type": "application/json"}) as upstream:
+    async with client.post(
+        UPSTREAM + "/chat/completions", data=body, headers={"content-type": "application/json"}
+    ) as upstream:
         if "text/event-stream" in upstream.headers.get("content-type", ""):
             response = web.StreamResponse(headers={"content-type": "text/event-stream"})
             await response.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
             return response
-        return web.Response(body=await upstream.read(), status=upstream.status,
-                            content_type="application/json")
+        return web.Response(
+            body=await upstream.read(), status=upstream.status, content_type="application/json"
+        )
 
 
 async def health(request: web.Request) -> web.Response:

@@ -25,8 +25,11 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 "created": 1,
                 "model": body["model"],
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": reply},
-                     "finish_reason": "stop"}
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply},
+                        "finish_reason": "stop",
+                    }
                 ],
                 "usage": {"prompt_tokens": 250, "completion_tokens": 80, "total_tokens": 330},
             }
@@ -35,8 +38,12 @@ async def chat(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     base = {"id": "b1", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
     for i in range(0, len(reply), 8):
-        chunk = {**base, "choices": [{"index": 0, "delta": {"content": reply[i : i + 8]},
-                                      "finish_reason": None}]}
+        chunk = {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"content": reply[i : i + 8]}, "finish_reason": None}
+            ],
+        }
         await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
     done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
     await response.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())

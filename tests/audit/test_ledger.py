@@ -92,6 +92,19 @@ def test_details_with_personal_data_are_refused(ledger: Ledger) -> None:
     assert ledger.size() == 12
 
 
+def test_the_offending_value_is_named_among_many_clean_ones(ledger: Ledger) -> None:
+    details = {"model": "gpt-4o", "count": 3, "notes": ["fine", "call +1 415 555 0133"]}
+    with pytest.raises(PolicyViolationError, match=r"details\.notes\[1\].*PHONE"):
+        ledger.append("svc", "gateway.call", "ok", details=details)
+
+
+def test_personal_data_in_a_details_key_is_refused_without_echoing_it(ledger: Ledger) -> None:
+    with pytest.raises(PolicyViolationError) as caught:
+        ledger.append("svc", "gateway.call", "ok", details={"kinds": {"bob@example.com": 1}})
+    assert "a key of details.kinds" in caught.value.message
+    assert "bob@example.com" not in str(caught.value)
+
+
 def test_digests_are_keyed(ledger: Ledger, tmp_path: Path) -> None:
     other_engine = create_engine_for(f"sqlite:///{tmp_path / 'other.db'}")
     upgrade(other_engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import hmac
 import json
@@ -24,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from veil._files import write_atomically
 from veil.audit import merkle
+from veil.audit._canonical import canonical_json
 from veil.detect import Detector
 from veil.errors import InputError, IntegrityError, PolicyViolationError, StorageError
 from veil.keys import KeyStore, RootKey
@@ -40,6 +42,7 @@ MAX_GROUP = 1000
 ARCHIVE_FORMAT = "veil-audit-segment-v1"
 OUTCOMES = frozenset({"ok", "denied", "blocked", "error", "redacted", "allowed"})
 _TREE_HEAD_CONTEXT = b"veil-tree-head-v1\0"
+_SEPARATOR = "\n\u2063\n"  # blank line + invisible separator: ends every pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +121,13 @@ def _aware(value: datetime) -> datetime:
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in ``value`` with its path: values and mapping keys alike."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, Mapping):
         for key, item in value.items():
+            if isinstance(key, str):
+                yield f"a key of {path}", key  # the path must not echo the key
             yield from _strings(item, f"{path}.{key}")
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
@@ -177,14 +183,26 @@ class Ledger:
     def _check_details(self, details: Mapping[str, Any]) -> None:
         if self._detector is None:
             return
-        for path, text in _strings(details, "details"):
-            kinds = sorted({finding.kind for finding in self._detector.find(text)})
-            if kinds:
-                raise PolicyViolationError(
-                    f"Refusing to write {path} to the audit ledger: it contains "
-                    f"{', '.join(kinds)}.",
-                    hint="Store metadata or ledger.digest(value) instead of the value.",
-                )
+        # One engine pass over all strings, separated so no pattern joins two of them.
+        pieces = list(_strings(details, "details"))
+        if not pieces:
+            return
+        starts, offset = [], 0
+        for _, text in pieces:
+            starts.append(offset)
+            offset += len(text) + len(_SEPARATOR)
+        findings = self._detector.find(_SEPARATOR.join(text for _, text in pieces))
+        if not findings:
+            return
+        first = min(findings, key=lambda f: f.start)
+        index = bisect.bisect_right(starts, first.start) - 1
+        start, end = starts[index], starts[index] + len(pieces[index][1])
+        kinds = sorted({f.kind for f in findings if start <= f.start < end})
+        raise PolicyViolationError(
+            f"Refusing to write {pieces[index][0]} to the audit ledger: it contains "
+            f"{', '.join(kinds)}.",
+            hint="Store metadata or ledger.digest(value) instead of the value.",
+        )
 
     def append(
         self,
@@ -325,7 +343,7 @@ class Ledger:
                         details=dict(item.get("details") or {}),
                     )
                     try:
-                        encoded = rfc8785.dumps(entry.to_dict())
+                        encoded = canonical_json(entry.to_dict())
                     except (TypeError, ValueError, rfc8785.CanonicalizationError):
                         raise InputError(
                             "Audit details must be JSON: strings, numbers, booleans, null, "

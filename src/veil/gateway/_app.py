@@ -437,7 +437,7 @@ class Gateway:
         details: dict[str, Any] = {
             "endpoint": call.endpoint.name,
             "status": call.status,
-            "latency_ms": round(seconds * 1000, 3),
+            "latency_us": int(seconds * 1_000_000),
             "stream": call.stream,
         }
         if call.upstream is not None:

@@ -1,0 +1,44 @@
+"""RFC 8785 (JSON Canonicalization Scheme) encoding of audit entries, fast.
+
+For the values audit entries usually hold — objects whose keys are below U+D800, strings,
+booleans, null and integers within ±(2**53 - 1), no floats — RFC 8785's output is exactly
+``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)``: keys in code
+point order equal UTF-16 order there, and both escape the same characters the same way.
+Anything else (floats, astral-plane keys, lone surrogates) goes through the ``rfc8785``
+package. A property test holds the two paths equal.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+_MAX_SAFE = 2**53 - 1
+_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _simple(value: Any) -> bool:
+    if value is None or isinstance(value, bool | str):
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE <= value <= _MAX_SAFE
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and (not key or max(key) < "\ud800") and _simple(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return all(_simple(item) for item in value)
+    return False
+
+
+def canonical_json(value: Any) -> bytes:
+    """The RFC 8785 encoding of ``value`` (raises what ``rfc8785.dumps`` raises)."""
+    if _simple(value):
+        try:
+            return _encoder.encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: RFC 8785 escapes it
+    return rfc8785.dumps(value)

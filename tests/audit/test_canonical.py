@@ -1,0 +1,48 @@
+"""The fast canonical encoder equals the rfc8785 package on every JSON value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from veil.audit._canonical import canonical_json
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=values)
+def test_fast_path_equals_rfc8785(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_keys_beyond_the_basic_plane_sort_by_utf16_like_rfc8785() -> None:
+    value = {"\U0001f600": 1, "\ufb01": 2, "a": 3}
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_control_characters_escape_like_rfc8785() -> None:
+    value = {"k": '\x00\x07\x1f\x7f\u2028 "quoted" \\ end'}
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_lone_surrogates_are_refused_like_rfc8785() -> None:
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical_json({"k": "\ud800"})
