@@ -16,4 +16,5 @@ mkdir -p bench/results
 .venv/bin/python bench/bench_logging.py > bench/results/logging.json
 .venv/bin/python bench/bench_audit.py > bench/results/audit.json
 .venv/bin/python bench/bench_files.py > bench/results/files.json
+bash bench/gateway/run.sh
 echo "results in bench/results/"

@@ -117,21 +117,27 @@ async def one(session: aiohttp.ClientSession, target: Target, body: bytes) -> fl
     return time.perf_counter() - start
 
 
+def body_number(number: int, **extra: Any) -> bytes:
+    """The 1 KB prompt made unique per request (so no cache can answer it)."""
+    prompt = f"#{number:08d} " + PROMPT[10:]
+    return json.dumps({**BODY, **extra, "messages": [{"role": "user", "content": prompt}]}).encode()
+
+
 async def load(target: Target, concurrency: int, seconds: float) -> dict[str, Any]:
-    body = json.dumps(BODY).encode()
+    counter = iter(range(10**9))
     latencies: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         for _ in range(min(concurrency, 8)):  # warm the pools
-            await one(session, target, body)
+            await one(session, target, body_number(next(counter)))
 
         async def worker() -> None:
             nonlocal errors
             while time.perf_counter() < stop:
                 try:
-                    latencies.append(await one(session, target, body))
+                    latencies.append(await one(session, target, body_number(next(counter))))
                 except Exception:
                     errors += 1
 
@@ -150,10 +156,10 @@ async def load(target: Target, concurrency: int, seconds: float) -> dict[str, An
 
 
 async def ttft(target: Target, count: int = 100) -> dict[str, Any]:
-    body = json.dumps({**BODY, "stream": True}).encode()
     firsts: list[float] = []
     async with aiohttp.ClientSession() as session:
         for index in range(count + 5):
+            body = body_number(index, stream=True)
             start = time.perf_counter()
             first = None
             async with session.post(

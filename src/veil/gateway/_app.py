@@ -31,6 +31,7 @@ from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
 from veil.gateway._metrics import Metrics
 from veil.gateway._protect import (
     Exchange,
+    FindingsCache,
     Slot,
     chat_answer_slots,
     chat_request_slots,
@@ -210,6 +211,7 @@ class Gateway:
             timeout=settings.upstream_timeout, connect_timeout=settings.upstream_connect_timeout
         )
         self.metrics = Metrics()
+        self.findings_cache = FindingsCache()
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._route("chat"), methods=["POST"]),

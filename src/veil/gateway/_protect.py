@@ -8,7 +8,7 @@ does not know pass through untouched.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import Any
 
 from veil.detect import Finding
@@ -147,10 +147,47 @@ def without_pseudonyms(policy: Policy) -> Policy:
     return Policy.model_validate(convert(policy.model_dump(exclude_none=True)))
 
 
+class FindingsCache:
+    """Findings of recently scanned prompt texts. Chat clients re-send the whole
+    conversation on every turn; without this, each earlier message is scanned again and
+    a conversation costs quadratic time. Bounded in entries and text length; in memory
+    only (it holds prompt texts, like the request itself does)."""
+
+    def __init__(self, entries: int = 4096, max_chars: int = 32768) -> None:
+        self._entries = entries
+        self._max_chars = max_chars
+        self._cache: OrderedDict[str, list[Finding]] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"FindingsCache(entries={len(self._cache)})"
+
+    def find(self, redactor: Redactor, text: str) -> list[Finding]:
+        min_score = redactor.policy.min_score
+        if len(text) > self._max_chars:
+            return [f for f in redactor.detector.find(text) if f.score >= min_score]
+        found = self._cache.get(text)
+        if found is None:
+            found = redactor.detector.find(text)
+            self._cache[text] = found
+            if len(self._cache) > self._entries:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(text)
+        return [f for f in found if f.score >= min_score]
+
+
 class Exchange:
     """One request and its answer: the pseudonym scope, what was found and done."""
 
-    def __init__(self, prompt: Redactor, answer: Redactor, *, restore: bool = True) -> None:
+    def __init__(
+        self,
+        prompt: Redactor,
+        answer: Redactor,
+        *,
+        restore: bool = True,
+        cache: FindingsCache | None = None,
+    ) -> None:
+        self._cache = cache if cache is not None else FindingsCache(entries=0)
         self.pseudonymizer = Pseudonymizer(scope="request")
         self._prompt = prompt.with_pseudonymizer(self.pseudonymizer)
         self._answer = answer.with_pseudonymizer(self.pseudonymizer)

@@ -1,0 +1,49 @@
+"""The findings cache: re-sent conversation history is not scanned again, and a cached
+text gives exactly the findings a fresh scan gives."""
+
+from __future__ import annotations
+
+from veil.gateway._protect import FindingsCache
+from veil.transform import Redactor, default_policy, shared_detector
+
+
+class CountingDetector:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.inner = shared_detector()
+
+    def find(self, text: str):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self.inner.find(text)
+
+
+def test_repeated_text_is_scanned_once_with_the_same_findings() -> None:
+    detector = CountingDetector()
+    redactor = Redactor(detector=detector, policy=default_policy())  # type: ignore[arg-type]
+    cache = FindingsCache(entries=2)
+    text = "mail ana@example.com"
+    first = cache.find(redactor, text)
+    second = cache.find(redactor, text)
+    assert first == second == shared_detector().find(text)
+    assert detector.calls == 1
+
+
+def test_least_recently_used_text_is_evicted() -> None:
+    detector = CountingDetector()
+    redactor = Redactor(detector=detector, policy=default_policy())  # type: ignore[arg-type]
+    cache = FindingsCache(entries=2)
+    for text in ("a@example.com", "b@example.com", "a@example.com", "c@example.com"):
+        cache.find(redactor, text)
+    cache.find(redactor, "a@example.com")  # still cached
+    assert detector.calls == 3
+    cache.find(redactor, "b@example.com")  # evicted by c
+    assert detector.calls == 4
+
+
+def test_long_texts_are_not_kept() -> None:
+    detector = CountingDetector()
+    redactor = Redactor(detector=detector, policy=default_policy())  # type: ignore[arg-type]
+    cache = FindingsCache(max_chars=10)
+    cache.find(redactor, "x" * 20)
+    cache.find(redactor, "x" * 20)
+    assert detector.calls == 2
