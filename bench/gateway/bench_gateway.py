@@ -315,11 +315,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         direct = Target("direct", upstream, {"content-type": "application/json"}, None, None)
-        targets = [direct, start_passthrough(upstream), start_veil(upstream, home)]
-        litellm = start_litellm(upstream, home)
-        if litellm is not None:
-            targets.append(litellm)
+        targets = [direct]
         try:
+            targets.append(start_passthrough(upstream))
+            targets.append(start_veil(upstream, home))
+            litellm = start_litellm(upstream, home)
+            if litellm is not None:
+                targets.append(litellm)
             for target in targets:
                 entry: dict[str, Any] = {
                     "cold_start_s": None
