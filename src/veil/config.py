@@ -150,6 +150,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("VEIL_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"),
         description="Anthropic upstream",
     )
+    scan_key: SecretStr | None = Field(
+        default=None, description="Key of veil scan's fingerprints (share it with CI)"
+    )
     gateway_host: str = Field(default="127.0.0.1", description="Address veil serve listens on")
     gateway_port: int = Field(default=8787, ge=1, le=65535, description="Port of veil serve")
     max_body_bytes: int = Field(
@@ -178,6 +181,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "master_key",
+        "scan_key",
         "openai_api_key",
         "anthropic_api_key",
         "database_url",
@@ -345,7 +349,7 @@ def settings_status(settings: Settings, *, env_file: Path | None = None) -> list
         secret = isinstance(raw, SecretStr)
         configured = raw is not None
         if isinstance(raw, SecretStr):
-            hidden = field in ("master_key", "passphrase")
+            hidden = field in ("master_key", "passphrase", "scan_key")
             shown = ("•••" if hidden else mask_secret(raw.get_secret_value())) + " (configured)"
         elif raw is None:
             if field == "database_url":

@@ -284,7 +284,27 @@ _PLACEHOLDER = re.compile(
 # Code, not key material: ``X25519.KeyPair``, ``kVK_Return.u16``, ``key_length``.
 _CODE_IDENTIFIER = re.compile(
     r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\.(?:[A-Za-z_]+|\w{1,4})$|^[a-z]+(?:_[a-z]+)+$"
+    # a dotted name of short parts starting with letters: ``hashlib.sha256``
+    r"|^[a-z_][a-z0-9_]{0,15}(?:\.[A-Za-z_][A-Za-z0-9_]{0,15})+$"
 )
+# Short lowercase words joined by '-' or '_': ``base64-encoded``, ``utf8_bytes``.
+_SHORT_WORDS = re.compile(r"^[a-z]{2,}\d{0,3}(?:[-_][a-z]{2,}\d{0,3}){1,3}$")
+# A variable named after a credential is code, not the credential: ``url_password``.
+_NAMED_CREDENTIAL = re.compile(
+    r"^[a-z][a-z0-9]*_[a-z0-9_]*$|^[a-z][a-z0-9_]*_[a-z0-9]+$", re.IGNORECASE
+)
+_CREDENTIAL_WORD = re.compile(r"pass(?:word|wd|phrase)?|pwd|secret|token", re.IGNORECASE)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WORD_RUNS = re.compile(r"[A-Z][a-z]{2,}")
+
+
+def _wordy_identifier(value: str) -> bool:
+    """``Ed25519PublicKey``, ``SecretStr``: a name made of words, not key material."""
+    if len(value) > 24 or not _IDENTIFIER.match(value):
+        return False
+    words = _WORD_RUNS.findall(value)
+    letters = sum(1 for ch in value if ch.isalpha())
+    return len(words) >= 2 and sum(len(word) for word in words) / letters >= 0.75
 _PATH_OR_URL = re.compile(
     r"://|^[~./]|/[\w.-]+\.\w{1,5}$|\.(?:pem|p12|pfx|key|crt|cer|jks|keystore|keytab|"
     r"json|ya?ml|txt|xml|html?|js|py|png|jpe?g|gif|svg|ico|css)$",
@@ -305,7 +325,7 @@ def _placeholder(value: str) -> bool:
 
 
 _WORD = re.compile(r"^[A-Za-z]{4,}$")
-_KEY_EQUALS_WORD = re.compile(r"^[\w-]+=[a-z]+$")
+_KEY_EQUALS_WORD = re.compile(r"^[\w-]+=[A-Za-z]+$")
 
 
 def _joined_words(value: str) -> bool:
@@ -340,6 +360,10 @@ def secret_value(value: str, _options: ValidatorOptions) -> Verdict:
         return Verdict.REJECT
     if _KEY_EQUALS_WORD.match(stripped) or _joined_words(stripped):
         return Verdict.REJECT
+    if len(stripped) < 20 and _SHORT_WORDS.match(stripped):
+        return Verdict.REJECT
+    if _wordy_identifier(stripped):
+        return Verdict.REJECT
     has_digit = any(ch.isdigit() for ch in stripped)
     has_alpha = any(ch.isalpha() for ch in stripped)
     entropy = shannon_entropy(stripped)
@@ -364,6 +388,24 @@ def password(value: str, _options: ValidatorOptions) -> Verdict:
     if stripped.startswith(("$", "%(", "{{", "<", "[", "os.", "process.", "env", "getenv")):
         return Verdict.REJECT
     if _CODE_IDENTIFIER.search(stripped) and "." in stripped:
+        return Verdict.REJECT
+    # Code on the right of ``password =``: a call, an index, a literal collection.
+    if any(ch in stripped for ch in "([{"):
+        return Verdict.REJECT
+    if _NAMED_CREDENTIAL.match(stripped) and _CREDENTIAL_WORD.search(stripped):
+        return Verdict.REJECT
+    if _wordy_identifier(stripped) and (
+        _CREDENTIAL_WORD.search(stripped) or re.match(r"^(?:[A-Z][a-z]+){2,}$", stripped)
+    ):
+        return Verdict.REJECT  # a type or class name: ``SecretStr``, ``PasswordField``
+    # Prose after "pass:" (``the full pass: every entry``), or a description under a
+    # PASSWORD key that names the word itself.
+    if re.fullmatch(r"[a-z]{4,7}", stripped):
+        return Verdict.REJECT
+    if " " in stripped and re.search(r"\bpass(?:word|phrase)s?\b", stripped, re.IGNORECASE):
+        return Verdict.REJECT
+    # A prefix cut off in prose (``Bearer sk-veil-…``), not a credential.
+    if len(stripped) < 12 and stripped.endswith(("-", "_")):
         return Verdict.REJECT
     return Verdict.PLAUSIBLE
 
