@@ -305,6 +305,8 @@ def _wordy_identifier(value: str) -> bool:
     words = _WORD_RUNS.findall(value)
     letters = sum(1 for ch in value if ch.isalpha())
     return len(words) >= 2 and sum(len(word) for word in words) / letters >= 0.75
+
+
 _PATH_OR_URL = re.compile(
     r"://|^[~./]|/[\w.-]+\.\w{1,5}$|\.(?:pem|p12|pfx|key|crt|cer|jks|keystore|keytab|"
     r"json|ya?ml|txt|xml|html?|js|py|png|jpe?g|gif|svg|ico|css)$",

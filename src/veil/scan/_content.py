@@ -7,7 +7,6 @@ import bisect
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import pathspec
 
@@ -26,7 +25,7 @@ class ContentScanner:
     detector: Detector
     fingerprint: Fingerprinter
     code_checks: bool = True
-    disabled: list[tuple[str, pathspec.PathSpec[Any]]] = field(default_factory=list)
+    disabled: list[tuple[str, pathspec.GitIgnoreSpec]] = field(default_factory=list)
 
     def _disabled(self, rule: str, kind: str, path: str) -> bool:
         return any(

@@ -7,7 +7,6 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pathspec
 
@@ -31,11 +30,11 @@ def git_root(path: Path) -> Path | None:
     return Path(result.stdout.strip()) if result.returncode == 0 else None
 
 
-def _spec(path: Path) -> pathspec.PathSpec[Any] | None:
+def _spec(path: Path) -> pathspec.GitIgnoreSpec | None:
     if not path.is_file():
         return None
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def _git_files(root: Path, base: Path) -> list[str] | None:
@@ -66,7 +65,7 @@ def _git_files(root: Path, base: Path) -> list[str] | None:
 
 def _walk(base: Path) -> Iterator[Path]:
     """A directory walk that honours .gitignore files on the way down."""
-    stack: list[tuple[Path, list[tuple[Path, pathspec.PathSpec[Any]]]]] = [(base, [])]
+    stack: list[tuple[Path, list[tuple[Path, pathspec.GitIgnoreSpec]]]] = [(base, [])]
     while stack:
         directory, specs = stack.pop()
         own = _spec(directory / ".gitignore")
@@ -110,7 +109,7 @@ def discover(target: Path) -> tuple[Path, list[Path]]:
     return target, list(_walk(target))
 
 
-def veilignore(root: Path) -> pathspec.PathSpec[Any] | None:
+def veilignore(root: Path) -> pathspec.GitIgnoreSpec | None:
     return _spec(root / ".veilignore")
 
 

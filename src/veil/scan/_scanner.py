@@ -99,8 +99,7 @@ def build_content_scanner(options: ScanOptions) -> ContentScanner:
     kinds = None if options.pii else [kind for kind, info in CATALOG.items() if info.secret]
     detector = Detector(extra=options.recognizers, kinds=kinds)
     disabled = [
-        (rule, pathspec.PathSpec.from_lines("gitwildmatch", paths))
-        for rule, paths in options.disabled
+        (rule, pathspec.GitIgnoreSpec.from_lines(paths)) for rule, paths in options.disabled
     ]
     return ContentScanner(
         detector, Fingerprinter(options.fingerprint_key), options.code_checks, disabled
@@ -168,7 +167,7 @@ class Scanner:
         root, files = discover(target.resolve())
         options = read_config(root, self.options)
         ignore = veilignore(root)
-        extra = pathspec.PathSpec.from_lines("gitwildmatch", options.exclude)
+        extra = pathspec.GitIgnoreSpec.from_lines(options.exclude)
         names = []
         for path in files:
             name = path.relative_to(root).as_posix()
