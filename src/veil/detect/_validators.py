@@ -300,11 +300,33 @@ _WORD_RUNS = re.compile(r"[A-Z][a-z]{2,}")
 
 def _wordy_identifier(value: str) -> bool:
     """``Ed25519PublicKey``, ``SecretStr``: a name made of words, not key material."""
-    if len(value) > 24 or not _IDENTIFIER.match(value):
+    if len(value) > 40 or not _IDENTIFIER.match(value):
         return False
     words = _WORD_RUNS.findall(value)
     letters = sum(1 for ch in value if ch.isalpha())
-    return len(words) >= 2 and sum(len(word) for word in words) / letters >= 0.75
+    coverage = sum(len(word) for word in words) / letters if letters else 0.0
+    return len(words) >= 2 and coverage >= (0.75 if len(value) <= 24 else 0.9)
+
+
+def _code_name(value: str) -> bool:
+    """Names in code, not key material: ``X509_ATTRIBUTE``, ``__darwin_ucontext64_t``,
+    ``symbol2label``, ``ucontext64``, ``priority=-1``, ``py-cvs-2001_07_13``."""
+    # a keyword argument (``authkey=self._authkey``, ``access=KEY_READ``, ``priority=-1``)
+    if re.fullmatch(r"[\w.-]+=(?:[A-Za-z_]\w*(?:\.\w+)+|[A-Z][A-Z0-9_]+|[\w.+-]{1,8})", value):
+        return True
+    if re.search(r"\d{4}[-_]\d{2}[-_]\d{2}", value):
+        return True
+    if re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", value) and all(
+        len(part) <= 12 for part in value.split("_")
+    ):
+        return True
+    parts = value.split("_")
+    if _IDENTIFIER.match(value) and (
+        (len(parts) >= 4 and all(len(part) <= 12 for part in parts))
+        or (len(parts) >= 3 and len(value) <= 24 and all(len(part) <= 8 for part in parts))
+    ):
+        return True
+    return bool(re.fullmatch(r"[a-z]{3,}\d{1,2}[a-z]{3,}|[a-z]{4,}\d{1,3}", value))
 
 
 _PATH_OR_URL = re.compile(
@@ -364,7 +386,7 @@ def secret_value(value: str, _options: ValidatorOptions) -> Verdict:
         return Verdict.REJECT
     if len(stripped) < 20 and _SHORT_WORDS.match(stripped):
         return Verdict.REJECT
-    if _wordy_identifier(stripped):
+    if _wordy_identifier(stripped) or _code_name(stripped):
         return Verdict.REJECT
     has_digit = any(ch.isdigit() for ch in stripped)
     has_alpha = any(ch.isalpha() for ch in stripped)
@@ -412,6 +434,43 @@ def password(value: str, _options: ValidatorOptions) -> Verdict:
     return Verdict.PLAUSIBLE
 
 
+def _character_classes(value: str) -> int:
+    return sum(
+        (
+            any(ch.islower() for ch in value),
+            any(ch.isupper() for ch in value),
+            any(ch.isdigit() for ch in value),
+            any(not ch.isalnum() for ch in value),
+        )
+    )
+
+
+def password_quoted(value: str, options: ValidatorOptions) -> Verdict:
+    """A quoted literal after a password name: it must look like a password (at least 8
+    characters of two kinds, some entropy), not a test word or a sentence in a string."""
+    if password(value, options) is Verdict.REJECT:
+        return Verdict.REJECT
+    if len(value) < 8 or _character_classes(value) < 2 or shannon_entropy(value) < 3.0:
+        return Verdict.REJECT
+    if "\\n" in value or (" " in value and any(q in value for q in "\"'")):
+        return Verdict.REJECT
+    return Verdict.PLAUSIBLE
+
+
+def password_bare(value: str, options: ValidatorOptions) -> Verdict:
+    """An unquoted value after a password name: in code that is an expression (a name,
+    an attribute, a call), so only password-like values count."""
+    if password(value, options) is Verdict.REJECT:
+        return Verdict.REJECT
+    if re.fullmatch(r"[A-Za-z]+", value) or (_IDENTIFIER.match(value) and "_" in value):
+        return Verdict.REJECT
+    if re.search(r"pass|pwd|\*|%|\\", value, re.IGNORECASE):
+        return Verdict.REJECT
+    if len(value) < 6 or _character_classes(value) < 2:
+        return Verdict.REJECT
+    return Verdict.PLAUSIBLE
+
+
 def url_password(value: str, _options: ValidatorOptions) -> Verdict:
     """``scheme://user:PASSWORD@host``: the password must not be a placeholder."""
     return password(value, _options)
@@ -425,6 +484,8 @@ VALIDATORS: dict[str, Validator] = {
     "ip_address": ip_address,
     "jwt": jwt,
     "password": password,
+    "password_bare": password_bare,
+    "password_quoted": password_quoted,
     "phone": phone,
     "secret_value": secret_value,
     "token": token,

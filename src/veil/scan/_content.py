@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from veil.scan._model import Fingerprinter, ScanFinding
 from veil.scan._python_checks import CONFIG_SUFFIXES, config_http_issues, python_issues
 from veil.transform import mask_value
 
+log = logging.getLogger("veil.scan")
 _ALLOW = re.compile(r"veil:\s*allow(?:=([A-Za-z0-9_/,-]+))?")
 
 
@@ -85,10 +87,13 @@ class ContentScanner:
         if self.code_checks and commit is None:
             suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
             issues = []
-            if suffix == "py":
-                issues = python_issues(text)
-            elif f".{suffix}" in CONFIG_SUFFIXES or path.endswith(".env"):
-                issues = config_http_issues(text)
+            try:
+                if suffix == "py":
+                    issues = python_issues(text)
+                elif f".{suffix}" in CONFIG_SUFFIXES or path.endswith(".env"):
+                    issues = config_http_issues(text)
+            except Exception as exc:  # a check's bug must not cost the secret scan
+                log.warning("code-review checks skipped for %s: %s", path, type(exc).__name__)
             for issue in issues:
                 source_line = line_text(issue.line)
                 if self._allowed(source_line, issue.rule, issue.rule) or self._disabled(

@@ -25,6 +25,12 @@ _HARMLESS = re.compile(
     r"reset|expires?|ttl|usage|limit|endpoint)(?:$|_)",
     re.IGNORECASE,
 )
+# Any word a sensitive name could be built from (a superset of SENSITIVE's matches).
+_SENSITIVE_ANYWHERE = re.compile(
+    r"pass|pwd|secret|token|api_?key|apikey|private|credential|auth|session|access|"
+    r"message|body|prompt|ssn|card",
+    re.IGNORECASE,
+)
 _LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
 _LOGGER_NAMES = re.compile(r"^(?:logging|log|logger|_log|_logger|LOG|LOGGER|structlog)$")
 _PLACEHOLDERS = re.compile(
@@ -141,11 +147,20 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._mark_docstring(node)
-        for arg, default in zip(
-            node.args.args[len(node.args.args) - len(node.args.defaults) :],
-            node.args.defaults,
-            strict=True,
-        ):
+        positional = [*node.args.posonlyargs, *node.args.args]
+        pairs = list(
+            zip(
+                positional[len(positional) - len(node.args.defaults) :],
+                node.args.defaults,
+                strict=True,
+            )
+        )
+        pairs += [
+            (a, d)
+            for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True)
+            if d is not None
+        ]
+        for arg, default in pairs:
             if sensitive_name(arg.arg) and _credential_literal(default):
                 self._add("VEIL002", default, f"default value of parameter {arg.arg!r}")
         self.generic_visit(node)
@@ -220,7 +235,11 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, str) and id(node) not in self._docstrings:
+        if (
+            isinstance(node.value, str)
+            and "http://" in node.value
+            and id(node) not in self._docstrings
+        ):
             host = _http_issue(node.value)
             if host is not None:
                 self._add("VEIL003", node, f"http://{host}")
@@ -228,6 +247,15 @@ class _Visitor(ast.NodeVisitor):
 
 def python_issues(source: str) -> list[CodeIssue]:
     """The code-review findings of one Python file; an unparsable file has none."""
+    # Parsing is the expensive part: skip files in which no check could fire.
+    if not (
+        "http://" in source
+        or "verify" in source
+        or "pickle" in source
+        or "yaml" in source
+        or _SENSITIVE_ANYWHERE.search(source)
+    ):
+        return []
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError):
