@@ -17,4 +17,5 @@ mkdir -p bench/results
 .venv/bin/python bench/bench_audit.py > bench/results/audit.json
 .venv/bin/python bench/bench_files.py > bench/results/files.json
 bash bench/gateway/run.sh
+bash bench/scan/run.sh
 echo "results in bench/results/"
