@@ -29,15 +29,23 @@ BENCH_BIN = ROOT / ".venv-bench" / "bin"
 def timed(command: list[str], cwd: Path) -> tuple[float, int, subprocess.CompletedProcess[str]]:
     """Wall seconds, peak RSS (MB, largest process) and the result."""
     started = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-f", "RSS_KB=%M", *command], cwd=cwd,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["/usr/bin/time", "-f", "RSS_KB=%M", *command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - started
-    rss = next((int(line[7:]) for line in result.stderr.splitlines()
-                if line.startswith("RSS_KB=")), 0)
+    rss = next(
+        (int(line[7:]) for line in result.stderr.splitlines() if line.startswith("RSS_KB=")), 0
+    )
     return seconds, rss // 1024, result
 
 
-def veil_findings(tree: Path, out: Path, checks: bool) -> tuple[float, int, list[tuple[str, int, str]]]:
+def veil_findings(
+    tree: Path, out: Path, checks: bool
+) -> tuple[float, int, list[tuple[str, int, str]]]:
     command = [str(VEIL), "scan", str(tree), "--json", "-o", str(out)]
     if not checks:
         command.append("--no-checks")
@@ -45,15 +53,29 @@ def veil_findings(tree: Path, out: Path, checks: bool) -> tuple[float, int, list
     if result.returncode not in (0, 1):
         raise RuntimeError(result.stderr[-2000:])
     data = json.loads(out.read_text())
-    found = [(f["path"], f["line"], f["rule"]) for f in data["findings"]
-             if f["rule"].startswith("secret/")]
+    found = [
+        (f["path"], f["line"], f["rule"])
+        for f in data["findings"]
+        if f["rule"].startswith("secret/")
+    ]
     return seconds, rss, found
 
 
 def gitleaks_findings(tree: Path, out: Path) -> tuple[float, int, list[tuple[str, int, str]]]:
-    command = [str(BENCH_BIN / "gitleaks"), "dir", str(tree), "--report-format", "json",
-               "--report-path", str(out), "--exit-code", "0", "--no-banner", "--log-level",
-               "error"]
+    command = [
+        str(BENCH_BIN / "gitleaks"),
+        "dir",
+        str(tree),
+        "--report-format",
+        "json",
+        "--report-path",
+        str(out),
+        "--exit-code",
+        "0",
+        "--no-banner",
+        "--log-level",
+        "error",
+    ]
     seconds, rss, result = timed(command, tree)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-2000:])
@@ -71,8 +93,11 @@ def detect_secrets_findings(tree: Path) -> tuple[float, int, list[tuple[str, int
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-2000:])
     data = json.loads(result.stdout)
-    found = [(path.removeprefix("./"), int(item["line_number"]), item["type"])
-             for path, items in data["results"].items() for item in items]
+    found = [
+        (path.removeprefix("./"), int(item["line_number"]), item["type"])
+        for path, items in data["results"].items()
+        for item in items
+    ]
     return seconds, rss, found
 
 
@@ -92,9 +117,13 @@ def score(found: list[tuple[str, int, str]], planted: list[dict[str, Any]]) -> d
             seen_other.add((path, line))
             other[rule] += 1
     missed = Counter(planted[i]["kind"] for i in range(len(planted)) if i not in hit)
-    return {"planted_found": len(hit), "planted": len(planted),
-            "other_findings": sum(other.values()), "other_by_rule": dict(other.most_common()),
-            "missed_by_kind": dict(missed.most_common())}
+    return {
+        "planted_found": len(hit),
+        "planted": len(planted),
+        "other_findings": sum(other.values()),
+        "other_by_rule": dict(other.most_common()),
+        "missed_by_kind": dict(missed.most_common()),
+    }
 
 
 def main() -> None:
@@ -102,13 +131,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="veil-scan-bench-"))
-    built = subprocess.run([sys.executable, str(Path(__file__).with_name("make_tree.py")),
-                            str(work)], capture_output=True, text=True, check=True)
+    built = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("make_tree.py")), str(work)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     tree_info = json.loads(built.stdout)
     tree, planted = work / "tree", json.loads((work / "planted.json").read_text())
     mb, files = tree_info["bytes"] / 1e6, tree_info["files"]
-    results: dict[str, Any] = {"tree": tree_info, "machine": f"{os.cpu_count()} CPUs",
-                               "tools": {}}
+    results: dict[str, Any] = {"tree": tree_info, "machine": f"{os.cpu_count()} CPUs", "tools": {}}
     runs = {
         "veil": lambda: veil_findings(tree, work / "veil.json", checks=False),
         "veil+checks": lambda: veil_findings(tree, work / "veil-checks.json", checks=True),
@@ -119,12 +151,19 @@ def main() -> None:
         if name in ("gitleaks", "detect-secrets") and not (BENCH_BIN / name).exists():
             continue
         seconds, rss, found = run()
-        entry = {"seconds": round(seconds, 2), "mb_per_s": round(mb / seconds, 2),
-                 "files_per_s": round(files / seconds, 1), "peak_rss_mb": rss,
-                 **score(found, planted)}
+        entry = {
+            "seconds": round(seconds, 2),
+            "mb_per_s": round(mb / seconds, 2),
+            "files_per_s": round(files / seconds, 1),
+            "peak_rss_mb": rss,
+            **score(found, planted),
+        }
         results["tools"][name] = entry
-        print(name, json.dumps({k: v for k, v in entry.items() if k != "other_by_rule"}),
-              file=sys.stderr)
+        print(
+            name,
+            json.dumps({k: v for k, v in entry.items() if k != "other_by_rule"}),
+            file=sys.stderr,
+        )
     json.dump(results, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

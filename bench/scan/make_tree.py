@@ -32,9 +32,7 @@ B64 = ALNUM + "+/"
 
 def values(rng: random.Random) -> dict[str, str]:
     """One fresh value per kind."""
-    pem_body = "\n".join(
-        rand(rng, B64, 64) for _ in range(6)
-    )
+    pem_body = "\n".join(rand(rng, B64, 64) for _ in range(6))
     return {
         "aws-access-key-id": "AKIA" + rand(rng, string.ascii_uppercase + "234567", 16),
         "aws-secret-access-key": rand(rng, B64, 40),
@@ -43,8 +41,11 @@ def values(rng: random.Random) -> dict[str, str]:
         "gitlab": "glpat-" + rand(rng, ALNUM + "-_", 20),
         "slack-bot": f"xoxb-{rand(rng, string.digits, 11)}-{rand(rng, string.digits, 12)}-"
         + rand(rng, ALNUM, 24),
-        "slack-webhook": "https://hooks.slack.com/services/T" + rand(rng, string.ascii_uppercase
-        + string.digits, 8) + "/B" + rand(rng, string.ascii_uppercase + string.digits, 8) + "/"
+        "slack-webhook": "https://hooks.slack.com/services/T"
+        + rand(rng, string.ascii_uppercase + string.digits, 8)
+        + "/B"
+        + rand(rng, string.ascii_uppercase + string.digits, 8)
+        + "/"
         + rand(rng, ALNUM, 24),
         "stripe": "sk_live_" + rand(rng, ALNUM, 24),
         "twilio": "SK" + rand(rng, HEX, 32),
@@ -59,15 +60,28 @@ def values(rng: random.Random) -> dict[str, str]:
         "telegram": f"{rand(rng, string.digits, 10)}:AA{rand(rng, ALNUM + '-_', 33)}",
         "jwt": ".".join(
             base64.urlsafe_b64encode(part.encode()).decode().rstrip("=")
-            for part in ('{"alg":"HS256","typ":"JWT"}',
-                         '{"sub":"' + rand(rng, string.digits, 8) + '","name":"svc"}')
-        ) + "." + rand(rng, ALNUM + "-_", 43),
-        "private-key": f"-----BEGIN RSA PRIVATE KEY-----\n{pem_body}\n-----END RSA PRIVATE KEY-----",
+            for part in (
+                '{"alg":"HS256","typ":"JWT"}',
+                '{"sub":"' + rand(rng, string.digits, 8) + '","name":"svc"}',
+            )
+        )
+        + "."
+        + rand(rng, ALNUM + "-_", 43),
+        "private-key": "-----BEGIN RSA PRIVATE KEY-----\n"
+        + pem_body
+        + "\n-----END RSA PRIVATE KEY-----",
         "postgres-url": f"postgresql://app:{rand(rng, ALNUM, 10)}!{rand(rng, ALNUM, 4)}"
         f"@db{rng.randint(1, 9)}.internal:5432/orders",
-        "password-symbols": rand(rng, ALNUM, 6) + "#" + rand(rng, ALNUM, 4) + "$%" + rand(rng, ALNUM, 3),
+        "password-symbols": rand(rng, ALNUM, 6)
+        + "#"
+        + rand(rng, ALNUM, 4)
+        + "$%"
+        + rand(rng, ALNUM, 3),
         "azure-storage": "DefaultEndpointsProtocol=https;AccountName=acme"
-        + rand(rng, LOWER, 6) + ";AccountKey=" + rand(rng, B64, 86) + "==;EndpointSuffix=core.windows.net",
+        + rand(rng, LOWER, 6)
+        + ";AccountKey="
+        + rand(rng, B64, 86)
+        + "==;EndpointSuffix=core.windows.net",
         "datadog-api": rand(rng, HEX, 32),
     }
 
@@ -83,15 +97,22 @@ def line_for(kind: str, value: str, form: int) -> str:
             forms = [f'_CONN = "{value}"', f'BlobClient.from_connection_string("{value}")']
         return forms[form % len(forms)]
     if kind == "password-symbols":
-        forms = [f'_db_password = "{value}"', f'login(user="svc", password="{value}")',
-                 f'_CONFIG = {{"password": "{value}"}}']
+        forms = [
+            f'_db_password = "{value}"',
+            f'login(user="svc", password="{value}")',
+            f'_CONFIG = {{"password": "{value}"}}',
+        ]
         return forms[form % len(forms)]
     if kind == "aws-secret-access-key":
         return f'aws_secret_access_key = "{value}"'
     if kind == "datadog-api":
         return f'DD_API_KEY = "{value}"'
-    forms = [f'{name} = "{value}"', f'_client = Client(api_key="{value}")',
-             f'headers = {{"Authorization": "Bearer {value}"}}', f"_token = '{value}'"]
+    forms = [
+        f'{name} = "{value}"',
+        f'_client = Client(api_key="{value}")',
+        f'headers = {{"Authorization": "Bearer {value}"}}',
+        f"_token = '{value}'",
+    ]
     return forms[form % len(forms)]
 
 
@@ -127,17 +148,33 @@ def main() -> None:
         target = tree / relative
         lines = target.read_text(encoding="utf-8", errors="surrogateescape").split("\n")
         # After the module docstring and imports: a top-level line between two others.
-        at = next((i for i, line in enumerate(lines) if line.startswith(("def ", "class "))),
-                  len(lines) // 2)
+        at = next(
+            (i for i, line in enumerate(lines) if line.startswith(("def ", "class "))),
+            len(lines) // 2,
+        )
         planted_line = line_for(kind, value, index // len(kinds))
         lines[at:at] = [planted_line, ""]
         target.write_text("\n".join(lines), encoding="utf-8", errors="surrogateescape")
-        planted.append({"path": relative.as_posix(), "line": at + 1, "kind": kind,
-                        "lines": planted_line.count("\n") + 1})
+        planted.append(
+            {
+                "path": relative.as_posix(),
+                "line": at + 1,
+                "kind": kind,
+                "lines": planted_line.count("\n") + 1,
+            }
+        )
     (args.out / "planted.json").write_text(json.dumps(planted, indent=1))
     size = sum((tree / f).stat().st_size for f in files)
-    print(json.dumps({"files": len(files), "bytes": size, "planted": len(planted),
-                      "kinds": len(set(p["kind"] for p in planted))}))
+    print(
+        json.dumps(
+            {
+                "files": len(files),
+                "bytes": size,
+                "planted": len(planted),
+                "kinds": len(set(p["kind"] for p in planted)),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
