@@ -9,6 +9,7 @@ import typer
 from veil import __version__
 from veil.cli import (
     audit_cmd,
+    code_cmd,
     config_cmd,
     db_cmd,
     detect_cmd,
@@ -27,6 +28,7 @@ from veil.cli._app import app
 __all__ = [
     "app",
     "audit_cmd",
+    "code_cmd",
     "config_cmd",
     "db_cmd",
     "detect_cmd",

@@ -1,0 +1,130 @@
+"""``veil code``: anonymize source code for a coding assistant and restore its answers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from veil._files import write_atomically
+from veil.cli._app import app, out, print_json, settings_from_context
+from veil.errors import InputError
+from veil.keys import KeyStore, root_key_from_settings
+from veil.store import open_engine
+
+code_app = typer.Typer(
+    help="Anonymize code for AI assistants; restore their answers.", no_args_is_help=True
+)
+app.add_typer(code_app, name="code")
+_PURPOSE = "code-map"
+
+
+def _keys(ctx: typer.Context) -> KeyStore:
+    settings = settings_from_context(ctx)
+    return KeyStore(open_engine(settings), root_key_from_settings(settings))
+
+
+@code_app.command("anonymize")
+def anonymize(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="A Python file or a directory of them.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the anonymized copy goes.")],
+    map_file: Annotated[Path, typer.Option("--map", help="The encrypted map, for restore.")],
+    comments: Annotated[str, typer.Option(help="marker (restorable) or keep.")] = "marker",
+    docstrings: Annotated[str, typer.Option(help="marker (restorable) or keep.")] = "marker",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+) -> None:
+    """Rename what the code defines to neutral names (consistently across files), replace
+    comments and docstrings with markers and values in strings with tokens. The copy
+    still runs; the map (sealed with your root key) turns a model's answer back."""
+    from veil.transform import shared_detector
+    from veil.transform.code import LiteralTransformer, PythonAnonymizer, SourceFile
+
+    for option, value in (("--comments", comments), ("--docstrings", docstrings)):
+        if value not in ("marker", "keep"):
+            raise InputError(f"{option} must be marker or keep, not {value!r}.")
+    if not source.exists():
+        raise InputError(f"{source} does not exist.")
+    root = source if source.is_dir() else source.parent
+    paths = sorted(source.rglob("*.py")) if source.is_dir() else [source]
+    skipped = (
+        sum(1 for p in root.rglob("*") if p.is_file() and p.suffix != ".py")
+        if source.is_dir()
+        else 0
+    )
+    files = []
+    for path in paths:
+        try:
+            files.append(
+                SourceFile(path.relative_to(root).as_posix(), path.read_text(encoding="utf-8"))
+            )
+        except UnicodeDecodeError:
+            raise InputError(f"{path} is not UTF-8 text.") from None
+    if not files:
+        raise InputError(f"No Python files under {source}.")
+    keys = _keys(ctx)
+    started = time.perf_counter()
+    try:
+        result = PythonAnonymizer(
+            comments=comments, docstrings=docstrings, literals=LiteralTransformer(shared_detector())
+        ).anonymize(files)
+    except SyntaxError as exc:
+        raise InputError(
+            f"{exc.filename}:{exc.lineno}: not valid Python ({exc.msg}).",
+            hint="Only code that parses can be anonymized exactly.",
+        ) from None
+    seconds = time.perf_counter() - started
+    for file in result.files:
+        target = out_dir / file.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, file.text.encode("utf-8"), mode=0o644)
+    sealed = keys.seal(_PURPOSE, json.dumps(result.code_map.to_json()).encode(), aad=b"code-map")
+    write_atomically(map_file, sealed, mode=0o600)
+    lines = sum(f.text.count("\n") + 1 for f in files)
+    report = {
+        "files": len(files),
+        "lines": lines,
+        "identifiers_defined": result.defined,
+        "identifiers_renamed": result.renamed,
+        "identifiers_kept": len(result.kept),
+        "markers": len(result.code_map.markers),
+        "literal_values": len(result.code_map.literals),
+        "other_files_skipped": skipped,
+        "seconds": round(seconds, 3),
+    }
+    if as_json:
+        print_json(report)
+        return
+    out.print(
+        f"[green]✓[/] anonymized {len(files)} file(s), {lines:,} lines into "
+        f"{escape(str(out_dir))}: {result.renamed} of {result.defined} identifiers renamed, "
+        f"{len(result.code_map.markers)} comments/docstrings replaced, "
+        f"{len(result.code_map.literals)} values in strings tokenized."
+    )
+    out.print(f"  map (encrypted): {escape(str(map_file))}")
+    if skipped:
+        out.print(f"[yellow]{skipped} non-Python file(s) were not copied.[/]")
+
+
+@code_app.command("restore")
+def restore(
+    ctx: typer.Context,
+    map_file: Annotated[Path, typer.Option("--map", help="The map written by anonymize.")],
+    source: Annotated[Path | None, typer.Argument(help="Text to restore (default stdin).")] = None,
+) -> None:
+    """Put the original names, comments, docstrings and values back into a model's answer
+    (code, diffs, markdown). Names the model introduced stay as they are."""
+    from veil.transform.code import CodeMap
+
+    keys = _keys(ctx)
+    if not map_file.is_file():
+        raise InputError(f"{map_file} does not exist.", hint="Pass the --map of anonymize.")
+    data = json.loads(keys.open(_PURPOSE, map_file.read_bytes(), aad=b"code-map"))
+    code_map = CodeMap.from_json(data)
+    text = source.read_text(encoding="utf-8") if source is not None else sys.stdin.read()
+    sys.stdout.write(code_map.restore(text))
