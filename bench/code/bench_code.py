@@ -25,28 +25,49 @@ from veil.transform import shared_detector
 from veil.transform.code import LiteralTransformer, PythonAnonymizer, SourceFile
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
-PROJECTS = ["textwrap", "colorsys", "fnmatch", "shlex", "graphlib", "string", "bisect",
-            "glob", "getopt", "calendar"]
+PROJECTS = [
+    "textwrap",
+    "colorsys",
+    "fnmatch",
+    "shlex",
+    "graphlib",
+    "string",
+    "bisect",
+    "glob",
+    "getopt",
+    "calendar",
+]
 _RESULT = re.compile(r"Ran (\d+) tests?.*?\n\n(OK|FAILED)[^\n]*", re.S)
 
 
 def run_tests(directory: Path, test_module: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "unittest", test_module], cwd=directory,
-                          capture_output=True, text=True, check=False, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "unittest", test_module],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     match = _RESULT.search(done.stderr)
     ran = int(match.group(1)) if match else 0
     failures = re.search(r"failures=(\d+)", done.stderr)
     errors = re.search(r"errors=(\d+)", done.stderr)
     skipped = re.search(r"skipped=(\d+)", done.stderr)
     bad = sum(int(m.group(1)) for m in (failures, errors) if m)
-    return {"ran": ran, "passed": ran - bad - (int(skipped.group(1)) if skipped else 0),
-            "ok": done.returncode == 0}
+    return {
+        "ran": ran,
+        "passed": ran - bad - (int(skipped.group(1)) if skipped else 0),
+        "ok": done.returncode == 0,
+    }
 
 
 def project(name: str) -> dict[str, Any]:
     module, test = STDLIB / f"{name}.py", STDLIB / "test" / f"test_{name}.py"
-    sources = [SourceFile(f"{name}.py", module.read_text()),
-               SourceFile(f"test_{name}.py", test.read_text())]
+    sources = [
+        SourceFile(f"{name}.py", module.read_text()),
+        SourceFile(f"test_{name}.py", test.read_text()),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         original, anonymized = Path(tmp) / "original", Path(tmp) / "anonymized"
         original.mkdir()
@@ -55,8 +76,7 @@ def project(name: str) -> dict[str, Any]:
             (original / source.path).write_text(source.text)
         before = run_tests(original, f"test_{name}")
         started = time.perf_counter()
-        result = PythonAnonymizer(literals=LiteralTransformer(shared_detector())).anonymize(
-            sources)
+        result = PythonAnonymizer(literals=LiteralTransformer(shared_detector())).anonymize(sources)
         seconds = time.perf_counter() - started
         for file in result.files:
             (anonymized / file.path).write_text(file.text)
@@ -64,13 +84,19 @@ def project(name: str) -> dict[str, Any]:
     output = "\n".join(f.text for f in result.files)
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", output))
     left = sorted(set(result.code_map.names.values()) & words)
-    comment_words = {w for marker, text in result.code_map.markers.items()
-                     if marker.startswith("#") for w in re.findall(r"[A-Za-z]{5,}", text)}
+    comment_words = {
+        w
+        for marker, text in result.code_map.markers.items()
+        if marker.startswith("#")
+        for w in re.findall(r"[A-Za-z]{5,}", text)
+    }
     identifiers = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "".join(s.text for s in sources)))
     comment_only = comment_words - identifiers
     lines = sum(s.text.count("\n") + 1 for s in sources)
-    round_trip = all(result.code_map.restore(a.text) == s.text
-                     for a, s in zip(result.files, sources, strict=True))
+    round_trip = all(
+        result.code_map.restore(a.text) == s.text
+        for a, s in zip(result.files, sources, strict=True)
+    )
     return {
         "project": name,
         "lines": lines,
@@ -94,8 +120,10 @@ def main() -> None:
             continue
         entry = project(name)
         results.append(entry)
-        print(json.dumps({k: v for k, v in entry.items() if k != "renamed_left_examples"}),
-              file=sys.stderr)
+        print(
+            json.dumps({k: v for k, v in entry.items() if k != "renamed_left_examples"}),
+            file=sys.stderr,
+        )
     json.dump({"python": sys.version.split()[0], "projects": results}, sys.stdout, indent=2)
     sys.stdout.write("\n")
     shutil.rmtree(Path(tempfile.gettempdir()) / "veil-code-bench", ignore_errors=True)
