@@ -285,3 +285,46 @@ def test_every_call_is_audited_without_content_and_the_ledger_verifies(served: S
     assert "415 555" not in dumped
     verify = served.veil("audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+CODE = """Please review:
+```python
+def secret_sauce_ratio(recipe_weights, pepper_grams):
+    # proprietary blend
+    return pepper_grams / sum(recipe_weights)
+```
+"""
+
+
+def _code_key(served: Served) -> str:
+    policies = Path(served.env["VEIL_HOME"]) / "policies"
+    policies.mkdir(parents=True, exist_ok=True)
+    (policies / "code.yaml").write_text(
+        "version: 1\nname: code\ncode_blocks: anonymize\nsurfaces:\n  gateway:\n"
+        "    default: {operator: pseudonymize}\n"
+    )
+    return served.create_key("--name", "code-review", "--policy", "code")
+
+
+def test_fenced_code_is_anonymized_and_restored_in_the_answer(
+    served: Served, upstream: Upstream
+) -> None:
+    key = _code_key(served)
+    before = len(upstream.received)
+    answer = client(served, key).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": CODE}]
+    )
+    seen = new_requests(upstream, before)
+    for word in ("secret_sauce_ratio", "recipe_weights", "pepper_grams", "proprietary"):
+        assert word not in seen
+    assert "def f_1(" in seen
+    assert answer.choices[0].message.content == f"Noted: {CODE}"
+
+
+def test_fenced_code_is_restored_in_a_stream_cut_through_names(served: Served) -> None:
+    key = _code_key(served)
+    stream = client(served, key).chat.completions.create(
+        model="gpt-test", stream=True, messages=[{"role": "user", "content": CODE}]
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == f"Noted: {CODE}"

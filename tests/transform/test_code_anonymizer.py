@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import keyword
 import os
 import subprocess
@@ -241,3 +242,26 @@ def test_cli_round_trip_with_an_encrypted_map(tmp_path: Path) -> None:
         check=False,
     )
     assert restored.stdout == (project / "billing.py").read_text()
+
+
+STREAMED = '''class Ledger:
+    """Keeps the books."""
+
+    def post_entry(self, amount_cents):
+        # round half up
+        return amount_cents // 100
+'''
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(0, 400), max_size=40))
+def test_streamed_answer_is_restored_whatever_the_chunk_boundaries(cuts: list[int]) -> None:
+    from veil.transform.code import CodeStreamRestorer
+
+    result = anonymize(("ledger.py", STREAMED))
+    anonymized = "Sure:\n" + result.files[0].text + "\nDone."
+    points = sorted({min(c, len(anonymized)) for c in cuts} | {0, len(anonymized)})
+    stream = CodeStreamRestorer(result.code_map)
+    out = "".join(stream.feed(anonymized[a:b]) for a, b in itertools.pairwise(points))
+    out += stream.close()
+    assert out == "Sure:\n" + STREAMED + "\nDone."

@@ -7,14 +7,25 @@ does not know pass through untouched.
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from collections import Counter, OrderedDict
 from typing import Any
 
 from veil.detect import Finding
 from veil.errors import PolicyViolationError
 from veil.transform import Policy, Pseudonymizer, Redactor, StreamRestorer
+from veil.transform.code import (
+    CodeMap,
+    CodeStreamRestorer,
+    LiteralTransformer,
+    PythonAnonymizer,
+    SourceFile,
+)
 
+_FENCE = re.compile(r"```[ \t]*(python3?|py)?[ \t]*\n(.*?)```", re.DOTALL)
+_LOOKS_LIKE_PYTHON = re.compile(r"^\s*(?:def|class|import|from|async def)\s", re.MULTILINE)
 Slot = tuple[Any, Any]  # (container, key): container[key] is a str to transform
 
 
@@ -198,12 +209,15 @@ class Exchange:
         self.screened: Counter[str] = Counter()
         self._prompt_text: list[str] = []
         self.chars_out = 0
+        self.code_map: CodeMap | None = None
 
     def protect(self, slots: list[Slot]) -> None:
         """Transform every slot by the prompt policy (all findings first, so a block
         rejects the request before anything is changed)."""
         found: list[tuple[Slot, str, list[Finding]]] = []
         blocked: set[str] = set()
+        if self._prompt.policy.code_blocks == "anonymize":
+            self._anonymize_code(slots)
         for slot in slots:
             text = slot[0][slot[1]]
             self._prompt_text.append(text)
@@ -227,6 +241,35 @@ class Exchange:
                 hint="Remove the secret from the prompt.",
                 kinds=tuple(sorted(blocked)),
             )
+
+    def _anonymize_code(self, slots: list[Slot]) -> None:
+        """Fenced Python blocks of every slot, anonymized as one project (names stay
+        consistent across messages); blocks that do not parse are left to the engine."""
+        blocks: list[tuple[int, int, int, str]] = []  # slot index, start, end, body
+        for index, (container, key) in enumerate(slots):
+            for match in _FENCE.finditer(container[key]):
+                body = match.group(2)
+                if match.group(1) is None and not _LOOKS_LIKE_PYTHON.search(body):
+                    continue  # an unlabeled block that may be shell, SQL or prose
+                try:
+                    ast.parse(body)
+                except (SyntaxError, ValueError):
+                    continue
+                blocks.append((index, match.start(2), match.end(2), body))
+        if not blocks:
+            return
+        literals = LiteralTransformer(
+            self._prompt.detector, self._min_score, pseudonymizer=self.pseudonymizer
+        )
+        result = PythonAnonymizer(literals=literals).anonymize(
+            [SourceFile(f"block_{n}.py", body) for n, (_, _, _, body) in enumerate(blocks)]
+        )
+        self.code_map = result.code_map
+        self.actions["anonymize_code"] += len(blocks)
+        for (index, start, end, _), file in reversed(list(zip(blocks, result.files, strict=True))):
+            container, key = slots[index]
+            text = container[key]
+            container[key] = text[:start] + file.text + text[end:]
 
     def screen(self, text: str) -> str:
         """Mask personal data the model produced that was not in the prompt."""
@@ -252,8 +295,11 @@ class Exchange:
 
     def answer_text(self, text: str) -> str:
         self.chars_out += len(text)
-        restored = self.pseudonymizer.restore(text) if self.restores else text
-        return self.screen(restored)
+        if not self.restores:
+            return self.screen(text)
+        if self.code_map is not None:
+            text = self.code_map.restore(text)
+        return self.screen(self.pseudonymizer.restore(text))
 
     def restore_slots(self, slots: list[Slot]) -> None:
         for container, key in slots:
@@ -284,10 +330,17 @@ class TextStream:
     def __init__(self, exchange: Exchange) -> None:
         self._exchange = exchange
         self._restorer = StreamRestorer(exchange.pseudonymizer) if exchange.restores else None
+        self._code = (
+            CodeStreamRestorer(exchange.code_map)
+            if exchange.restores and exchange.code_map is not None
+            else None
+        )
         self._pending = ""
 
     def feed(self, chunk: str) -> str:
         self._exchange.chars_out += len(chunk)
+        if self._code is not None:
+            chunk = self._code.feed(chunk)
         restored = self._restorer.feed(chunk) if self._restorer is not None else chunk
         self._pending += restored
         cut = _release_point(self._pending, self._HOLD)
@@ -297,7 +350,10 @@ class TextStream:
         return self._exchange.screen(ready)
 
     def close(self) -> str:
-        rest = self._restorer.close() if self._restorer is not None else ""
+        tail = self._code.close() if self._code is not None else ""
+        if self._restorer is not None:
+            tail = self._restorer.feed(tail)
+        rest = tail + (self._restorer.close() if self._restorer is not None else "")
         text, self._pending = self._pending + rest, ""
         return self._exchange.screen(text)
 

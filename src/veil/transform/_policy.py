@@ -49,6 +49,10 @@ class Policy(BaseModel):
     levels: dict[Level, Rule] = Field(default_factory=dict)
     kinds: dict[str, Rule] = Field(default_factory=dict)
     surfaces: dict[str, RuleSet] = Field(default_factory=dict)
+    code_blocks: Literal["keep", "anonymize"] = Field(
+        default="keep",
+        description="gateway: anonymize fenced Python code blocks in prompts (veil code)",
+    )
 
     @model_validator(mode="after")
     def _kinds_are_upper_snake(self) -> Policy:

@@ -12,8 +12,16 @@ from veil.transform.code._literals import LiteralTransformer
 from veil.transform.code._python import (
     Anonymized,
     CodeMap,
+    CodeStreamRestorer,
     PythonAnonymizer,
     SourceFile,
 )
 
-__all__ = ["Anonymized", "CodeMap", "LiteralTransformer", "PythonAnonymizer", "SourceFile"]
+__all__ = [
+    "Anonymized",
+    "CodeMap",
+    "CodeStreamRestorer",
+    "LiteralTransformer",
+    "PythonAnonymizer",
+    "SourceFile",
+]

@@ -8,10 +8,16 @@ from veil.transform._pseudonymizer import Pseudonymizer
 
 
 class LiteralTransformer:
-    def __init__(self, detector: Detector, min_score: float = 0.5) -> None:
+    def __init__(
+        self,
+        detector: Detector,
+        min_score: float = 0.5,
+        pseudonymizer: Pseudonymizer | None = None,
+    ) -> None:
         self._detector = detector
         self._min_score = min_score
-        self.pseudonymizer = Pseudonymizer(scope="code")
+        # The gateway passes its request's scope, so tokens never collide with the prompt's.
+        self.pseudonymizer = pseudonymizer or Pseudonymizer(scope="code")
 
     def __repr__(self) -> str:
         return f"LiteralTransformer(tokens={len(self.pseudonymizer)})"

@@ -340,6 +340,58 @@ class CodeMap:
         )
 
 
+class CodeStreamRestorer:
+    """``CodeMap.restore`` over a stream whose chunks may cut a name or a marker anywhere.
+
+    Holds back a trailing identifier (``v_1`` may grow into ``v_12``) and a tail that could
+    still become a comment or docstring marker; ``close`` flushes.
+    """
+
+    _HOLD = 64
+
+    def __init__(self, code_map: CodeMap) -> None:
+        self._map = code_map
+        self._pending = ""
+
+    def feed(self, chunk: str) -> str:
+        text = self._pending + chunk
+        cut = self._cut(text)
+        self._pending = text[cut:]
+        return self._map.restore(text[:cut])
+
+    def close(self) -> str:
+        rest, self._pending = self._pending, ""
+        return self._map.restore(rest)
+
+    def _cut(self, text: str) -> int:
+        cut = len(text)
+        while cut > 0 and (text[cut - 1].isalnum() or text[cut - 1] == "_"):
+            cut -= 1
+        # A marker starts with '#' or a triple quote; hold it while it can still complete.
+        window = max(0, len(text) - self._HOLD)
+        for opener in ("#", '"""', "'''"):
+            index = text.rfind(opener, window)
+            if index != -1 and _could_be_marker(text[index:]):
+                cut = min(cut, index)
+        return cut
+
+
+def _could_be_marker(tail: str) -> bool:
+    """Whether ``tail`` may still grow into a comment or docstring marker."""
+    for head in ("# veil_c_", "#veil_c_"):
+        if head.startswith(tail) or (tail.startswith(head) and tail[len(head) :].isdigit()):
+            return True
+    for quote in ('"""', "'''"):
+        head = quote + "veil_d_"
+        if head.startswith(tail):
+            return True
+        if tail.startswith(head) and re.fullmatch(
+            r"\d*\n*" + re.escape(quote[0]) + "{0,2}", tail[len(head) :]
+        ):
+            return True
+    return False
+
+
 # -- rewriting ---------------------------------------------------------------------------
 
 
