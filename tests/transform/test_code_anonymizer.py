@@ -265,3 +265,107 @@ def test_streamed_answer_is_restored_whatever_the_chunk_boundaries(cuts: list[in
     out = "".join(stream.feed(anonymized[a:b]) for a, b in itertools.pairwise(points))
     out += stream.close()
     assert out == "Sure:\n" + STREAMED + "\nDone."
+
+
+# -- other languages (Pygments lexers; scope by declarations) ---------------------------
+
+JS = """// cart for ACME (internal)
+function addAll(items, offset) {
+  const total = items.reduce((acc, x) => acc + x, 0); /* sum */
+  return total + offset;
+}
+class Cart {
+  constructor(owner) { this.owner = owner; this.lines = []; }
+  addLine(priceCents) { this.lines.push(priceCents); return this; }
+  grandTotal(discountRate) { return addAll(this.lines, 0) * (1 - discountRate); }
+}
+const cart = new Cart("acme").addLine(250).addLine(100);
+console.log(`owner=${cart.owner} total=${cart.grandTotal(0.1)}`);
+"""
+C = """#include <stdio.h>
+/* tax engine
+   v2 */
+static int apply_tax(int amount_cents, int rate_percent) {
+    // integer math only
+    return amount_cents + amount_cents * rate_percent / 100;
+}
+int main(void) {
+    int subtotal_cents = 1000;
+    printf("%d\\n", apply_tax(subtotal_cents, 20));
+    return 0;
+}
+"""
+SQL = """-- billing schema
+CREATE TABLE invoices (invoice_id INT, customer_email TEXT);
+SELECT invoice_id FROM invoices WHERE customer_email = 'ana@example.com';
+"""
+SAMPLES = {
+    "cart.js": JS,
+    "calc.c": C,
+    "schema.sql": SQL,
+    "Main.java": "class Main {\n  // entry\n  static int doubleIt(int amountCents) {\n"
+    "    return amountCents * 2;\n  }\n  public static void main(String[] args) {\n"
+    "    System.out.println(doubleIt(21));\n  }\n}\n",
+    "lib.rs": "// helper\nfn scale_price(price_cents: i64, factor: i64) -> i64 {\n"
+    "    price_cents * factor\n}\n",
+    "main.go": "package main\n\n// entry\nfunc scalePrice(priceCents int) int {\n"
+    "\treturn priceCents * 2\n}\n",
+}
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES))
+def test_other_languages_round_trip_byte_for_byte(path: str) -> None:
+    from veil.transform.code import LexedAnonymizer
+
+    result = LexedAnonymizer(literals=LiteralTransformer(shared_detector())).anonymize(
+        [SourceFile(path, SAMPLES[path])]
+    )
+    text = result.files[0].text
+    assert result.code_map.restore(text) == SAMPLES[path]
+    assert text.count("\n") == SAMPLES[path].count("\n")
+    assert "veil_l_" in text  # comments became markers
+    assert result.renamed >= 1
+
+
+def _tool(name: str) -> str:
+    import shutil
+
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def test_anonymized_javascript_prints_the_same(tmp_path: Path) -> None:
+    from veil.transform.code import LexedAnonymizer
+
+    node = _tool("node")
+    result = LexedAnonymizer().anonymize([SourceFile("cart.js", JS)])
+    (tmp_path / "a.js").write_text(JS)
+    (tmp_path / "b.js").write_text(result.files[0].text)
+    outputs = [
+        subprocess.run([node, str(tmp_path / f)], capture_output=True, text=True, check=True).stdout
+        for f in ("a.js", "b.js")
+    ]
+    assert outputs[0] == outputs[1] == "owner=acme total=315\n"
+    for word in ("addAll", "grandTotal", "discountRate", "ACME"):
+        assert word not in result.files[0].text
+
+
+def test_anonymized_c_prints_the_same(tmp_path: Path) -> None:
+    from veil.transform.code import LexedAnonymizer
+
+    gcc = _tool("gcc")
+    result = LexedAnonymizer().anonymize([SourceFile("calc.c", C)])
+    outputs = []
+    for name, text in (("a", C), ("b", result.files[0].text)):
+        (tmp_path / f"{name}.c").write_text(text)
+        subprocess.run([gcc, "-o", str(tmp_path / name), str(tmp_path / f"{name}.c")], check=True)
+        outputs.append(
+            subprocess.run(
+                [str(tmp_path / name)], capture_output=True, text=True, check=True
+            ).stdout
+        )
+    assert outputs == ["1200\n", "1200\n"]
+    assert "apply_tax" not in result.files[0].text
+    assert "#include <stdio.h>" in result.files[0].text

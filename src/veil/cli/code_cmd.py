@@ -39,11 +39,18 @@ def anonymize(
     docstrings: Annotated[str, typer.Option(help="marker (restorable) or keep.")] = "marker",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
-    """Rename what the code defines to neutral names (consistently across files), replace
+    """Rename what the code defines to neutral names (consistently across files; Python
+    exactly, JavaScript/TypeScript/Java/Go/C/C++/Rust/SQL by declarations), replace
     comments and docstrings with markers and values in strings with tokens. The copy
     still runs; the map (sealed with your root key) turns a model's answer back."""
     from veil.transform import shared_detector
-    from veil.transform.code import LiteralTransformer, PythonAnonymizer, SourceFile
+    from veil.transform.code import (
+        LexedAnonymizer,
+        LiteralTransformer,
+        PythonAnonymizer,
+        SourceFile,
+        language_of,
+    )
 
     for option, value in (("--comments", comments), ("--docstrings", docstrings)):
         if value not in ("marker", "keep"):
@@ -51,33 +58,51 @@ def anonymize(
     if not source.exists():
         raise InputError(f"{source} does not exist.")
     root = source if source.is_dir() else source.parent
-    paths = sorted(source.rglob("*.py")) if source.is_dir() else [source]
-    skipped = (
-        sum(1 for p in root.rglob("*") if p.is_file() and p.suffix != ".py")
-        if source.is_dir()
-        else 0
+    candidates = (
+        sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
     )
-    files = []
-    for path in paths:
+    files: list[SourceFile] = []
+    others: list[SourceFile] = []
+    skipped = 0
+    for path in candidates:
+        relative = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in relative.split("/")):
+            continue  # .git, .venv and other hidden trees
+        if path.suffix != ".py" and language_of(relative) is None:
+            skipped += 1
+            continue
         try:
-            files.append(
-                SourceFile(path.relative_to(root).as_posix(), path.read_text(encoding="utf-8"))
-            )
+            text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise InputError(f"{path} is not UTF-8 text.") from None
-    if not files:
-        raise InputError(f"No Python files under {source}.")
+        (files if path.suffix == ".py" else others).append(SourceFile(relative, text))
+    if not files and not others:
+        raise InputError(
+            f"No supported source files under {source}.",
+            hint="Python, JavaScript/TypeScript, Java, Go, C/C++, Rust and SQL.",
+        )
     keys = _keys(ctx)
     started = time.perf_counter()
+    literals = LiteralTransformer(shared_detector())
     try:
         result = PythonAnonymizer(
-            comments=comments, docstrings=docstrings, literals=LiteralTransformer(shared_detector())
+            comments=comments, docstrings=docstrings, literals=literals
         ).anonymize(files)
     except SyntaxError as exc:
         raise InputError(
             f"{exc.filename}:{exc.lineno}: not valid Python ({exc.msg}).",
             hint="Only code that parses can be anonymized exactly.",
         ) from None
+    if others:
+        lexed = LexedAnonymizer(comments=comments, literals=literals).anonymize(others)
+        result.files += lexed.files
+        result.code_map.names.update(lexed.code_map.names)
+        result.code_map.markers.update(lexed.code_map.markers)
+        result.code_map.literals.update(lexed.code_map.literals)
+        result.renamed += lexed.renamed
+        result.defined += lexed.defined
+        result.kept += lexed.kept
+    files += others
     seconds = time.perf_counter() - started
     for file in result.files:
         target = out_dir / file.path
@@ -108,7 +133,7 @@ def anonymize(
     )
     out.print(f"  map (encrypted): {escape(str(map_file))}")
     if skipped:
-        out.print(f"[yellow]{skipped} non-Python file(s) were not copied.[/]")
+        out.print(f"[yellow]{skipped} file(s) of other types were not copied.[/]")
 
 
 @code_app.command("restore")

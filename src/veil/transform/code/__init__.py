@@ -8,6 +8,7 @@ everything in a :class:`CodeMap` whose ``restore`` maps a model's answer back.
 
 from __future__ import annotations
 
+from veil.transform.code._lexed import LANGUAGES, LexedAnonymizer, language_of
 from veil.transform.code._literals import LiteralTransformer
 from veil.transform.code._python import (
     Anonymized,
@@ -18,10 +19,13 @@ from veil.transform.code._python import (
 )
 
 __all__ = [
+    "LANGUAGES",
     "Anonymized",
     "CodeMap",
     "CodeStreamRestorer",
+    "LexedAnonymizer",
     "LiteralTransformer",
     "PythonAnonymizer",
     "SourceFile",
+    "language_of",
 ]

@@ -291,7 +291,10 @@ def _introspect(modules: set[str]) -> set[str]:
 # -- the map ----------------------------------------------------------------------------
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_MARKER = re.compile(r"#\s?veil_c_\d+|[rRbBuU]{0,2}(?:\"\"\"|''')veil_d_\d+\n*(?:\"\"\"|''')")
+_MARKER = re.compile(
+    r"/\* veil_l_\d+\n* \*/|// veil_l_\d+|-- veil_l_\d+|#\s?veil_[cl]_\d+"
+    r"|[rRbBuU]{0,2}(?:\"\"\"|''')veil_d_\d+\n*(?:\"\"\"|''')"
+)
 
 
 @dataclass
