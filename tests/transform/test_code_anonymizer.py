@@ -369,3 +369,14 @@ def test_anonymized_c_prints_the_same(tmp_path: Path) -> None:
     assert outputs == ["1200\n", "1200\n"]
     assert "apply_tax" not in result.files[0].text
     assert "#include <stdio.h>" in result.files[0].text
+
+
+@pytest.mark.parametrize("cut", range(0, 60))
+def test_streamed_answer_is_restored_at_every_early_cut(cut: int) -> None:
+    from veil.transform.code import CodeStreamRestorer
+
+    result = anonymize(("ledger.py", STREAMED))
+    anonymized = "Sure:\n" + result.files[0].text
+    stream = CodeStreamRestorer(result.code_map)
+    out = stream.feed(anonymized[:cut]) + stream.feed(anonymized[cut:]) + stream.close()
+    assert out == "Sure:\n" + STREAMED

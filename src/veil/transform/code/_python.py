@@ -372,11 +372,21 @@ class CodeStreamRestorer:
             cut -= 1
         # A marker starts with '#' or a triple quote; hold it while it can still complete.
         window = max(0, len(text) - self._HOLD)
+        # A docstring marker that is already complete at the end is not held.
+        complete = _COMPLETE_DOCSTRING_MARKER.search(text)
+        done = complete.start() if complete is not None else len(text) + 1
         for opener in ("#", '"""', "'''"):
             index = text.rfind(opener, window)
-            if index != -1 and _could_be_marker(text[index:]):
+            if index != -1 and index < done and _could_be_marker(text[index:]):
                 cut = min(cut, index)
+        # One or two quotes at the very end may be the start of a docstring marker.
+        tail = len(text) - len(text.rstrip("\"'"))
+        if 0 < tail < 3:
+            cut = min(cut, len(text) - tail)
         return cut
+
+
+_COMPLETE_DOCSTRING_MARKER = re.compile(r"(?:\"\"\"|\'\'\')veil_d_\d+\n*(?:\"\"\"|\'\'\')$")
 
 
 def _could_be_marker(tail: str) -> bool:
