@@ -18,7 +18,7 @@ from veil.detect import CATALOG, Detector
 from veil.errors import InputError
 from veil.scan import _git
 from veil.scan._content import ContentScanner
-from veil.scan._files import discover, is_binary, veilignore
+from veil.scan._files import discover, git_root, is_binary, veilignore
 from veil.scan._hygiene import hygiene_findings
 from veil.scan._model import Fingerprinter, ScanFinding
 
@@ -210,18 +210,18 @@ class Scanner:
         scanner = build_content_scanner(self.options)
         return ScanResult(scanner.scan(name, text), files=1, bytes=len(text.encode()))
 
-    def scan_staged(self, repo: Path) -> ScanResult:
-        """The staged version of each staged file; findings on lines the commit adds."""
-        from veil.scan._files import git_root
-
+    def _repository(self, repo: Path, why: str) -> tuple[Path, ScanOptions, ContentScanner]:
         root = git_root(repo)
         if root is None:
-            raise InputError(
-                f"{repo} is not inside a git repository.",
-                hint="--staged scans what `git commit` would record.",
-            )
+            raise InputError(f"{repo} is not inside a git repository.", hint=why)
         options = read_config(root, self.options)
-        scanner = build_content_scanner(options)
+        return root, options, build_content_scanner(options)
+
+    def scan_staged(self, repo: Path) -> ScanResult:
+        """The staged version of each staged file; findings on lines the commit adds."""
+        root, options, scanner = self._repository(
+            repo, "--staged scans what `git commit` would record."
+        )
         added = _git.staged_added_lines(root)
         ignore = veilignore(root)
         result = ScanResult()
@@ -247,16 +247,7 @@ class Scanner:
     def scan_history(self, repo: Path, since: str | None = None) -> ScanResult:
         """Every line added by a reachable commit; each finding once, at the commit
         that introduced it."""
-        from veil.scan._files import git_root
-
-        root = git_root(repo)
-        if root is None:
-            raise InputError(
-                f"{repo} is not inside a git repository.",
-                hint="--git scans the history of a git repository.",
-            )
-        options = read_config(root, self.options)
-        scanner = build_content_scanner(options)
+        root, _, scanner = self._repository(repo, "--git scans the history of a repository.")
         ignore = veilignore(root)
         seen: set[str] = set()
         result = ScanResult()
@@ -275,7 +266,5 @@ class Scanner:
 
 
 def _git_root_is(root: Path) -> bool:
-    from veil.scan._files import git_root
-
     found = git_root(root)
     return found is not None and found.resolve() == root.resolve()
