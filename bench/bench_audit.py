@@ -80,8 +80,8 @@ def plain_rate(engine: Engine, callers: int, appends: int, batch: int) -> float:
 
 
 def verify_rate(engine: Engine, entries: int) -> float:
+    upgrade(engine)  # before the Ledger: it takes its keys from the key store's table
     ledger = Ledger(engine, KEY)
-    upgrade(engine)
     for _ in range(0, entries, 1000):
         ledger.append_many(
             [
