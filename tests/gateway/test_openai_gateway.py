@@ -328,3 +328,15 @@ def test_fenced_code_is_restored_in_a_stream_cut_through_names(served: Served) -
     )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert text == f"Noted: {CODE}"
+
+
+def test_creating_and_revoking_keys_is_audited_without_the_secret(served: Served) -> None:
+    key = served.create_key("--name", "audited", "--rate", "5/s")
+    key_id = "vk_" + key.split("-")[2]
+    assert served.veil("keys", "revoke", key_id).returncode == 0
+    result = served.veil("audit", "query", "--action", "keys.create")
+    created = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert any(e["resource"] == key_id and e["details"]["rate"] == "5/s" for e in created)
+    revoked = served.veil("audit", "query", "--action", "keys.revoke").stdout
+    assert key_id in revoked
+    assert key.split("-")[-1] not in result.stdout + revoked

@@ -63,6 +63,22 @@ def settings_from_context(ctx: typer.Context) -> Settings:
     return settings
 
 
+def audit_event(
+    ctx: typer.Context, action: str, resource: str, details: dict[str, Any] | None = None
+) -> None:
+    """One ledger entry for an administrative change made from the CLI (the OS user is
+    the actor; never a secret value)."""
+    import getpass
+
+    from veil.audit import open_ledger
+
+    ledger = open_ledger(settings_from_context(ctx))
+    try:
+        ledger.append(getpass.getuser(), action, "ok", resource=resource, details=details)
+    finally:
+        ledger.close()
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output on stdout, one document."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")

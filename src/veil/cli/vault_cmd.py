@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from typing import Annotated
@@ -11,8 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from veil.audit import open_ledger
-from veil.cli._app import app, out, print_json, settings_from_context
+from veil.cli._app import app, audit_event, out, print_json, settings_from_context
 from veil.config import mask_secret
 from veil.errors import InputError
 from veil.keys import KeyStore, Vault, env_variable, root_key_from_settings
@@ -38,9 +36,7 @@ def _vault(ctx: typer.Context) -> Vault:
 
 def _audit(ctx: typer.Context, action: str, name: str) -> None:
     """Every change to the vault is audited — the name, never the value."""
-    ledger = open_ledger(settings_from_context(ctx))
-    ledger.append(getpass.getuser(), f"vault.{action}", "ok", resource=f"vault:{name}")
-    ledger.close()
+    audit_event(ctx, f"vault.{action}", f"vault:{name}")
 
 
 def _read_value(from_stdin: bool, name: str) -> str:

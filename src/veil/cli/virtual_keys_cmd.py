@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from veil.cli._app import out, print_json, settings_from_context
+from veil.cli._app import audit_event, out, print_json, settings_from_context
 from veil.cli.keys_cmd import keys_app
 from veil.keys import KeyStore, root_key_from_settings
 from veil.store import open_engine
@@ -55,6 +55,10 @@ def create(
         policy=policy,
         home=settings.home,
     )
+    details = {
+        k: v for k, v in key.to_dict().items() if k in ("models", "rate", "tokens", "policy")
+    }
+    audit_event(ctx, "keys.create", f"vk_{key.key_id}", details)
     if as_json:
         print_json({**key.to_dict(), "key": token})
         return
@@ -102,6 +106,7 @@ def revoke(
     """Revoke a virtual key; every gateway replica refuses it within two seconds."""
     _, store = _virtual_keys(ctx)
     revoked = store.revoke(key)
+    audit_event(ctx, "keys.revoke", f"vk_{revoked.key_id}")
     if as_json:
         print_json({"revoked": f"vk_{revoked.key_id}", "name": revoked.name})
         return
