@@ -113,3 +113,17 @@ def test_two_gateway_processes_share_limits_through_redis(tmp_path: Path, redis_
     finally:
         first.stop()
         second.stop()
+
+
+def test_unreachable_redis_is_a_clear_error_at_start(tmp_path: Path) -> None:
+    env = gateway_env(tmp_path, VEIL_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0")
+    result = subprocess.run(
+        [VEIL, "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 4
+    assert "Cannot reach Redis" in result.stderr

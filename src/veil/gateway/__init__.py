@@ -26,7 +26,10 @@ def open_gateway(settings: Settings, root: RootKey) -> Gateway:
     keys = KeyStore(engine, root)
     detector = shared_detector()
     upstreams = configured_upstreams(settings, Vault(engine, keys))
-    limiter: Limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
+    limiter: Limiter = MemoryLimiter()
+    if settings.redis_url:
+        RedisLimiter.check(settings.redis_url)  # fail now, not on the first request
+        limiter = RedisLimiter(settings.redis_url)
     return Gateway(
         settings,
         engine=engine,

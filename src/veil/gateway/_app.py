@@ -26,7 +26,7 @@ from veil import __version__
 from veil.audit import Ledger
 from veil.config import Settings
 from veil.detect import Detector
-from veil.errors import PolicyViolationError, VeilError
+from veil.errors import PolicyViolationError, StorageError, VeilError
 from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
 from veil.gateway._metrics import Metrics
 from veil.gateway._protect import (
@@ -421,6 +421,17 @@ class Gateway:
         except UpstreamError as exc:
             call.status, call.outcome, call.error = exc.status, "error", "upstream"
             return error_response(endpoint.api, GatewayError(exc.status, exc.message, "upstream"))
+        except StorageError as exc:  # the limits store (Redis) failed mid-run
+            log.error("%s", exc.message)
+            call.status, call.outcome, call.error = 503, "error", "limits_store"
+            return error_response(
+                endpoint.api,
+                GatewayError(
+                    503,
+                    "Veil's rate-limit store is unavailable; retry shortly.",
+                    "limits_store_unavailable",
+                ),
+            )
         finally:
             if not streaming:
                 await self._finish(call)

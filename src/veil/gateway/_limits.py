@@ -8,7 +8,6 @@ large answer can drive it below zero and later requests wait until it refills.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from typing import Any, Literal, Protocol
@@ -118,16 +117,21 @@ class RedisLimiter:
             ) from None
         return float(result)
 
-    async def ping(self) -> None:
+    @staticmethod
+    def check(url: str) -> None:
+        """Fail at start-up, not on the first request, when Redis is unreachable."""
         import redis
 
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
         try:
-            await asyncio.wait_for(self._client.ping(), timeout=5)
-        except (redis.RedisError, OSError, TimeoutError) as exc:
+            client.ping()
+        except (redis.RedisError, OSError) as exc:
             raise StorageError(
                 f"Cannot reach Redis at VEIL_REDIS_URL: {type(exc).__name__}.",
                 hint="Start Redis or unset VEIL_REDIS_URL to keep limits in this process.",
             ) from None
+        finally:
+            client.close()
 
     async def close(self) -> None:
         await self._client.aclose()

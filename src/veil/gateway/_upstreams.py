@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from veil.config import Settings, is_loopback_host
-from veil.errors import ConfigError, InputError, ProviderError, VeilError
+from veil.errors import ConfigError, InputError, VeilError
 from veil.keys import Vault
 
 UpstreamKind = Literal["openai", "anthropic", "echo"]
@@ -211,7 +211,7 @@ class UpstreamClient:
                 raise UpstreamError(
                     f"The {upstream.name} upstream failed: {type(exc).__name__}.", 502
                 ) from None
-        raise ProviderError("unreachable")  # pragma: no cover - the loop always returns
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def upstream_error_of(exc: BaseException, name: str) -> UpstreamError:
@@ -219,7 +219,3 @@ def upstream_error_of(exc: BaseException, name: str) -> UpstreamError:
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return UpstreamError(f"The {name} upstream did not answer in time.", 504)
     return UpstreamError(f"The {name} upstream broke off its answer.", 502)
-
-
-def describe(upstreams: dict[str, Upstream]) -> list[str]:
-    return [upstream.describe() for upstream in upstreams.values()]

@@ -61,16 +61,7 @@ def sensitive_name(name: str) -> bool:
 def _names_in(node: ast.AST) -> Iterator[str]:
     """Names and attribute names read inside an expression (f-strings included)."""
     for child in ast.walk(node):
-        if isinstance(child, ast.Name):
-            yield child.id
-        elif isinstance(child, ast.Attribute):
-            yield child.attr
-        elif (
-            isinstance(child, ast.Subscript)
-            and isinstance(child.slice, ast.Constant)
-            and isinstance(child.slice.value, str)
-        ):
-            yield child.slice.value
+        yield from _target_names(child)
 
 
 def _is_log_call(call: ast.Call) -> bool:
