@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from veil.audit._canonical import canonical_json
+from veil.audit._ledger import Entry, _encode_entry, _make_item, _timestamp
 
 scalars = (
     st.none()
@@ -46,3 +48,30 @@ def test_control_characters_escape_like_rfc8785() -> None:
 def test_lone_surrogates_are_refused_like_rfc8785() -> None:
     with pytest.raises(rfc8785.CanonicalizationError):
         canonical_json({"k": "\ud800"})
+
+
+optional_text = st.none() | st.text(min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    actor=st.text(min_size=1, max_size=12),
+    action=st.text(min_size=1, max_size=12),
+    subject=optional_text,
+    resource=optional_text,
+    details=st.dictionaries(st.text(max_size=6), values, max_size=4),
+    seq=st.integers(0, 2**40),
+)
+def test_an_entry_assembled_from_parts_is_its_rfc8785_encoding(
+    actor: str,
+    action: str,
+    subject: str | None,
+    resource: str | None,
+    details: dict[str, Any],
+    seq: int,
+) -> None:
+    now = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
+    item = _make_item(actor, action, "ok", subject, resource, details, canonical_json(details))
+    entry = Entry(seq, now, actor, action, "ok", subject, resource, details)
+    assembled = _encode_entry(item, seq, canonical_json(_timestamp(now)))
+    assert assembled == rfc8785.dumps(entry.to_dict())

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from veil.audit import Ledger, merkle, verify_archive
+from veil.audit._ledger import _entries_agree_in_database
 from veil.detect import Detector
 from veil.errors import InputError, IntegrityError, KeyMaterialError, PolicyViolationError
 from veil.keys import RootKey
@@ -160,6 +161,39 @@ def test_edited_entry_with_recomputed_hashes_is_caught_by_the_signed_heads(
                 },
             )
     with pytest.raises(IntegrityError, match=r"entries 6\.\.6 do not match the signed tree head"):
+        ledger.verify()
+
+
+def test_the_database_side_check_passes_a_clean_ledger_and_fails_an_edited_one(
+    ledger: Ledger, engine: Engine
+) -> None:
+    """The fast pass relies on the database comparing columns and entries; were its
+    query broken, every verify would quietly take the slow full pass."""
+    with engine.connect() as connection:
+        assert _entries_agree_in_database(connection) is True
+    tamper(engine, "UPDATE audit_entries SET outcome = 'denied' WHERE seq = 1")
+    with engine.connect() as connection:
+        assert _entries_agree_in_database(connection) is False
+
+
+def test_a_column_edited_apart_from_its_entry_is_named(ledger: Ledger, engine: Engine) -> None:
+    """Queries filter on the columns: a changed actor column must not go unnoticed."""
+    tamper(engine, "UPDATE audit_entries SET actor = 'someone-else' WHERE seq = 5")
+    with pytest.raises(IntegrityError, match="entry 5: its columns disagree"):
+        ledger.verify()
+
+
+def test_an_entry_that_is_not_json_is_named_even_with_its_hash_recomputed(
+    ledger: Ledger, engine: Engine
+) -> None:
+    garbage = b"not json at all"
+    tamper(
+        engine,
+        "UPDATE audit_entries SET entry = :e, leaf_hash = :l WHERE seq = 3",
+        e=garbage,
+        l=merkle.leaf_hash(garbage),
+    )
+    with pytest.raises(IntegrityError, match="entry 3 is not valid JSON"):
         ledger.verify()
 
 

@@ -101,3 +101,16 @@ def test_frontier_matches_the_recursive_definition() -> None:
         if i % 17 == 0:
             copy = merkle.Frontier(frontier.size, frontier.subtrees)
             assert copy.root() == merkle._subtree_root(leaves, 0, len(leaves))
+
+
+@settings(max_examples=40, deadline=None)
+@given(start=st.integers(0, 2100), count=st.integers(0, 3100))
+def test_extend_equals_appending_leaf_by_leaf(start: int, count: int) -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(start + count)]
+    one_by_one, extended = merkle.Frontier(), merkle.Frontier()
+    for leaf in leaves:
+        one_by_one.append(leaf)
+    for leaf in leaves[:start]:
+        extended.append(leaf)
+    extended.extend(leaves[start:])
+    assert (extended.size, extended.subtrees) == (one_by_one.size, one_by_one.subtrees)
