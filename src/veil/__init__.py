@@ -3,25 +3,50 @@
 >>> import veil
 >>> veil.redact("mail bob@example.com")
 'mail [EMAIL]'
+
+The names below load on first use (PEP 562), so ``import veil`` and tools that need
+one corner of it (``veil encrypt``) do not pay for the detection engine or the database.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from veil.audit import Ledger, open_ledger
-from veil.config import Settings, load_settings
-from veil.detect import Detector, Finding, Level
-from veil.errors import VeilError
-from veil.transform import (
-    Policy,
-    Pseudonymizer,
-    Redactor,
-    StreamRestorer,
-    default_policy,
-    load_policy,
-    redact,
-)
+if TYPE_CHECKING:
+    from veil.audit import Ledger, open_ledger
+    from veil.config import Settings, load_settings
+    from veil.detect import Detector, Finding, Level
+    from veil.errors import VeilError
+    from veil.transform import (
+        Policy,
+        Pseudonymizer,
+        Redactor,
+        StreamRestorer,
+        default_policy,
+        load_policy,
+        redact,
+    )
+
+_HOMES = {
+    "Ledger": "veil.audit",
+    "open_ledger": "veil.audit",
+    "Settings": "veil.config",
+    "load_settings": "veil.config",
+    "Detector": "veil.detect",
+    "Finding": "veil.detect",
+    "Level": "veil.detect",
+    "VeilError": "veil.errors",
+    "Policy": "veil.transform",
+    "Pseudonymizer": "veil.transform",
+    "Redactor": "veil.transform",
+    "StreamRestorer": "veil.transform",
+    "default_policy": "veil.transform",
+    "load_policy": "veil.transform",
+    "redact": "veil.transform",
+}
 
 __all__ = [
     "Detector",
@@ -41,3 +66,16 @@ __all__ = [
     "open_ledger",
     "redact",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'veil' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -11,20 +11,43 @@ provider keys sealed with it.
 
 from __future__ import annotations
 
-from veil.keys._kms import KeyManagementService, LocalKms, kms_from_url
-from veil.keys._root import (
-    RootKey,
-    create_keyring_root_key,
-    create_kms_root_key,
-    create_passphrase_root_key,
-    generate_root_key,
-    keyring_file,
-    kms_file,
-    passphrase_file,
-    root_key_from_settings,
-)
-from veil.keys._store import KeyStore
-from veil.keys._vault import Vault, VaultEntry, env_variable
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from veil.keys._kms import KeyManagementService, LocalKms, kms_from_url
+    from veil.keys._root import (
+        RootKey,
+        create_keyring_root_key,
+        create_kms_root_key,
+        create_passphrase_root_key,
+        generate_root_key,
+        keyring_file,
+        kms_file,
+        passphrase_file,
+        root_key_from_settings,
+    )
+    from veil.keys._store import KeyStore
+    from veil.keys._vault import Vault, VaultEntry, env_variable
+
+_HOMES = {
+    "KeyManagementService": "veil.keys._kms",
+    "LocalKms": "veil.keys._kms",
+    "kms_from_url": "veil.keys._kms",
+    "RootKey": "veil.keys._root",
+    "create_keyring_root_key": "veil.keys._root",
+    "create_kms_root_key": "veil.keys._root",
+    "create_passphrase_root_key": "veil.keys._root",
+    "generate_root_key": "veil.keys._root",
+    "keyring_file": "veil.keys._root",
+    "kms_file": "veil.keys._root",
+    "passphrase_file": "veil.keys._root",
+    "root_key_from_settings": "veil.keys._root",
+    "KeyStore": "veil.keys._store",
+    "Vault": "veil.keys._vault",
+    "VaultEntry": "veil.keys._vault",
+    "env_variable": "veil.keys._vault",
+}
 
 __all__ = [
     "KeyManagementService",
@@ -44,3 +67,13 @@ __all__ = [
     "passphrase_file",
     "root_key_from_settings",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: ``veil.keys._sealed`` alone must not pull in the database.
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'veil.keys' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
