@@ -1,7 +1,9 @@
 """File encryption throughput, file to file, in one run: Veil sealed and age formats, the
 age CLI, pyrage alone, raw AESGCM in 1 MiB chunks (the ceiling) and Fernet (the floor).
 
-Each candidate runs in a child process so its peak RSS is its own.
+Each candidate runs in a child process so its peak RSS is its own. Library candidates
+are timed after their imports; the `veil-cli-*` candidates are the `veil encrypt` /
+`veil decrypt` commands end to end (process start, imports and key store included).
 Usage: python bench/bench_files.py [--mb 1024] [--fernet-mb 256]
 """
 
@@ -93,6 +95,30 @@ def run_age_cli(
     return float(out[0]), float(out[1]) / 1024
 
 
+def run_veil_cli(src: Path, dst: Path, direction: str, home: Path) -> tuple[float, float]:
+    veil = Path(sys.executable).with_name("veil")
+    sealed = ["--sealed"] if "sealed" in dst.name or "sealed" in src.name else ["--self"]
+    args = (
+        [str(veil), "encrypt", *sealed, str(src), "--out", str(dst)]
+        if direction == "enc"
+        else [str(veil), "decrypt", str(src), "--out", str(dst)]
+    )
+    out = (
+        subprocess.run(
+            ["/usr/bin/time", "-f", "%e %M", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "VEIL_HOME": str(home)},
+            cwd=home,
+        )
+        .stderr.strip()
+        .splitlines()[-1]
+        .split()
+    )
+    return float(out[0]), float(out[1]) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=1024)
@@ -113,7 +139,17 @@ def main() -> None:
                 block = os.urandom(1 << 20)
                 for _ in range(size):
                     handle.write(block)
-        kinds = ["sealed", "veil-age", "pyrage", "aesgcm"] + (
+        home = work / "home"
+        home.mkdir()
+        veil = Path(sys.executable).with_name("veil")
+        subprocess.run(
+            [str(veil), "init"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "VEIL_HOME": str(home)},
+            cwd=home,
+        )
+        kinds = ["sealed", "veil-age", "pyrage", "aesgcm", "veil-cli-sealed", "veil-cli-age"] + (
             ["age-cli"] if shutil.which("age") else []
         )
         for kind in [*kinds, "fernet"]:
@@ -123,6 +159,9 @@ def main() -> None:
             if kind == "age-cli":
                 t_enc, rss_enc = run_age_cli(src, enc, "enc", identity, public)
                 t_dec, rss_dec = run_age_cli(enc, dec, "dec", identity, public)
+            elif kind.startswith("veil-cli"):
+                t_enc, rss_enc = run_veil_cli(src, enc, "enc", home)
+                t_dec, rss_dec = run_veil_cli(enc, dec, "dec", home)
             else:
                 t_enc, rss_enc = run_child(kind, src, enc, "enc", identity)
                 t_dec, rss_dec = run_child(kind, enc, dec, "dec", identity)

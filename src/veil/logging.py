@@ -28,9 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from types import MappingProxyType
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from veil.transform import Policy, Redactor
+if TYPE_CHECKING:
+    from veil.transform import Policy, Redactor
 
 __all__ = [
     "SanitizingFilter",
@@ -71,12 +72,27 @@ class SanitizingFilter(logging.Filter):
 
     def __init__(self, policy: Policy | None = None) -> None:
         super().__init__()
-        self._redactor = Redactor(policy=policy, surface="logging")
+        self._policy = policy
+        # Built on the first record: a program that installs the filter and never logs
+        # (most CLI commands) does not pay for loading the detection engine.
+        self._redactor: Redactor | None = None
+        self._redactor_lock = threading.Lock()
+
+    def _get_redactor(self) -> Redactor:
+        redactor = self._redactor
+        if redactor is None:
+            with self._redactor_lock:
+                if self._redactor is None:
+                    from veil.transform import Redactor
+
+                    self._redactor = Redactor(policy=self._policy, surface="logging")
+                redactor = self._redactor
+        return redactor
 
     def sanitize(self, text: str) -> str:
         if not text:
             return text
-        return self._redactor.redact(text).text
+        return self._get_redactor().redact(text).text
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "veil_sanitized", False):

@@ -7,16 +7,18 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from veil._files import write_atomically
-from veil.audit import Ledger, open_ledger, verify_archive
 from veil.cli._app import app, out, print_json, settings_from_context
 from veil.errors import InputError
+
+if TYPE_CHECKING:
+    from veil.audit import Ledger
 
 audit_app = typer.Typer(
     help="The tamper-evident audit ledger: verify it, prove entries, export them.",
@@ -28,6 +30,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _ledger(ctx: typer.Context) -> Ledger:
+    from veil.audit import open_ledger
+
     return open_ledger(settings_from_context(ctx))
 
 
@@ -198,6 +202,8 @@ def verify_archive_command(
     ctx: typer.Context, archive_file: Path, as_json: JsonOption = False
 ) -> None:
     """Check an archived segment: its entries must rebuild the root its tree head signs."""
+    from veil.audit import verify_archive
+
     report = verify_archive(archive_file, _ledger(ctx).public_key)
     if as_json:
         print_json({"ok": True, **report})

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from veil.cli._app import app, out, print_json, settings_from_context
-from veil.detect import Detector, Finding
 from veil.errors import EXIT_FINDINGS, InputError
-from veil.transform import mask_value
+
+if TYPE_CHECKING:
+    from veil.detect import Detector, Finding
 
 FileArgument = Annotated[
     str, typer.Argument(help="File to read, or - for standard input.", show_default=True)
@@ -37,6 +38,8 @@ def read_input(source: str) -> str:
 
 def build_detector(ctx: typer.Context, recognizers: Path | None, region: str | None) -> Detector:
     """The detector the configuration asks for: extra recognizers, region hint, NER model."""
+    from veil.detect import Detector
+
     settings = settings_from_context(ctx)
     return Detector(
         extra=recognizers,
@@ -70,6 +73,8 @@ def _jsonl(detector: Detector) -> None:
 
 
 def _table(findings: list[Finding], text: str) -> None:
+    from veil.transform import mask_value
+
     table = Table(title=f"{len(findings)} finding(s)", title_justify="left")
     for heading in ("line", "col", "kind", "level", "score", "value (masked)", "recognizer"):
         table.add_column(heading, no_wrap=heading in ("kind", "value (masked)"))

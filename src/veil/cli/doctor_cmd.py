@@ -7,7 +7,7 @@ import stat
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 import typer
@@ -23,9 +23,11 @@ from veil.config import (
     mask_url,
     private_file_problem,
 )
-from veil.detect import model_available, spacy_available
 from veil.errors import EXIT_FINDINGS, VeilError
 from veil.store import create_engine_for, migration_status, safe_url
+
+if TYPE_CHECKING:
+    pass
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -158,6 +160,8 @@ def check_providers(settings: Settings) -> list[Check]:
 
 
 def check_ner(settings: Settings) -> Check:
+    from veil.detect import model_available, spacy_available
+
     if settings.ner_model is None:
         return Check(
             "NER (names, places, organizations)",

@@ -8,18 +8,19 @@ import getpass
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from veil._files import write_atomically
-from veil.audit import Ledger
 from veil.cli._app import app, out, print_json, settings_from_context
 from veil.config import Settings, check_private_file, env_file_path, settings_status
-from veil.detect import Detector
 from veil.errors import ConfigError, InputError, KeyMaterialError
 from veil.keys import KeyStore, RootKey, Vault, generate_root_key, root_key_from_settings
 from veil.store import open_engine
+
+if TYPE_CHECKING:
+    pass
 
 keys_app = typer.Typer(
     help="Manage the root key and the gateway's virtual keys.", no_args_is_help=True
@@ -52,6 +53,9 @@ def _parse_key(text: str) -> RootKey:
 
 
 def _reencrypt(settings: Settings, purpose: str, as_json: bool) -> None:
+    from veil.audit import Ledger
+    from veil.detect import Detector
+
     if purpose != "vault":
         raise InputError(
             f"Only the vault can be re-encrypted here, not {purpose!r}.",
@@ -107,6 +111,9 @@ def rotate(
     command again. When the key comes from the environment, pass the new key with
     --new-key-from-stdin and update the environment afterwards.
     """
+    from veil.audit import Ledger
+    from veil.detect import Detector
+
     settings = settings_from_context(ctx)
     if reencrypt is not None:
         _reencrypt(settings, reencrypt, as_json)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from veil._files import write_atomically
-from veil.audit import open_ledger
 from veil.cli._app import app, print_json, settings_from_context
 from veil.cli.detect_cmd import FileArgument, RecognizersOption, build_detector, read_input
 from veil.config import check_private_file
 from veil.errors import InputError
 from veil.keys import KeyStore, root_key_from_settings
 from veil.store import open_engine
-from veil.transform import Policy, Pseudonymizer, Redactor, default_policy, load_policy
+
+if TYPE_CHECKING:
+    from veil.transform import Policy, Pseudonymizer
 
 PolicyOption = Annotated[
     Path | None, typer.Option("--policy", help="Policy YAML (default: the built-in policy).")
@@ -32,6 +33,8 @@ MapOption = Annotated[
 
 def _audit(ctx: typer.Context, action: str, map_file: Path, details: dict[str, object]) -> None:
     """Re-identification is a privacy event: record who did it, never what."""
+    from veil.audit import open_ledger
+
     ledger = open_ledger(settings_from_context(ctx))
     ledger.append(
         getpass.getuser(),
@@ -44,6 +47,8 @@ def _audit(ctx: typer.Context, action: str, map_file: Path, details: dict[str, o
 
 
 def _policy(path: Path | None) -> Policy:
+    from veil.transform import default_policy, load_policy
+
     return load_policy(path) if path is not None else default_policy()
 
 
@@ -59,6 +64,8 @@ def _keys(ctx: typer.Context) -> KeyStore:
 
 
 def _load_map(path: Path, keys: KeyStore, style: str = "token") -> Pseudonymizer:
+    from veil.transform import Pseudonymizer
+
     if not path.exists():
         return Pseudonymizer(style=style)
     check_private_file(path, "pseudonym map")
@@ -91,6 +98,8 @@ def redact_command(
     The default policy replaces values by their kind ([EMAIL]), masks phone and card
     numbers (XXX-XXX-4567) and removes every secret.
     """
+    from veil.transform import Redactor
+
     chosen = _policy(policy)
     needs_key = chosen.uses("hash") or chosen.uses("encrypt")
     redactor = Redactor(
@@ -132,6 +141,8 @@ def pseudonymize_command(
     into --map; running again with the same map reuses its tokens. Undo with
     `veil restore --map FILE`.
     """
+    from veil.transform import Redactor
+
     keys = _keys(ctx)
     mapping = _load_map(map_file, keys, style)
     redactor = Redactor(
@@ -152,6 +163,8 @@ def pseudonymize_command(
 @app.command("restore")
 def restore_command(ctx: typer.Context, map_file: MapOption, source: FileArgument = "-") -> None:
     """Put the original values back in place of the tokens of a pseudonym map."""
+    from veil.transform import Redactor
+
     if not map_file.exists():
         raise InputError(
             f"The pseudonym map {map_file} does not exist.",
