@@ -94,3 +94,44 @@ def test_the_empty_file_is_one_final_segment() -> None:
     blob = seal(b"")
     assert len(blob) == HEADER + sealed.TAG
     assert open_(blob) == b""
+
+
+class Trickle(io.RawIOBase):
+    """A pipe-like source: at most 5 bytes per read, like a slow socket."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        chunk = self._data.read(min(5, len(buffer)))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+class ReadOnly:
+    """A source with ``read`` only (no ``readinto``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(min(size, 3))
+
+
+@pytest.mark.parametrize("source", [Trickle, ReadOnly])
+@pytest.mark.parametrize("size", [0, 1, SEGMENT, SEGMENT + 1, 5 * SEGMENT])
+def test_short_reads_give_the_same_file(source: type, size: int) -> None:
+    plaintext = os.urandom(size)
+    salt, prefix = os.urandom(32), os.urandom(7)
+    expected = seal(plaintext, salt=salt, prefix=prefix)
+    out = io.BytesIO()
+    sealed.encrypt_stream(
+        source(plaintext), out, "dk-test", KEY, segment=SEGMENT, salt=salt, prefix=prefix
+    )
+    assert out.getvalue() == expected
+    restored = io.BytesIO()
+    sealed.decrypt_stream(source(expected), restored, lambda key_id: KEY)
+    assert restored.getvalue() == plaintext

@@ -51,20 +51,58 @@ def build_header(key_id: str, segment: int, salt: bytes, prefix: bytes) -> bytes
     )
 
 
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    """``size`` bytes, fewer only at the end of the stream (raw streams read short)."""
+    parts, missing = [], size
+    while missing > 0:
+        chunk = stream.read(missing)
+        if not chunk:
+            break
+        parts.append(chunk)
+        missing -= len(chunk)
+    return b"".join(parts)
+
+
 def read_header(stream: BinaryIO) -> tuple[bytes, str, int, bytes, bytes]:
     """(header bytes, key id, segment size, salt, nonce prefix) of a sealed stream."""
-    fixed = stream.read(len(MAGIC) + 1 + 6)
+    fixed = _read_exactly(stream, len(MAGIC) + 1 + 6)
     if len(fixed) < len(MAGIC) + 7 or not fixed.startswith(MAGIC):
         raise InputError("This is not a Veil sealed file.")
     if fixed[len(MAGIC)] != VERSION:
         raise InputError(f"Unsupported sealed format version {fixed[len(MAGIC)]}.")
     segment, length = struct.unpack(">IH", fixed[len(MAGIC) + 1 :])
-    rest = stream.read(length + 32 + _PREFIX)
+    rest = _read_exactly(stream, length + 32 + _PREFIX)
     if len(rest) != length + 32 + _PREFIX or not 16 <= segment <= 1 << 26:
         raise IntegrityError("The sealed file's header is truncated or corrupted.")
     key_id = rest[:length].decode("ascii", errors="replace")
     salt, prefix = rest[length : length + 32], rest[length + 32 :]
     return fixed + rest, key_id, segment, salt, prefix
+
+
+def _reader(source: BinaryIO) -> Callable[[memoryview], int]:
+    """A function that fills a buffer from ``source`` (short only at the end)."""
+    readinto = getattr(source, "readinto", None)
+
+    def fill(view: memoryview) -> int:
+        total = 0
+        while total < len(view):
+            if readinto is not None:
+                got = readinto(view[total:])
+            else:
+                chunk = source.read(len(view) - total)
+                got = len(chunk)
+                view[total : total + got] = chunk
+            if not got:
+                break
+            total += got
+        return total
+
+    return fill
+
+
+# Encrypting and decrypting into buffers allocated once: a fresh 1 MiB bytes object per
+# segment costs a new mapping and its page faults, as much as the cipher itself.
+_IN_PLACE = hasattr(AESGCM, "encrypt_into") and hasattr(AESGCM, "decrypt_into")
 
 
 def encrypt_stream(
@@ -78,50 +116,75 @@ def encrypt_stream(
     prefix: bytes | None = None,
 ) -> int:
     """Encrypt ``source`` into ``sink``; returns the plaintext size. ``salt`` and
-    ``prefix`` are random unless given (test vectors only)."""
+    ``prefix`` are random unless given (test vectors only). ``sink.write`` must consume
+    what it is given before returning (files, pipes and ``BytesIO`` do): the buffer
+    passed to it is reused for the next segment."""
     salt = salt if salt is not None else secrets.token_bytes(32)
     prefix = prefix if prefix is not None else secrets.token_bytes(_PREFIX)
     header = build_header(key_id, segment, salt, prefix)
     aad = hashlib.sha256(header).digest()
     cipher = AESGCM(_file_key(data_key, salt, key_id))
     sink.write(header)
-    counter, total = 0, 0
-    current = source.read(segment)
+    fill = _reader(source)
+    # Two plaintext buffers: the next segment is read before the current one is sealed,
+    # because the nonce says whether a segment is the last.
+    buffers = [memoryview(bytearray(segment)), memoryview(bytearray(segment))]
+    out = memoryview(bytearray(segment + TAG))
+    counter, total, current = 0, 0, 0
+    length = fill(buffers[current])
     while True:
-        following = source.read(segment) if len(current) == segment else b""
-        last = not following
-        sink.write(cipher.encrypt(_nonce(prefix, counter, last), current, aad))
-        total += len(current)
+        following = fill(buffers[1 - current]) if length == segment else 0
+        last = following == 0
+        nonce = _nonce(prefix, counter, last)
+        plain = buffers[current][:length]
+        if _IN_PLACE:
+            sealed = out[: length + TAG]
+            cipher.encrypt_into(nonce, plain, aad, sealed)
+            sink.write(sealed)
+        else:
+            sink.write(cipher.encrypt(nonce, bytes(plain), aad))
+        total += length
         if last:
             return total
         counter += 1
-        current = following
+        current, length = 1 - current, following
 
 
 def decrypt_stream(source: BinaryIO, sink: BinaryIO, key_for: Callable[[str], bytes]) -> int:
     """Decrypt a sealed stream; ``key_for(key_id)`` returns the data key. Raises
-    :class:`IntegrityError` on any modification, truncation or reordering."""
+    :class:`IntegrityError` on any modification, truncation or reordering. As for
+    :func:`encrypt_stream`, ``sink.write`` must consume its buffer before returning."""
     header, key_id, segment, salt, prefix = read_header(source)
     aad = hashlib.sha256(header).digest()
     cipher = AESGCM(_file_key(key_for(key_id), salt, key_id))
     size = segment + TAG
-    counter, total = 0, 0
-    current = source.read(size)
+    fill = _reader(source)
+    buffers = [memoryview(bytearray(size)), memoryview(bytearray(size))]
+    out = memoryview(bytearray(segment))
+    counter, total, current = 0, 0, 0
+    length = fill(buffers[current])
     while True:
-        following = source.read(size) if len(current) == size else b""
-        last = not following
-        if len(current) < TAG:
+        following = fill(buffers[1 - current]) if length == size else 0
+        last = following == 0
+        if length < TAG:
             raise IntegrityError(f"The sealed file is truncated (segment {counter}).")
+        nonce = _nonce(prefix, counter, last)
+        sealed = buffers[current][:length]
         try:
-            plain = cipher.decrypt(_nonce(prefix, counter, last), current, aad)
+            if _IN_PLACE:
+                plain: memoryview | bytes = out[: length - TAG]
+                cipher.decrypt_into(nonce, sealed, aad, plain)
+            else:
+                plain = cipher.decrypt(nonce, bytes(sealed), aad)
         except InvalidTag:
             raise IntegrityError(
                 f"Segment {counter} of the sealed file failed authentication: the file was "
                 "truncated, reordered, altered or mixed with another file."
             ) from None
+        # Only authenticated plaintext is ever written.
         sink.write(plain)
         total += len(plain)
         if last:
             return total
         counter += 1
-        current = following
+        current, length = 1 - current, following
