@@ -115,6 +115,13 @@ def test_digests_are_keyed(ledger: Ledger, tmp_path: Path) -> None:
     ledger.append("svc", "gateway.call", "ok", details={"prompt_digest": ledger.digest("x")})
 
 
+def test_only_exact_digests_skip_the_details_check(ledger: Ledger) -> None:
+    """Digests are not scanned (they hold nothing); a digest with content after it is."""
+    disguised = ledger.digest("x") + " mail bob@example.com"
+    with pytest.raises(PolicyViolationError, match=r"details\.prompt_digest.*EMAIL"):
+        ledger.append("svc", "gateway.call", "ok", details={"prompt_digest": disguised})
+
+
 def test_bad_outcome_is_an_input_error(ledger: Ledger) -> None:
     with pytest.raises(InputError, match="outcome"):
         ledger.append("svc", "x", "maybe")

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import queue
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -195,10 +196,36 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string in ``value`` with its path: values and mapping keys alike."""
+_DIGEST = re.compile(r"hmac-sha256:[0-9a-f]{64}")
+
+
+def _is_digest(value: str) -> bool:
+    # What Ledger.digest returns: 256 bits of keyed hash, nothing to scan for.
+    return len(value) == 76 and _DIGEST.fullmatch(value) is not None
+
+
+def _plain_strings(value: Any, out: list[str]) -> list[str]:
+    """Every string in ``value`` that the engine must check (no paths: the fast case)."""
     if isinstance(value, str):
-        yield path, value
+        if not _is_digest(value):
+            out.append(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                out.append(key)
+            _plain_strings(item, out)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _plain_strings(item, out)
+    return out
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in ``value`` with its path: values and mapping keys alike (the same
+    strings as :func:`_plain_strings`, in the same order)."""
+    if isinstance(value, str):
+        if not _is_digest(value):
+            yield path, value
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str):
@@ -256,10 +283,12 @@ class Ledger:
     def _check_details(self, details: Mapping[str, Any]) -> None:
         if self._detector is None:
             return
-        # One engine pass over all strings, separated so no pattern joins two of them.
-        pieces = list(_strings(details, "details"))
-        if not pieces:
+        # One engine pass over all strings, separated so no pattern joins two of them;
+        # the paths that name the offending value are built only when there is one.
+        texts = _plain_strings(details, [])
+        if not texts or not self._detector.find(_SEPARATOR.join(texts)):
             return
+        pieces = list(_strings(details, "details"))
         starts, offset = [], 0
         for _, text in pieces:
             starts.append(offset)
