@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -77,6 +78,28 @@ def test_concurrent_upgrades_on_sqlite_migrate_once(tmp_path: Path) -> None:
         assert count == 2
     finally:
         engine.dispose()
+
+
+def test_connections_opened_together_on_a_new_sqlite_file_all_switch_to_wal(
+    tmp_path: Path,
+) -> None:
+    """SQLite answers a contested switch to WAL with "database is locked" at once; the
+    engine waits instead, so processes starting together on a new database all work."""
+    for attempt in range(30):
+        url = f"sqlite:///{tmp_path / f'together-{attempt}.db'}"
+        barrier = threading.Barrier(8)
+
+        def open_one(_: int, url: str = url, barrier: threading.Barrier = barrier) -> str:
+            engine = create_engine_for(url)
+            try:
+                barrier.wait()
+                with engine.connect() as connection:
+                    return str(connection.execute(text("PRAGMA journal_mode")).scalar())
+            finally:
+                engine.dispose()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert list(pool.map(open_one, range(8))) == ["wal"] * 8
 
 
 def test_unreachable_postgresql_is_a_storage_error_without_the_password() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,26 @@ def _prepare_sqlite_file(url: URL) -> None:
         ) from None
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch to WAL, waiting for other connections that switch at the same time.
+
+    Switching needs an exclusive lock, and SQLite reports "database is locked" at once
+    instead of calling the busy handler; processes that open a new database together
+    (replicas starting, ``veil serve`` and a CLI command) would fail without this.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 def _install_sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -49,7 +71,7 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
         # transactional and BEGIN IMMEDIATE is possible).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # FULL: a commit is on disk when it returns (audit appends promise durability).
