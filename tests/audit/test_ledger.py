@@ -122,6 +122,21 @@ def test_only_exact_digests_skip_the_details_check(ledger: Ledger) -> None:
         ledger.append("svc", "gateway.call", "ok", details={"prompt_digest": disguised})
 
 
+def test_remembered_clean_details_do_not_let_a_changed_value_through(ledger: Ledger) -> None:
+    clean = {"found": {"EMAIL": 1}, "note": "routine"}
+    ledger.append("svc", "gateway.call", "ok", details=clean)
+    ledger.append("svc", "gateway.call", "ok", details=clean)  # the remembered verdict
+    with pytest.raises(PolicyViolationError, match="EMAIL"):
+        ledger.append(
+            "svc", "gateway.call", "ok", details={**clean, "note": "mail bob@example.com"}
+        )
+    # A refused text is never remembered: refused again.
+    with pytest.raises(PolicyViolationError):
+        ledger.append(
+            "svc", "gateway.call", "ok", details={**clean, "note": "mail bob@example.com"}
+        )
+
+
 def test_bad_outcome_is_an_input_error(ledger: Ledger) -> None:
     with pytest.raises(InputError, match="outcome"):
         ledger.append("svc", "x", "maybe")

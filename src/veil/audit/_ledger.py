@@ -196,6 +196,8 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+_CLEAN_CACHE_TEXT = 2048  # longer detail texts are scanned every time, never remembered
+_CLEAN_CACHE_SIZE = 4096
 _DIGEST = re.compile(r"hmac-sha256:[0-9a-f]{64}")
 
 
@@ -257,6 +259,11 @@ class Ledger:
         self.key_id = "lk-" + hashlib.sha256(self.public_key).hexdigest()[:12]
         self._digest_key = keys.material("ledger-digest")
         self._detector = detector
+        # Entries written by Veil's own services repeat the same detail strings (names of
+        # kinds, actions, endpoints; numbers are not scanned), so texts found clean are
+        # remembered (only clean ones: nothing sensitive is kept) and not scanned again.
+        self._clean_texts: dict[str, None] = {}
+        self._clean_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._sequencer: threading.Thread | None = None
         self._sequencer_lock = threading.Lock()
@@ -280,13 +287,31 @@ class Ledger:
         data = content.encode() if isinstance(content, str) else content
         return "hmac-sha256:" + hmac.new(self._digest_key, data, hashlib.sha256).hexdigest()
 
+    def _known_clean(self, text: str) -> bool:
+        if text in self._clean_texts:
+            return True
+        assert self._detector is not None
+        if self._detector.find(text):
+            return False
+        with self._clean_lock:
+            if len(self._clean_texts) >= _CLEAN_CACHE_SIZE:
+                self._clean_texts.pop(next(iter(self._clean_texts)))  # oldest first
+            self._clean_texts[text] = None
+        return True
+
     def _check_details(self, details: Mapping[str, Any]) -> None:
         if self._detector is None:
             return
         # One engine pass over all strings, separated so no pattern joins two of them;
         # the paths that name the offending value are built only when there is one.
         texts = _plain_strings(details, [])
-        if not texts or not self._detector.find(_SEPARATOR.join(texts)):
+        if not texts:
+            return
+        joined = _SEPARATOR.join(texts)
+        if len(joined) <= _CLEAN_CACHE_TEXT:
+            if self._known_clean(joined):
+                return
+        elif not self._detector.find(joined):
             return
         pieces = list(_strings(details, "details"))
         starts, offset = [], 0
