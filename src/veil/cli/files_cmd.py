@@ -98,13 +98,17 @@ def encrypt(
 @app.command("decrypt")
 def decrypt(
     ctx: typer.Context,
-    source: Annotated[Path, typer.Argument(help="age-encrypted file.")],
+    source: Annotated[
+        Path, typer.Argument(help="Encrypted file: age or sealed (the format is detected).")
+    ],
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="Default: FILE without .age")
+        Path | None,
+        typer.Option("--out", help="Default: FILE without .age / .sealed"),
     ] = None,
 ) -> None:
-    """Decrypt an age file with this installation's identity, or with a passphrase when
-    the file was encrypted with one (prompted). Nothing is written when it fails."""
+    """Decrypt a file made by `veil encrypt`: an age file with this installation's
+    identity, or with a passphrase when it was encrypted with one (prompted); a sealed
+    file with this installation's key store. Nothing is written when it fails."""
     source = _existing(source)
     default = (
         source.with_suffix("")
