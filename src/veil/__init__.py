@@ -10,8 +10,9 @@ one corner of it (``veil encrypt``) do not pay for the detection engine or the d
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from veil._lazy import lazy_attribute
 
 __version__ = "0.1.0"
 
@@ -69,12 +70,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'veil' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(globals(), _HOMES, __name__, name)
 
 
 def __dir__() -> list[str]:

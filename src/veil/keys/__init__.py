@@ -11,8 +11,9 @@ provider keys sealed with it.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from veil._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from veil.keys._kms import KeyManagementService, LocalKms, kms_from_url
@@ -71,9 +72,4 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # Loaded on first use: ``veil.keys._sealed`` alone must not pull in the database.
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'veil.keys' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(globals(), _HOMES, __name__, name)
