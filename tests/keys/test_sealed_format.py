@@ -135,3 +135,13 @@ def test_short_reads_give_the_same_file(source: type, size: int) -> None:
     restored = io.BytesIO()
     sealed.decrypt_stream(source(expected), restored, lambda key_id: KEY)
     assert restored.getvalue() == plaintext
+
+
+def test_the_copying_fallback_writes_the_same_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cryptography releases without encrypt_into/decrypt_into take the copying path."""
+    plaintext = os.urandom(3 * SEGMENT + 5)
+    salt, prefix = os.urandom(32), os.urandom(7)
+    expected = seal(plaintext, salt=salt, prefix=prefix)
+    monkeypatch.setattr(sealed, "_IN_PLACE", False)
+    assert seal(plaintext, salt=salt, prefix=prefix) == expected
+    assert open_(expected) == plaintext

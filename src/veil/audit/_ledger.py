@@ -206,36 +206,20 @@ def _is_digest(value: str) -> bool:
     return len(value) == 76 and _DIGEST.fullmatch(value) is not None
 
 
-def _plain_strings(value: Any, out: list[str]) -> list[str]:
-    """Every string in ``value`` that the engine must check (no paths: the fast case)."""
+def _strings(value: Any, path: str | None) -> Iterator[tuple[str, str]]:
+    """Every string in ``value`` the engine must check, values and mapping keys alike,
+    with its path (or "" when ``path`` is None: the fast case builds no paths)."""
     if isinstance(value, str):
         if not _is_digest(value):
-            out.append(value)
+            yield path or "", value
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str):
-                out.append(key)
-            _plain_strings(item, out)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _plain_strings(item, out)
-    return out
-
-
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string in ``value`` with its path: values and mapping keys alike (the same
-    strings as :func:`_plain_strings`, in the same order)."""
-    if isinstance(value, str):
-        if not _is_digest(value):
-            yield path, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str):
-                yield f"a key of {path}", key  # the path must not echo the key
-            yield from _strings(item, f"{path}.{key}")
+                yield (f"a key of {path}" if path else ""), key  # never echo the key
+            yield from _strings(item, f"{path}.{key}" if path else None)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
+            yield from _strings(item, f"{path}[{index}]" if path else None)
 
 
 class Ledger:
@@ -304,7 +288,7 @@ class Ledger:
             return
         # One engine pass over all strings, separated so no pattern joins two of them;
         # the paths that name the offending value are built only when there is one.
-        texts = _plain_strings(details, [])
+        texts = [text for _, text in _strings(details, None)]
         if not texts:
             return
         joined = _SEPARATOR.join(texts)

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from veil.errors import StorageError
 from veil.store import audit_entries
+from veil.store._engine import describe_failure
 
 # An idle sequencer gives its connection back to the pool after this many seconds, so a
 # quiet ledger does not hold one of the pool's connections for ever.
@@ -40,12 +41,6 @@ Rows = Sequence[tuple[Any, ...]]
 Build = Callable[[int, bytes], tuple[Rows, int, bytes, tuple[Any, ...]]]
 
 
-def _reason(exc: BaseException) -> str:
-    """The driver's first line (no statement, no parameters: those may hold values)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 class GroupWriter:
     """Writes groups of ledger rows; used by one thread (the sequencer) at a time."""
 
@@ -53,7 +48,7 @@ class GroupWriter:
         dialect = engine.dialect
         self._engine = engine
         self._sqlite = dialect.name == "sqlite"
-        mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"  # sqlite3 / psycopg
         processor = audit_entries.c.time.type.dialect_impl(dialect).bind_processor(dialect)
         # SQLite stores timestamps as text in SQLAlchemy's format; reading them back
         # through SQLAlchemy must parse what is written here.
@@ -98,7 +93,8 @@ class GroupWriter:
             self._abandon()
             if isinstance(exc, self._errors):
                 raise StorageError(
-                    f"Appending to the audit ledger failed and was rolled back: {_reason(exc)}.",
+                    "Appending to the audit ledger failed and was rolled back: "
+                    f"{describe_failure(exc)}.",
                     hint="Check the database is reachable and migrated (`veil db upgrade`).",
                 ) from None
             raise
@@ -123,7 +119,7 @@ class GroupWriter:
                 self._connection = self._engine.raw_connection()
             except Exception as exc:
                 raise StorageError(
-                    f"The audit ledger cannot reach its database: {_reason(exc)}.",
+                    f"The audit ledger cannot reach its database: {describe_failure(exc)}.",
                     hint="Check that the database is running and VEIL_DATABASE_URL is right.",
                 ) from None
         return self._connection

@@ -107,8 +107,9 @@ def create_engine_for(url: str) -> Engine:
     )
 
 
-def describe_failure(exc: SQLAlchemyError) -> str:
-    """First line of the driver's reason, without anything that looks like a password."""
+def describe_failure(exc: BaseException) -> str:
+    """First line of the driver's reason (a SQLAlchemy error or the driver's own), never
+    the statement or its parameters."""
     original = exc.orig if isinstance(exc, DBAPIError) else exc
     reason = str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
     return reason
