@@ -3,13 +3,16 @@ own tests; the tests run on the original and on the anonymized copy.
 
 Usage: python bench/code/bench_code.py > result.json
 For each project: tests run/passed before and after, identifiers the project defines and
-how many were renamed, renamed identifiers still present in the output (as whole words:
-they can only survive inside string literals), comment words left (comments become
-markers), lines/s of the anonymizer (engine on string literals included).
+how many were renamed, renamed identifiers of three or more letters still present in the
+output as whole words (they can only survive inside string literals, as words of data;
+`renamed_left_as_code` counts any left as a name token, which must be 0), one- and
+two-letter ones left in strings, comment words left (comments become markers), lines/s of
+the anonymizer (engine on string literals included).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -18,6 +21,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import tokenize
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +45,22 @@ _RESULT = re.compile(r"Ran (\d+) tests?.*?\n\n(OK|FAILED)[^\n]*", re.S)
 
 
 def run_tests(directory: Path, test_module: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "unittest", test_module],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    # Tests that start the module in a child interpreter (`python -I -m calendar`) find
+    # it only on sys.path: a .pth file makes the copy importable there, as installing a
+    # project would (the original's name resolves to the standard library first anyway).
+    pth = Path(sysconfig.get_paths()["purelib"]) / "veil-code-bench.pth"
+    pth.write_text(f"{directory}\n")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "unittest", test_module],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+    finally:
+        pth.unlink(missing_ok=True)
     match = _RESULT.search(done.stderr)
     ran = int(match.group(1)) if match else 0
     failures = re.search(r"failures=(\d+)", done.stderr)
@@ -83,7 +95,16 @@ def project(name: str) -> dict[str, Any]:
         after = run_tests(anonymized, f"test_{name}")
     output = "\n".join(f.text for f in result.files)
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", output))
-    left = sorted(set(result.code_map.names.values()) & words)
+    renamed_names = set(result.code_map.names.values())
+    left_everywhere = renamed_names & words
+    # One- and two-letter names are not renamed inside strings by design ("r", "%s").
+    left = sorted(n for n in left_everywhere if len(n) >= 3)
+    code_names = {
+        token.string
+        for file in result.files
+        for token in tokenize.generate_tokens(io.StringIO(file.text).readline)
+        if token.type == tokenize.NAME
+    }
     comment_words = {
         w
         for marker, text in result.code_map.markers.items()
@@ -107,6 +128,8 @@ def project(name: str) -> dict[str, Any]:
         "renamed_share": round(result.renamed / result.defined, 3),
         "renamed_left_in_output": len(left),
         "renamed_left_examples": left[:8],
+        "short_names_left_in_strings": len(left_everywhere) - len(left),
+        "renamed_left_as_code": len(renamed_names & code_names),
         "comment_words_left": len(comment_only & words),
         "round_trip_exact": round_trip,
         "lines_per_s": round(lines / seconds),

@@ -170,6 +170,18 @@ def test_phone_region_hint_validates_national_numbers() -> None:
     assert [(f.kind, f.validated) for f in german] == [("PHONE", True)]
 
 
+@pytest.mark.parametrize(
+    "row", ["12 13 14 15 16 17 18", "26 27 28 29 30 31", " 8  9 10 11 12 13 14"]
+)
+def test_numbers_counting_up_are_not_a_phone(row: str) -> None:
+    # A calendar's week row; "26 27 28 29 30" is even a valid US number to phonenumbers.
+    assert DETECTOR.find(row) == []
+
+
+def test_a_french_number_in_pairs_is_still_a_phone() -> None:
+    assert kinds_in("appelez le 01 23 45 67 89") == [("PHONE", "01 23 45 67 89")]
+
+
 def test_finding_repr_never_contains_the_value() -> None:
     finding = DETECTOR.find("mail bob@example.com")[0]
     assert "bob" not in repr(finding)

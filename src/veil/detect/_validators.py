@@ -13,6 +13,7 @@ import binascii
 import functools
 import hashlib
 import ipaddress
+import itertools
 import json
 import math
 import re
@@ -151,7 +152,8 @@ def phone(value: str, options: ValidatorOptions) -> Verdict:
     """Valid for the region hint (or its own country code): VALID. A grouped national
     number of another country: PLAUSIBLE when long, WEAK (needs context) when short."""
     digits = _digits(re.split(r"x|ext", value)[0])
-    if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
+    groups = [g for g in re.split(r"[\s().-]+", value) if g]
+    if not 7 <= len(digits) <= 15 or len(set(digits)) < 3 or _counting(groups):
         return Verdict.REJECT
     formatted = value.startswith(("+", "(")) or "(0)" in value
     international = value.startswith("+") or digits.startswith(("00", "011"))
@@ -164,10 +166,18 @@ def phone(value: str, options: ValidatorOptions) -> Verdict:
             return Verdict.VALID
         if status == "possible" and formatted:
             return Verdict.PLAUSIBLE
-    groups = [g for g in re.split(r"[\s().-]+", value) if g]
     if len(groups) < 2:
         return Verdict.WEAK
     return Verdict.PLAUSIBLE if len(digits) >= 9 or formatted else Verdict.WEAK
+
+
+def _counting(groups: list[str]) -> bool:
+    """Short numbers counting up by one ("12 13 14 15 16": a calendar row, page numbers,
+    a table's index), which no numbering plan writes a phone number as."""
+    if len(groups) < 4 or any(len(g) > 2 or not g.isdigit() for g in groups):
+        return False
+    numbers = [int(g) for g in groups]
+    return all(b == a + 1 for a, b in itertools.pairwise(numbers))
 
 
 @functools.lru_cache(maxsize=8192)

@@ -23,6 +23,7 @@ import io
 import keyword
 import re
 import sys
+import textwrap
 import tokenize
 import types
 import warnings
@@ -67,6 +68,7 @@ _BUILTIN_TYPES: tuple[Any, ...] = (
     re.Match,
 )
 _DYNAMIC_NAME_CALLS = {"getattr", "setattr", "hasattr", "delattr"}
+_ATTRIBUTES_FROM_STRINGS = {"add_argument", "namedtuple", "NamedTuple", "Enum", "IntEnum"}
 
 
 def _builtin_attributes() -> set[str]:
@@ -101,6 +103,10 @@ class _FileFacts:
     external: set[str] = field(default_factory=set)
     imported_modules: set[str] = field(default_factory=set)
     all_strings: list[tuple[int, int]] = field(default_factory=list)  # (line, col) of __all__
+    # Collections of identifier-shaped strings ({"January", "c", "main"}): lists of names
+    # when enough of them are the project's names (decided once the names are known).
+    name_groups: list[list[tuple[int, int, str]]] = field(default_factory=list)
+    placeholders: set[str] = field(default_factory=set)  # names in $x, {x}, (?P<x> ...
 
 
 def _dunder(name: str) -> bool:
@@ -217,6 +223,15 @@ class _Collector(ast.NodeVisitor):
             attribute = node.args[1]
             if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str):
                 self.facts.external.add(attribute.value)
+        elif name in _ATTRIBUTES_FROM_STRINGS:
+            # argparse's options, namedtuple's and Enum's fields become attributes named by
+            # strings: those names stay, or `options.width` would no longer find `--width`.
+            for argument in [*node.args[1 if name != "add_argument" else 0 :], *node.keywords]:
+                value = argument.value if isinstance(argument, ast.keyword) else argument
+                for item in ast.walk(value):
+                    if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                        for word in re.split(r"[\s,]+", item.value.lstrip("-")):
+                            self.facts.external.add(word.replace("-", "_"))
         # Keyword arguments of a callee the project may not define stay as they are; the
         # final check (after every file) keeps them only if the callee is external.
         for keyword_arg in node.keywords:
@@ -239,6 +254,27 @@ class _Collector(ast.NodeVisitor):
                     if isinstance(item, ast.Constant) and isinstance(item.value, str):
                         self.facts.all_strings.append((item.lineno, item.col_offset))
         self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and len(node.value) < 100_000:
+            for match in _PLACEHOLDER.finditer(node.value):
+                self.facts.placeholders.update(match.group(1).split("."))
+
+    def _collection(self, node: ast.List | ast.Tuple | ast.Set) -> None:
+        items = [
+            (item.lineno, item.col_offset, item.value)
+            for item in node.elts
+            if isinstance(item, ast.Constant) and isinstance(item.value, str)
+        ]
+        if (
+            len(items) >= 2
+            and len(items) == len(node.elts)
+            and all(_IDENTIFIER.fullmatch(value) for _, _, value in items)
+        ):
+            self.facts.name_groups.append(items)
+        self.generic_visit(node)
+
+    visit_List = visit_Tuple = visit_Set = _collection  # noqa: N815
 
     _calls: list[tuple[str | None, str]]
 
@@ -282,6 +318,9 @@ class CodeMap:
     paths: dict[str, str] = field(default_factory=dict)  # new path -> original
     markers: dict[str, str] = field(default_factory=dict)  # comment/docstring marker -> text
     literals: dict[str, str] = field(default_factory=dict)  # literal token -> value
+    # A docstring with doctest examples keeps its examples (renamed) and loses its prose:
+    # anonymized docstring token -> original token.
+    blocks: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"CodeMap(names={len(self.names)}, markers={len(self.markers)})"
@@ -290,6 +329,9 @@ class CodeMap:
         """Original names, comments, docstrings and literal values back in ``text``:
         modified code, new code mixing old and new names, diffs, markdown. Identifiers
         the model introduced are left alone."""
+        for block, original in self.blocks.items():
+            if block in text:
+                text = text.replace(block, original)
         if self.markers:
             text = _MARKER.sub(lambda m: self.markers.get(m.group(0), m.group(0)), text)
         if self.names:
@@ -304,19 +346,24 @@ class CodeMap:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": 1,
+            "version": 2,
             "names": self.names,
             "paths": self.paths,
             "markers": self.markers,
             "literals": self.literals,
+            "blocks": self.blocks,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CodeMap:
-        if data.get("version") != 1:
+        if data.get("version") not in (1, 2):
             raise ValueError("unknown code map version")
         return cls(
-            dict(data["names"]), dict(data["paths"]), dict(data["markers"]), dict(data["literals"])
+            dict(data["names"]),
+            dict(data["paths"]),
+            dict(data["markers"]),
+            dict(data["literals"]),
+            dict(data.get("blocks", {})),
         )
 
 
@@ -328,6 +375,7 @@ class CodeStreamRestorer:
     """
 
     _HOLD = 64
+    _HOLD_BLOCK = 1 << 16
 
     def __init__(self, code_map: CodeMap) -> None:
         self._map = code_map
@@ -356,6 +404,11 @@ class CodeStreamRestorer:
             index = text.rfind(opener, window)
             if index != -1 and index < done and _could_be_marker(text[index:]):
                 cut = min(cut, index)
+        if self._map.blocks:  # a doctest docstring is restored whole: hold it until it closes
+            for quote in ('"""', "'''"):
+                index = text.rfind(quote + "veil_d_", max(0, len(text) - self._HOLD_BLOCK))
+                if index != -1 and text.find(quote, index + 3) == -1:
+                    cut = min(cut, index)
         # One or two quotes at the very end may be the start of a docstring marker.
         tail = len(text) - len(text.rstrip("\"'"))
         if 0 < tail < 3:
@@ -363,6 +416,7 @@ class CodeStreamRestorer:
         return cut
 
 
+_DOCTEST_PROMPT = re.compile(r"^[ \t]*>>>(?: |$)", re.M)
 _COMPLETE_DOCSTRING_MARKER = re.compile(r"(?:\"\"\"|\'\'\')veil_d_\d+\n*(?:\"\"\"|\'\'\')$")
 
 
@@ -410,19 +464,115 @@ def _split_string(token: str) -> tuple[str, str, str, str]:
     return prefix, quote, rest[len(quote) : len(rest) - len(quote)], quote
 
 
-def _rename_identifiers(text: str, names: dict[str, str]) -> str:
-    """Rename identifiers in an f-string expression, leaving string literals in it alone."""
+class _Renames(dict[str, str]):
+    """Original name -> neutral name, and which of the names are the project's modules."""
+
+    def __init__(self, names: dict[str, str], modules: set[str], placeholders: set[str]) -> None:
+        super().__init__(names)
+        self.modules = frozenset(modules)
+        self.placeholders = frozenset(placeholders)
+
+
+# Where a name of the project appears in string text, renaming it keeps the program the
+# same only if the text refers to the code (getattr by name, import by name, a template
+# placeholder) — a word of data that happens to equal a local variable ("January",
+# "words") must stay, or output that the program computes from outside data (strftime)
+# or from the text's length (textwrap) changes. So, in string text, a name is renamed:
+# - when it cannot be an ordinary word: it has an underscore, a digit or a camelCase hump;
+# - when the whole text is a dotted name whose first part is one of the project's modules
+#   ("pkg.mod.func": imports and patches by name; "mod.py", its file), or one string of a
+#   collection of names (``{"January", "c", "main"}``, found in _Collector), or a name
+#   the project uses in a placeholder somewhere (``m.group("named")`` for ``(?P<named>``);
+# - where it is called: "prepare() must be called first" (and its regular expression,
+#   r"prepare\(\)");
+# - in a placeholder: $name, ${name}, %(name), {name}, {0.name}, @name and the dotted chain
+#   after it,
+#   and in a regular expression's named group, (?P<name> and (?P=name);
+# - everywhere in a string that is itself Python code (a ``python -c`` script, ``exec``):
+#   there every identifier is renamed as in the file around it.
+# One- and two-letter words are left ("r", "%s", "-x"): far more often modes, format
+# letters and flags than references, and they say nothing about the code.
+_MIN_NAME_IN_TEXT = 3
+_CODE_SHAPED = re.compile(r"_|\d|[a-z][A-Z]")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_PLACEHOLDER = re.compile(
+    r"(?:\$\{?|%\(|\{(?:\d+\.)?|@|\(\?P[<=])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+)
+
+
+def _rename_words(text: str, names: _Renames, *, whole: bool = True) -> str:
+    """The project's names renamed where they appear in string text (rules above).
+
+    A word right after a backslash (``\\nfoo``) is left: its first letter belongs to an
+    escape, and ``restore``, which sees words, could not undo it. ``whole=False``: ``text``
+    is a piece of a string (an f-string's literal part), so the rules about whole strings
+    do not apply.
+    """
+    if not names:
+        return text
+    if whole and _DOTTED.fullmatch(text):
+        first, *rest = text.split(".")
+        if first in names.modules and (rest == ["py"] or all(part in names for part in rest)):
+            return ".".join(names.get(part, part) for part in text.split("."))
+        if text in names.placeholders and text in names:
+            return names[text]
+    placeholders: set[int] = set()
+    for match in _PLACEHOLDER.finditer(text):
+        position = match.start(1)
+        for part in match.group(1).split("."):
+            placeholders.add(position)
+            position += len(part) + 1
     out, index = [], 0
-    for match in re.finditer(r"(\"[^\"]*\"|'[^']*')|[A-Za-z_][A-Za-z0-9_]*", text):
-        out.append(text[index : match.start()])
+    for match in _IDENTIFIER.finditer(text):
         word = match.group(0)
-        out.append(word if match.group(1) else names.get(word, word))
+        new = names.get(word)
+        if new is None or (match.start() > 0 and text[match.start() - 1] == "\\"):
+            continue
+        called = text.startswith(("(", "\\("), match.end())
+        if (
+            match.start() not in placeholders
+            and not (called and len(word) >= _MIN_NAME_IN_TEXT)
+            and (len(word) < _MIN_NAME_IN_TEXT or not _CODE_SHAPED.search(word))
+        ):
+            continue
+        out += [text[index : match.start()], new]
         index = match.end()
     out.append(text[index:])
     return "".join(out)
 
 
-def _rename_fstring(body: str, names: dict[str, str]) -> str:
+def _is_python_code(text: str) -> bool:
+    """A multi-line string that parses as Python and does more than name a value."""
+    if "\n" not in text.strip() or "\\" in text:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(textwrap.dedent(text))
+    except (SyntaxError, ValueError):
+        return False
+    return any(
+        not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.Name))
+        for node in tree.body
+    )
+
+
+def _rename_identifiers(text: str, names: _Renames) -> str:
+    """Rename identifiers in an f-string expression and words in the strings inside it."""
+    out, index = [], 0
+    for match in re.finditer(r"(\"[^\"]*\"|'[^']*')|[A-Za-z_][A-Za-z0-9_]*", text):
+        out.append(text[index : match.start()])
+        word = match.group(0)
+        if match.group(1):  # a string inside the code: its quotes, its text renamed
+            out.append(word[0] + _rename_words(word[1:-1], names) + word[-1])
+        else:
+            out.append(names.get(word, word))
+        index = match.end()
+    out.append(text[index:])
+    return "".join(out)
+
+
+def _rename_fstring(body: str, names: _Renames) -> str:
     """Names inside the replacement fields of an f-string body (not in literal text or
     format specs)."""
     out: list[str] = []
@@ -434,8 +584,12 @@ def _rename_fstring(body: str, names: dict[str, str]) -> str:
             index += 2
             continue
         if char != "{":
-            out.append(char)
-            index += 1
+            literal_end = index
+            while literal_end < length and body[literal_end] not in "{}":
+                literal_end += 1
+            literal_end = max(literal_end, index + 1)
+            out.append(_rename_words(body[index:literal_end], names, whole=False))
+            index = literal_end
             continue
         # A field: the expression runs to the first top-level '!', ':' or '}'.
         depth, cursor, quote = 0, index + 1, ""
@@ -531,6 +685,8 @@ class PythonAnonymizer:
         calls: list[tuple[str | None, str]] = []
         trees: dict[str, ast.AST] = {}
         all_strings: dict[str, list[tuple[int, int]]] = {}
+        name_groups: dict[str, list[list[tuple[int, int, str]]]] = {}
+        placeholders: set[str] = set()
         for file in files:
             tree = ast.parse(file.text, filename=file.path)
             trees[file.path] = tree
@@ -548,6 +704,8 @@ class PythonAnonymizer:
             imported |= facts.imported_modules
             calls += file_calls
             all_strings[file.path] = facts.all_strings
+            name_groups[file.path] = facts.name_groups
+            placeholders |= facts.placeholders
         external |= _introspect(imported)
         callables = {n for n, c in defined.items() if c in ("C", "f")}
         for callee, keyword_name in calls:
@@ -566,20 +724,33 @@ class PythonAnonymizer:
                 kept.append(name)
                 continue
             category = defined[name]
+            # Leading underscores stay: they make a name private to star imports and
+            # __all__ checks, and two of them turn on name mangling in a class.
+            lead = name[: len(name) - len(name.lstrip("_"))]
             while True:
                 counters[category] += 1
-                new = f"{category}_{counters[category]}"
+                new = f"{lead}{category}_{counters[category]}"
                 if new not in corpus and new not in external:
                     break
             names[name] = new
         code_map = CodeMap(names={new: old for old, new in names.items()})
+        for path, groups in name_groups.items():
+            for group in groups:
+                # Two of the project's own (not one- or two-letter) names make it a list of
+                # names, and then its short names are names too ("c" beside "January").
+                own = sum(1 for *_, value in group if value in names and len(value) >= 3)
+                if own >= 2:
+                    all_strings[path] += [(line, column) for line, column, _ in group]
+        renames = _Renames(
+            names, {part for module in internal for part in module.split(".")}, placeholders
+        )
         counter = {"c": 0, "d": 0}
         out_files = []
         for file in files:
             text = self._rewrite(
                 file,
                 trees[file.path],
-                names,
+                renames,
                 set(all_strings[file.path]),
                 code_map,
                 counter,
@@ -608,7 +779,7 @@ class PythonAnonymizer:
         self,
         file: SourceFile,
         tree: ast.AST,
-        names: dict[str, str],
+        names: _Renames,
         all_strings: set[tuple[int, int]],
         code_map: CodeMap,
         counter: dict[str, int],
@@ -648,18 +819,43 @@ class PythonAnonymizer:
         out.append(text[cursor:])
         return "".join(out)
 
+    def _doctest(self, body: str, names: _Renames, counter: dict[str, int], corpus: str) -> str:
+        """A doctest docstring's examples and expected output, renamed like the code, with
+        its prose lines emptied (line numbers stay); a marker on the first line keeps two
+        docstrings that differ only in prose apart."""
+        out: list[str] = []
+        state = "prose"  # or "source" (after >>> and its ... lines) or "output"
+        for number, line in enumerate(body.split("\n")):
+            stripped = line.lstrip(" \t")
+            if _DOCTEST_PROMPT.match(line) or (
+                state == "source" and (stripped == "..." or stripped.startswith("... "))
+            ):
+                state = "source"
+                out.append(_rename_identifiers(line, names))
+            elif state != "prose" and stripped:
+                state = "output"
+                out.append(_rename_words(line, names))
+            else:
+                state = "prose"
+                out.append(self._marker("d", counter, corpus) if number == 0 else "")
+        return "\n".join(out)
+
     def _string(
         self,
         value: str,
         position: tuple[int, int],
         docstrings: set[tuple[int, int]],
         all_strings: set[tuple[int, int]],
-        names: dict[str, str],
+        names: _Renames,
         code_map: CodeMap,
         counter: dict[str, int],
         corpus: str,
     ) -> str:
         prefix, quote, body, _ = _split_string(value)
+        if position in docstrings and _DOCTEST_PROMPT.search(body):
+            block = prefix + quote + self._doctest(body, names, counter, corpus) + quote
+            code_map.blocks[block] = value
+            return block
         if position in docstrings:
             marker_quote = quote if len(quote) == 3 else '"""'
             marker = (
@@ -673,9 +869,15 @@ class PythonAnonymizer:
             return marker
         if position in all_strings and body in names:
             return prefix + quote + names[body] + quote
-        if "f" in prefix.lower():
-            body = _rename_fstring(body, names)
+        # The engine sees the original text; names are renamed after it, outside the
+        # tokens it introduced, so restore (names first, then tokens) gives back every byte.
         if self.literals is not None and body:
             body, introduced = self.literals(body)
             code_map.literals.update(introduced)
+        if "f" in prefix.lower():
+            body = _rename_fstring(body, names)
+        elif _is_python_code(body):
+            body = _rename_identifiers(body, names)
+        else:
+            body = _rename_words(body, names)
         return prefix + quote + body + quote
