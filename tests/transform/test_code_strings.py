@@ -207,3 +207,35 @@ def test_anonymized_module_runs_as_a_script_under_its_new_name(tmp_path: Path) -
         check=True,
     )
     assert ran.stdout == f"usage: {anonymized.path} ['x']\n"
+
+
+def test_strings_all_renames_words_of_data_too() -> None:
+    source = "def wrap_lines(words):\n    return words.split()\nprint(wrap_lines('some words'))\n"
+    result = PythonAnonymizer(strings="all").anonymize([SourceFile("m.py", source)])
+    text = result.files[0].text
+    assert "words" not in text
+    assert result.code_map.restore(text) == source
+
+
+def test_cli_refuses_an_unknown_strings_policy(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("x = 1\n")
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("veil")),
+            "code",
+            "anonymize",
+            str(tmp_path / "m.py"),
+            "--out",
+            str(tmp_path / "out"),
+            "--map",
+            str(tmp_path / "m.map"),
+            "--strings",
+            "everything",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "--strings must be refs or all" in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -37,6 +37,14 @@ def anonymize(
     map_file: Annotated[Path, typer.Option("--map", help="The encrypted map, for restore.")],
     comments: Annotated[str, typer.Option(help="marker (restorable) or keep.")] = "marker",
     docstrings: Annotated[str, typer.Option(help="marker (restorable) or keep.")] = "marker",
+    strings: Annotated[
+        str,
+        typer.Option(
+            help="Python names inside string text: refs (where the text refers to the "
+            "code; the program behaves the same) or all (every word of 3+ letters; no "
+            "name left, but text-processing code may compute differently)."
+        ),
+    ] = "refs",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Rename what the code defines to neutral names (consistently across files; Python
@@ -55,6 +63,8 @@ def anonymize(
     for option, value in (("--comments", comments), ("--docstrings", docstrings)):
         if value not in ("marker", "keep"):
             raise InputError(f"{option} must be marker or keep, not {value!r}.")
+    if strings not in ("refs", "all"):
+        raise InputError(f"--strings must be refs or all, not {strings!r}.")
     if not source.exists():
         raise InputError(f"{source} does not exist.")
     root = source if source.is_dir() else source.parent
@@ -86,7 +96,7 @@ def anonymize(
     literals = LiteralTransformer(shared_detector())
     try:
         result = PythonAnonymizer(
-            comments=comments, docstrings=docstrings, literals=literals
+            comments=comments, docstrings=docstrings, literals=literals, strings=strings
         ).anonymize(files)
     except SyntaxError as exc:
         raise InputError(

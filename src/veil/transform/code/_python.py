@@ -467,10 +467,18 @@ def _split_string(token: str) -> tuple[str, str, str, str]:
 class _Renames(dict[str, str]):
     """Original name -> neutral name, and which of the names are the project's modules."""
 
-    def __init__(self, names: dict[str, str], modules: set[str], placeholders: set[str]) -> None:
+    def __init__(
+        self,
+        names: dict[str, str],
+        modules: set[str],
+        placeholders: set[str],
+        *,
+        everywhere: bool = False,
+    ) -> None:
         super().__init__(names)
         self.modules = frozenset(modules)
         self.placeholders = frozenset(placeholders)
+        self.everywhere = everywhere  # strings="all": every word, data included
 
 
 # Where a name of the project appears in string text, renaming it keeps the program the
@@ -531,7 +539,7 @@ def _rename_words(text: str, names: _Renames, *, whole: bool = True) -> str:
         called = text.startswith(("(", "\\("), match.end())
         if (
             match.start() not in placeholders
-            and not (called and len(word) >= _MIN_NAME_IN_TEXT)
+            and not ((called or names.everywhere) and len(word) >= _MIN_NAME_IN_TEXT)
             and (len(word) < _MIN_NAME_IN_TEXT or not _CODE_SHAPED.search(word))
         ):
             continue
@@ -662,6 +670,10 @@ class PythonAnonymizer:
     """Anonymizes a set of Python files that belong together.
 
     ``comments``/``docstrings``: ``"marker"`` (replaced, restorable) or ``"keep"``.
+    ``strings``: ``"refs"`` renames the project's names inside string text where the text
+    refers to the code and leaves words of data (the program behaves the same);
+    ``"all"`` renames them wherever they appear as words of three letters or more, so no
+    renamed name is left, at the price of changing what text-processing code computes.
     ``literals``: a function that transforms the text of a string literal and returns
     the new text plus the tokens it introduced (the engine; ``None`` leaves them).
     """
@@ -672,9 +684,13 @@ class PythonAnonymizer:
         comments: str = "marker",
         docstrings: str = "marker",
         literals: Any = None,
+        strings: str = "refs",
     ) -> None:
+        if strings not in ("refs", "all"):
+            raise ValueError(f"strings must be 'refs' or 'all', not {strings!r}")
         self.comments = comments
         self.docstrings = docstrings
+        self.strings = strings
         self.literals = literals
 
     def anonymize(self, files: list[SourceFile]) -> Anonymized:
@@ -742,7 +758,10 @@ class PythonAnonymizer:
                 if own >= 2:
                     all_strings[path] += [(line, column) for line, column, _ in group]
         renames = _Renames(
-            names, {part for module in internal for part in module.split(".")}, placeholders
+            names,
+            {part for module in internal for part in module.split(".")},
+            placeholders,
+            everywhere=self.strings == "all",
         )
         counter = {"c": 0, "d": 0}
         out_files = []
