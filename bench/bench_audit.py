@@ -39,6 +39,11 @@ minimal = Table(
 # The ledger's own table definition, copied under another name, with the same four
 # query indexes the migration creates.
 same_shape = audit_entries.to_metadata(MetaData(), name="bench_plain_same")
+# Constraint and index names are per schema on PostgreSQL: the copy's must not collide
+# with the ledger's own table in the same schema.
+for item in [*same_shape.constraints, *same_shape.indexes]:
+    if isinstance(item.name, str):
+        item.name = f"bench_same_{item.name}"
 for column in ("time", "actor", "action", "subject"):
     Index(f"ix_bench_same_{column}", same_shape.c[column])
 ROW = b'{"action":"gateway.call","actor":"svc","details":{"model":"gpt-4o","tokens":120}}'
