@@ -24,7 +24,7 @@ def leaf_hash(entry: bytes) -> bytes:
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    return _sha256(b"\x01" + left + right).digest()
 
 
 def _split(n: int) -> int:
@@ -68,10 +68,13 @@ class Frontier:
         node = leaf
         size = self._size
         # Each trailing 1 bit of the old size is a perfect subtree the new leaf completes.
+        subtrees = self._subtrees
+        # node_hash inlined here and in root(): the ledger's sequencer calls these for
+        # every entry, and the call costs as much as the hash.
         while size & 1:
-            node = node_hash(self._subtrees.pop(), node)
+            node = _sha256(b"\x01" + subtrees.pop() + node).digest()
             size >>= 1
-        self._subtrees.append(node)
+        subtrees.append(node)
         self._size += 1
 
     def extend(self, leaves: Sequence[bytes]) -> None:
@@ -102,9 +105,10 @@ class Frontier:
     def root(self) -> bytes:
         if not self._subtrees:
             return EMPTY_ROOT
-        node = self._subtrees[-1]
-        for subtree in reversed(self._subtrees[:-1]):
-            node = node_hash(subtree, node)
+        subtrees = self._subtrees
+        node = subtrees[-1]
+        for index in range(len(subtrees) - 2, -1, -1):
+            node = _sha256(b"\x01" + subtrees[index] + node).digest()
         return node
 
 
