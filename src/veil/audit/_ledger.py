@@ -854,14 +854,13 @@ def _hash_all_entries(
     sqlite = connection.dialect.name == "sqlite"
     # PostgreSQL has checked the leaf hashes already; SQLite cannot hash, Python does.
     # On PostgreSQL a named (server-side) cursor, so memory stays flat.
-    cursor = raw.cursor() if sqlite else raw.cursor(name="veil_verify")
+    cursor: Any = raw.cursor() if sqlite else raw.cursor(name="veil_verify")  # binary= below
     sha256 = hashlib.sha256
     try:
-        cursor.execute(
-            "SELECT seq, entry, leaf_hash FROM audit_entries ORDER BY seq"
-            if sqlite
-            else "SELECT seq, leaf_hash FROM audit_entries ORDER BY seq"
-        )
+        if sqlite:
+            cursor.execute("SELECT seq, entry, leaf_hash FROM audit_entries ORDER BY seq")
+        else:  # binary transfer: a quarter less time reading a million hashes
+            cursor.execute("SELECT seq, leaf_hash FROM audit_entries ORDER BY seq", binary=True)
         while rows := cursor.fetchmany(_VERIFY_BATCH):
             start = frontier.size
             if rows[0][0] != start or rows[-1][0] != start + len(rows) - 1:
