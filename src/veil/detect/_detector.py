@@ -9,9 +9,8 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, TextIO
+from typing import BinaryIO, Literal, NamedTuple, TextIO
 
 from veil.detect._finding import Finding
 from veil.detect._ner import NER_SPECIFICITY, NerRecognizer
@@ -38,8 +37,8 @@ LOOKAROUND_MARGIN = 256
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
+class _Candidate(NamedTuple):
+    # A tuple, not a frozen dataclass: one is built per candidate on the hot path.
     finding: Finding
     specificity: int
 
@@ -63,8 +62,8 @@ def resolve_overlaps(candidates: list[_Candidate]) -> list[Finding]:
     cluster the best by :meth:`_Candidate.priority` is kept first, then the next best
     that overlaps nothing kept, and so on.
     """
-    if not candidates:
-        return []
+    if len(candidates) < 2:
+        return [candidates[0].finding] if candidates else []
     candidates.sort(key=lambda c: (c.finding.start, c.finding.end))
     kept: list[Finding] = []
     cluster: list[_Candidate] = [candidates[0]]
@@ -225,6 +224,9 @@ class Detector:
     ) -> Iterator[_Candidate]:
         spec = recognizer.spec
         group = spec.group
+        # Locals: this loop runs for every candidate of every text.
+        validator, context = recognizer.validator, recognizer.context_regex
+        options, min_score, base_score = self._options, self._min_score, spec.score
         for match in recognizer.regex.finditer(text) if matches is None else matches:
             if group == "first":
                 index = next((i for i, g in enumerate(match.groups(), 1) if g is not None), 0)
@@ -233,23 +235,24 @@ class Detector:
                 start, end = match.span(group)
             if start >= end:
                 continue
-            score, validated = spec.score, False
-            if recognizer.validator is not None:
-                verdict = recognizer.validator(text[start:end], self._options)
+            score, validated = base_score, False
+            if validator is not None:
+                verdict = validator(text[start:end], options)
                 if verdict is Verdict.REJECT:
                     continue
                 if verdict is Verdict.VALID:
                     validated, score = True, max(score, VALIDATED_SCORE)
                 elif verdict is Verdict.WEAK:
                     score -= WEAK_PENALTY
-            if recognizer.context_regex is not None:
-                window = text[max(0, match.start() - CONTEXT_BEFORE) : match.start()]
-                window += " " + text[end : end + CONTEXT_AFTER]
-                if recognizer.context_regex.search(window.lower()):
+            if context is not None:
+                before = match.start()
+                window = text[max(0, before - CONTEXT_BEFORE) : before]
+                window = f"{window} {text[end : end + CONTEXT_AFTER]}"
+                if context.search(window.lower()):
                     score = min(1.0, score + CONTEXT_BOOST)
                 elif spec.context_required:
                     continue
-            if score < self._min_score:
+            if score < min_score:
                 continue
             finding = Finding(start, end, spec.kind, score, recognizer.level, spec.id, validated)
             yield _Candidate(finding, spec.specificity)

@@ -161,13 +161,14 @@ class Prefilter:
             data = text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates: not valid UTF-8, scan everything
             return None
-        hits: set[int] = set(self._always)
-
-        def on_match(ident: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
-            hits.add(ident)
-
-        self._database.scan(data, match_event_handler=on_match, scratch=self._scratch("single"))
-        return tuple(sorted(hits))
+        # Single-match mode reports each recognizer at most once, so a list is enough.
+        hits: list[int] = list(self._always)
+        self._database.scan(
+            data,
+            match_event_handler=lambda ident, _start, _end, _flags, _ctx: hits.append(ident),
+            scratch=self._scratch("single"),
+        )
+        return tuple(hits)
 
     def _scratch(self, which: str) -> Any:
         assert _hs is not None

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from veil._yaml import load_yaml, read_yaml_file, strip_lines
 from veil.detect._catalog import kind_info
 from veil.detect._finding import Level
+from veil.detect._first_chars import with_first_chars
 from veil.detect._validators import VALIDATORS, Validator
 from veil.errors import InputError
 
@@ -87,6 +88,8 @@ def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> C
     try:
         # ASCII semantics for \w \d \b, the same as the Hyperscan prefilter's.
         regex = re.compile(spec.pattern, re.ASCII)
+        # The same matches, found faster (see _first_chars).
+        regex = re.compile(with_first_chars(spec.pattern, re.ASCII), re.ASCII)
     except re.error as exc:
         raise InputError(
             f"{origin}: recognizer {spec.id!r} has an invalid pattern ({exc.msg} at {exc.pos}).",
