@@ -43,14 +43,22 @@ _CACHE_VERSION = b"veil-prefilter-2"
 _LARGE_REPEAT = re.compile(r"(?<!\\)\{(\d+),(\d+)\}")
 
 
-def relax(pattern: str) -> str:
-    """The pattern with large bounded repeats made unbounded (``{16,16384}`` → ``{16,}``).
+# Bounded repeats wider than this become unbounded. Each bounded repeat is a counter in
+# Hyperscan's automaton; at 64 the scan of a 1 KB prompt took 16.7 µs, at 16 it takes
+# 5.8 µs (2.8 → 1.8 µs per short text) and selects the same recognizers on the benchmark
+# texts; lower thresholds select more without scanning faster.
+_REPEAT_LIMIT = 16
 
-    Hyperscan compiles large bounded repeats into huge automata; the unbounded form
+
+def relax(pattern: str) -> str:
+    """The pattern with large bounded repeats made unbounded (``{1,64}`` → ``{1,}``).
+
+    Hyperscan compiles large bounded repeats into large automata; the unbounded form
     matches a superset, which is all a prefilter needs.
     """
     return _LARGE_REPEAT.sub(
-        lambda m: m.group(0) if int(m.group(2)) <= 64 else f"{{{m.group(1)},}}", pattern
+        lambda m: m.group(0) if int(m.group(2)) <= _REPEAT_LIMIT else f"{{{m.group(1)},}}",
+        pattern,
     )
 
 
