@@ -239,3 +239,19 @@ def test_cli_refuses_an_unknown_strings_policy(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "--strings must be refs or all" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_word_that_is_also_a_module_name_stays_where_it_is_data() -> None:
+    # "models" is the name of a module of the project and a key of outside JSON.
+    result = anonymize(
+        ("models.py", "def load_models():\n    return 1\n"),
+        (
+            "main.py",
+            "import json\nfrom models import load_models\n"
+            "payload = json.loads('{\"models\": 2}')\n"
+            "print(payload['models'] + load_models())\n",
+        ),
+    )
+    main = next(f for f in result.files if "json.loads" in f.text)
+    assert "payload['models']" in main.text
+    assert "load_models" not in main.text

@@ -20,6 +20,7 @@ import ast
 import builtins
 import importlib
 import io
+import itertools
 import keyword
 import re
 import sys
@@ -219,6 +220,19 @@ class _Collector(ast.NodeVisitor):
             if isinstance(func, ast.Name)
             else (func.attr if isinstance(func, ast.Attribute) else None)
         )
+        strings = [
+            arg for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+        ]
+        if name and "import" in name.lower():
+            # import_module("billing"), import_fresh_module("bisect", fresh=["bisect"]):
+            # module names by text, renamed with their modules.
+            for given in [*node.args, *(k.value for k in node.keywords)]:
+                for item in ast.walk(given):
+                    if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                        self.facts.all_strings.append((item.lineno, item.col_offset))
+        for flag, module in itertools.pairwise(strings):
+            if flag.value == "-m":  # python -m billing
+                self.facts.all_strings.append((module.lineno, module.col_offset))
         if name in _DYNAMIC_NAME_CALLS and len(node.args) >= 2:
             attribute = node.args[1]
             if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str):
@@ -488,7 +502,8 @@ class _Renames(dict[str, str]):
 # or from the text's length (textwrap) changes. So, in string text, a name is renamed:
 # - when it cannot be an ordinary word: it has an underscore, a digit or a camelCase hump;
 # - when the whole text is a dotted name whose first part is one of the project's modules
-#   ("pkg.mod.func": imports and patches by name; "mod.py", its file), or one string of a
+#   ("pkg.mod.func": patches by name; "mod.py", its file), a module name passed to an
+#   import function or after "-m" (``import_module("billing")``), or one string of a
 #   collection of names (``{"January", "c", "main"}``, found in _Collector), or a name
 #   the project uses in a placeholder somewhere (``m.group("named")`` for ``(?P<named>``);
 # - where it is called: "prepare() must be called first" (and its regular expression,
@@ -520,7 +535,13 @@ def _rename_words(text: str, names: _Renames, *, whole: bool = True) -> str:
         return text
     if whole and _DOTTED.fullmatch(text):
         first, *rest = text.split(".")
-        if first in names.modules and (rest == ["py"] or all(part in names for part in rest)):
+        # A lone word that is a module's name ("models", "config") is as often data; it
+        # is renamed where it is imported by name (_Collector) or when it is code-shaped.
+        if (
+            first in names.modules
+            and (rest or _CODE_SHAPED.search(first))
+            and (rest == ["py"] or all(part in names for part in rest))
+        ):
             return ".".join(names.get(part, part) for part in text.split("."))
         if text in names.placeholders and text in names:
             return names[text]
