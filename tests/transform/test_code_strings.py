@@ -253,5 +253,5 @@ def test_a_word_that_is_also_a_module_name_stays_where_it_is_data() -> None:
         ),
     )
     main = next(f for f in result.files if "json.loads" in f.text)
-    assert "payload['models']" in main.text
+    assert "['models']" in main.text
     assert "load_models" not in main.text
