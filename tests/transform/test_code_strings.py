@@ -255,3 +255,53 @@ def test_a_word_that_is_also_a_module_name_stays_where_it_is_data() -> None:
     main = next(f for f in result.files if "json.loads" in f.text)
     assert "['models']" in main.text
     assert "load_models" not in main.text
+
+
+ENGINE_SOURCE = '''"""Invoices for ACME; ask maria.gonzalez@example.com about invoice_total.
+
+>>> invoice_total([1, 2])
+3
+"""
+# invoice_total must stay fast; token ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI is revoked
+
+
+def invoice_total(amounts):
+    return sum(amounts)
+'''
+
+
+def test_engine_policy_keeps_comments_and_docstrings_without_values_or_names() -> None:
+    from veil.transform import shared_detector
+    from veil.transform.code import LiteralTransformer
+
+    result = PythonAnonymizer(
+        comments="engine", docstrings="engine", literals=LiteralTransformer(shared_detector())
+    ).anonymize([SourceFile("billing.py", ENGINE_SOURCE)])
+    text = result.files[0].text
+    assert "Invoices for ACME" in text  # the prose stays readable
+    assert "must stay fast" in text
+    assert "maria.gonzalez" not in text
+    assert "ghp_R8x2" not in text
+    assert "invoice_total" not in text
+    assert result.code_map.restore(text) == ENGINE_SOURCE
+    module = types.ModuleType("anonymized_billing")
+    exec(compile(text, "billing", "exec"), module.__dict__)  # noqa: S102
+    assert doctest.testmod(module, report=False).failed == 0
+
+
+def test_engine_policy_for_comments_in_other_languages() -> None:
+    from veil.transform.code import LexedAnonymizer
+
+    source = "// addAll sums the cart for ana@example.com\nfunction addAll(items) { return 1; }\n"
+    result = LexedAnonymizer(comments="engine").anonymize([SourceFile("cart.js", source)])
+    text = result.files[0].text
+    assert "sums the cart" in text
+    assert "addAll" not in text
+    assert result.code_map.restore(text) == source
+
+
+def test_an_unknown_comment_policy_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="comments must be one of"):
+        PythonAnonymizer(comments="drop")

@@ -35,8 +35,16 @@ def anonymize(
     source: Annotated[Path, typer.Argument(help="A Python file or a directory of them.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Where the anonymized copy goes.")],
     map_file: Annotated[Path, typer.Option("--map", help="The encrypted map, for restore.")],
-    comments: Annotated[str, typer.Option(help="marker (restorable) or keep.")] = "marker",
-    docstrings: Annotated[str, typer.Option(help="marker (restorable) or keep.")] = "marker",
+    comments: Annotated[
+        str,
+        typer.Option(
+            help="marker (replaced, restorable), keep, or engine (kept, with secrets and "
+            "personal data as tokens and the code's names renamed)."
+        ),
+    ] = "marker",
+    docstrings: Annotated[
+        str, typer.Option(help="marker, keep or engine, as for --comments.")
+    ] = "marker",
     strings: Annotated[
         str,
         typer.Option(
@@ -61,8 +69,8 @@ def anonymize(
     )
 
     for option, value in (("--comments", comments), ("--docstrings", docstrings)):
-        if value not in ("marker", "keep"):
-            raise InputError(f"{option} must be marker or keep, not {value!r}.")
+        if value not in ("marker", "keep", "engine"):
+            raise InputError(f"{option} must be marker, keep or engine, not {value!r}.")
     if strings not in ("refs", "all"):
         raise InputError(f"--strings must be refs or all, not {strings!r}.")
     if not source.exists():

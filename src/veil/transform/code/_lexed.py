@@ -19,7 +19,14 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Keyword, Name, String, Token, _TokenType
 
-from veil.transform.code._python import Anonymized, CodeMap, SourceFile
+from veil.transform.code._python import (
+    COMMENT_POLICIES,
+    Anonymized,
+    CodeMap,
+    SourceFile,
+    _rename_words,
+    _Renames,
+)
 
 LANGUAGES = {
     ".js": "javascript",
@@ -254,6 +261,8 @@ class LexedAnonymizer:
         comments: str = "marker",
         literals: Callable[[str], tuple[str, dict[str, str]]] | None = None,
     ) -> None:
+        if comments not in COMMENT_POLICIES:
+            raise ValueError(f"comments must be one of {COMMENT_POLICIES}, not {comments!r}")
         self.comments = comments
         self.literals = literals
 
@@ -282,6 +291,8 @@ class LexedAnonymizer:
                     break
             names[name] = new
         code_map = CodeMap(names={new: old for old, new in names.items()})
+        # Comments under the engine policy: every declared name renamed in their text.
+        prose_names = _Renames(names, set(), set(), everywhere=True)
         marker_number = 0
         out = []
         for file in files:
@@ -294,6 +305,16 @@ class LexedAnonymizer:
                 replacement = value
                 if _is_name(kind) and value in names:
                     replacement = names[value]
+                elif (
+                    kind in Comment
+                    and not any(kind in k for k in _KEPT_COMMENTS)
+                    and self.comments == "engine"
+                ):
+                    replacement = value
+                    if self.literals is not None and value.strip():
+                        replacement, introduced = self.literals(value)
+                        code_map.literals.update(introduced)
+                    replacement = _rename_words(replacement, prose_names, whole=False)
                 elif (
                     kind in Comment
                     and not any(kind in k for k in _KEPT_COMMENTS)

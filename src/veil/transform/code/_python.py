@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import importlib
 import io
 import itertools
@@ -28,6 +29,7 @@ import textwrap
 import tokenize
 import types
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -665,6 +667,7 @@ def _rename_fstring(body: str, names: _Renames) -> str:
     return "".join(out)
 
 
+COMMENT_POLICIES = ("marker", "keep", "engine")
 _CATEGORY_ORDER = {"C": 0, "f": 1, "m": 2, "v": 3}
 _KEPT = {"self", "cls", "_"}
 
@@ -690,7 +693,8 @@ class Anonymized:
 class PythonAnonymizer:
     """Anonymizes a set of Python files that belong together.
 
-    ``comments``/``docstrings``: ``"marker"`` (replaced, restorable) or ``"keep"``.
+    ``comments``/``docstrings``: ``"marker"`` (replaced, restorable), ``"keep"``, or
+    ``"engine"`` (kept, with the engine's values as tokens and the project's names renamed).
     ``strings``: ``"refs"`` renames the project's names inside string text where the text
     refers to the code and leaves words of data (the program behaves the same);
     ``"all"`` renames them wherever they appear as words of three letters or more, so no
@@ -709,6 +713,9 @@ class PythonAnonymizer:
     ) -> None:
         if strings not in ("refs", "all"):
             raise ValueError(f"strings must be 'refs' or 'all', not {strings!r}")
+        for option, value in (("comments", comments), ("docstrings", docstrings)):
+            if value not in COMMENT_POLICIES:
+                raise ValueError(f"{option} must be one of {COMMENT_POLICIES}, not {value!r}")
         self.comments = comments
         self.docstrings = docstrings
         self.strings = strings
@@ -829,7 +836,7 @@ class PythonAnonymizer:
         line_starts = [0]
         for line in text.splitlines(keepends=True):
             line_starts.append(line_starts[-1] + len(line))
-        docstrings = _docstring_positions(tree) if self.docstrings == "marker" else set()
+        docstrings = _docstring_positions(tree) if self.docstrings != "keep" else set()
         edits: list[tuple[int, int, str]] = []
         tokens = tokenize.generate_tokens(io.StringIO(text).readline)
         for token in tokens:
@@ -838,9 +845,12 @@ class PythonAnonymizer:
             value = token.string
             if token.type == tokenize.NAME and value in names:
                 edits.append((start, end, names[value]))
-            elif token.type == tokenize.COMMENT and self.comments == "marker":
+            elif token.type == tokenize.COMMENT and self.comments != "keep":
                 if token.start[0] <= 2 and (value.startswith("#!") or "coding" in value):
                     continue  # shebang and encoding declarations must stay
+                if self.comments == "engine":
+                    edits.append((start, end, "#" + self._prose(value[1:], names, code_map)))
+                    continue
                 marker = "# " + self._marker("c", counter, corpus)
                 code_map.markers[marker] = value
                 edits.append((start, end, marker))
@@ -859,10 +869,18 @@ class PythonAnonymizer:
         out.append(text[cursor:])
         return "".join(out)
 
-    def _doctest(self, body: str, names: _Renames, counter: dict[str, int], corpus: str) -> str:
+    def _doctest(
+        self,
+        body: str,
+        names: _Renames,
+        counter: dict[str, int],
+        corpus: str,
+        prose: Callable[[str], str] | None = None,
+    ) -> str:
         """A doctest docstring's examples and expected output, renamed like the code, with
         its prose lines emptied (line numbers stay); a marker on the first line keeps two
-        docstrings that differ only in prose apart."""
+        docstrings that differ only in prose apart. With ``prose``, prose lines go
+        through it instead (the ``engine`` policy)."""
         out: list[str] = []
         state = "prose"  # or "source" (after >>> and its ... lines) or "output"
         for number, line in enumerate(body.split("\n")):
@@ -877,8 +895,23 @@ class PythonAnonymizer:
                 out.append(_rename_words(line, names))
             else:
                 state = "prose"
-                out.append(self._marker("d", counter, corpus) if number == 0 else "")
+                if prose is not None:
+                    out.append(prose(line))
+                else:
+                    out.append(self._marker("d", counter, corpus) if number == 0 else "")
         return "\n".join(out)
+
+    def _prose(self, text: str, names: _Renames, code_map: CodeMap) -> str:
+        """A comment's or docstring's text under the ``engine`` policy: values the engine
+        finds become tokens, and every name of the project (three letters or more) is
+        renamed wherever it appears — prose does not change what the program does."""
+        if self.literals is not None and text.strip():
+            text, introduced = self.literals(text)
+            code_map.literals.update(introduced)
+        everywhere = _Renames(
+            dict(names), set(names.modules), set(names.placeholders), everywhere=True
+        )
+        return _rename_words(text, everywhere, whole=False)
 
     def _string(
         self,
@@ -892,6 +925,11 @@ class PythonAnonymizer:
         corpus: str,
     ) -> str:
         prefix, quote, body, _ = _split_string(value)
+        if position in docstrings and self.docstrings == "engine":
+            if _DOCTEST_PROMPT.search(body):
+                prose = functools.partial(self._prose, names=names, code_map=code_map)
+                return prefix + quote + self._doctest(body, names, counter, corpus, prose) + quote
+            return prefix + quote + self._prose(body, names, code_map) + quote
         if position in docstrings and _DOCTEST_PROMPT.search(body):
             block = prefix + quote + self._doctest(body, names, counter, corpus) + quote
             code_map.blocks[block] = value
