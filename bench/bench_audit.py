@@ -78,6 +78,27 @@ def ledger_rate(engine: Engine, callers: int, appends: int) -> float:
     return per_caller * callers / elapsed
 
 
+def ledger_batched_rate(engine: Engine, appends: int, batch: int) -> float:
+    """append_many from one thread in groups of ``batch``: the ledger's own cost for the
+    same batching as the references, without the hand-off between caller threads."""
+    ledger = Ledger(engine, KEY)
+    items = [
+        {
+            "actor": "svc",
+            "action": "gateway.call",
+            "outcome": "ok",
+            "details": {"model": "gpt-4o", "i": i},
+        }
+        for i in range(appends)
+    ]
+    started = time.perf_counter()
+    for offset in range(0, appends, batch):
+        ledger.append_many(items[offset : offset + batch])
+    elapsed = time.perf_counter() - started
+    ledger.close()
+    return appends / elapsed
+
+
 def plain_rate(engine: Engine, appends: int, batch: int, table: Table = minimal) -> float:
     table.create(engine, checkfirst=True)
     with engine.begin() as connection:
@@ -150,6 +171,9 @@ def main() -> None:
             ),
             "ledger_appends_per_s_16_callers": round(ledger_16),
             "mean_group_size_16_callers": round(group, 1),
+            "ledger_append_many_per_s_same_batches": round(
+                ledger_batched_rate(sixteen, args.appends, batch)
+            ),
             "plain_inserts_per_s_same_batches": round(plain_rate(sixteen, args.appends, batch)),
             "same_shape_inserts_per_s_same_batches": round(
                 plain_rate(sixteen, args.appends, batch, same_shape)
