@@ -18,7 +18,13 @@ from sqlalchemy import Engine, text
 from veil.audit import Ledger, merkle, verify_archive
 from veil.audit._ledger import _entries_agree_in_database
 from veil.detect import Detector
-from veil.errors import InputError, IntegrityError, KeyMaterialError, PolicyViolationError
+from veil.errors import (
+    InputError,
+    IntegrityError,
+    KeyMaterialError,
+    PolicyViolationError,
+    StorageError,
+)
 from veil.keys import RootKey
 from veil.store import create_engine_for, upgrade
 
@@ -336,10 +342,14 @@ def test_concurrent_callers_are_group_committed(engine: Engine) -> None:
 
 def test_a_failed_group_reports_the_error_to_its_callers(engine: Engine) -> None:
     ledger = Ledger(engine, RootKey(KEY))
+    ledger.append("svc", "before", "ok")
     tamper(engine, "DROP TABLE audit_heads")
-    with pytest.raises(Exception, match="audit_heads"):
+    with pytest.raises(StorageError, match="audit_heads"):
         ledger.append("svc", "x", "ok")
     ledger.close()
+    # The group's entry row went out before the failing statement: it was rolled back.
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM audit_entries")).scalar_one() == 1
 
 
 def test_archiving_old_entries_keeps_the_ledger_verifiable(

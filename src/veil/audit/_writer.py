@@ -80,12 +80,18 @@ class GroupWriter:
                 cursor.execute(self._lock_state)
                 size, frontier = cursor.fetchone()
                 rows, new_size, new_frontier, head = build(int(size), bytes(frontier))
-                cursor.executemany(self._insert_entries, rows)
-                cursor.execute(self._update_state, (new_size, new_frontier))
-                cursor.execute(self._insert_head, head)
                 if self._sqlite:
+                    cursor.executemany(self._insert_entries, rows)
+                    cursor.execute(self._update_state, (new_size, new_frontier))
+                    cursor.execute(self._insert_head, head)
                     cursor.execute("COMMIT")
                 else:
+                    # One pipeline: the three writes go out together instead of waiting
+                    # for a round trip each.
+                    with connection.driver_connection.pipeline():
+                        cursor.executemany(self._insert_entries, rows)
+                        cursor.execute(self._update_state, (new_size, new_frontier))
+                        cursor.execute(self._insert_head, head)
                     connection.commit()
             finally:
                 cursor.close()
