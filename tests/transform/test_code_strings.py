@@ -305,3 +305,14 @@ def test_an_unknown_comment_policy_is_refused() -> None:
 
     with pytest.raises(ValueError, match="comments must be one of"):
         PythonAnonymizer(comments="drop")
+
+
+def test_a_nested_f_string_keeps_its_prefix_and_renames_its_fields() -> None:
+    # The loop variable is called f: the nested f-string's prefix must not be renamed.
+    source = (
+        "class Point:\n    def __init__(self, x_coord):\n        self.x_coord = x_coord\n"
+        "points = [Point(1), Point(2)]\n"
+        "print(f'({\",\".join([f\"{f.x_coord}\" for f in points])},)')\n"
+    )
+    text = same_behaviour(source)
+    assert "x_coord" not in text

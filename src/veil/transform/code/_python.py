@@ -588,15 +588,28 @@ def _is_python_code(text: str) -> bool:
     )
 
 
+_CODE_PIECE = re.compile(
+    r"(?<![A-Za-z0-9_])([rRbBuUfF]{0,2})(\"[^\"]*\"|'[^']*')|[A-Za-z_][A-Za-z0-9_]*"
+)
+
+
 def _rename_identifiers(text: str, names: _Renames) -> str:
-    """Rename identifiers in an f-string expression and words in the strings inside it."""
+    """Rename identifiers in an f-string expression and words in the strings inside it
+    (a nested f-string's fields as code: ``f"{obj.name}"``; its prefix is not a name)."""
     out, index = [], 0
-    for match in re.finditer(r"(\"[^\"]*\"|'[^']*')|[A-Za-z_][A-Za-z0-9_]*", text):
+    for match in _CODE_PIECE.finditer(text):
         out.append(text[index : match.start()])
-        word = match.group(0)
-        if match.group(1):  # a string inside the code: its quotes, its text renamed
-            out.append(word[0] + _rename_words(word[1:-1], names) + word[-1])
+        if match.group(2):
+            prefix, quoted = match.group(1), match.group(2)
+            inner = quoted[1:-1]
+            inner = (
+                _rename_fstring(inner, names)
+                if "f" in prefix.lower()
+                else _rename_words(inner, names)
+            )
+            out.append(prefix + quoted[0] + inner + quoted[-1])
         else:
+            word = match.group(0)
             out.append(names.get(word, word))
         index = match.end()
     out.append(text[index:])
