@@ -48,3 +48,9 @@ def test_dropping_the_unused_shared_layer_changes_no_entity() -> None:
 def test_batched_and_single_finds_agree() -> None:
     detector = Detector(ner=NerRecognizer(MODEL))
     assert detector.find_many(TEXTS) == [detector.find(text) for text in TEXTS]
+
+
+def test_worker_processes_give_the_same_findings_with_ner() -> None:
+    detector = Detector(ner=NerRecognizer(MODEL))
+    texts = TEXTS * 4
+    assert detector.find_many(texts, workers=2, batch_size=3) == detector.find_many(texts)

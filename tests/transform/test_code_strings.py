@@ -312,7 +312,7 @@ def test_a_nested_f_string_keeps_its_prefix_and_renames_its_fields() -> None:
     source = (
         "class Point:\n    def __init__(self, x_coord):\n        self.x_coord = x_coord\n"
         "points = [Point(1), Point(2)]\n"
-        "print(f'({\",\".join([f\"{f.x_coord}\" for f in points])},)')\n"
+        'print(f\'({",".join([f"{f.x_coord}" for f in points])},)\')\n'
     )
     text = same_behaviour(source)
     assert "x_coord" not in text

@@ -260,7 +260,13 @@ class Detector:
     def find_many(
         self, texts: Sequence[str], *, workers: int = 1, batch_size: int = 256
     ) -> list[list[Finding]]:
-        """Findings for each text; ``workers > 1`` spreads batches over processes."""
+        """Findings for each text; ``workers > 1`` spreads batches over processes (each
+        loads the engine, and the NER model when one is configured, once)."""
+        if workers > 1 and len(texts) > batch_size:
+            batches = [list(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                results = pool.map(_find_batch, [self] * len(batches), batches)
+                return [findings for batch in results for findings in batch]
         if self._ner is not None:
             # spaCy batches documents itself (nlp.pipe), which is where NER time goes.
             entities = self._ner.find_many(texts)
@@ -270,12 +276,7 @@ class Detector:
                 else []
                 for text, found in zip(texts, entities, strict=True)
             ]
-        if workers <= 1 or len(texts) <= batch_size:
-            return [self.find(text) for text in texts]
-        batches = [list(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_find_batch, [self] * len(batches), batches)
-            return [findings for batch in results for findings in batch]
+        return [self.find(text) for text in texts]
 
     def scan_stream(
         self,
@@ -390,4 +391,4 @@ def _rebuild(
 
 
 def _find_batch(detector: Detector, texts: list[str]) -> list[list[Finding]]:
-    return [detector.find(text) for text in texts]
+    return detector.find_many(texts)
