@@ -137,3 +137,24 @@ def test_concurrent_upgrades_on_postgresql_migrate_once(fresh_postgres_url: str)
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda _: migrate(), range(4)))
     assert results == [head_revision()] * 4
+
+
+def test_the_recorded_head_is_alembics_head() -> None:
+    # Checking a database against HEAD_REVISION avoids loading Alembic; a new migration
+    # must update it (veil/store/_migrate.py).
+    from veil.store._migrate import scripts_head_revision
+
+    assert head_revision() == scripts_head_revision()
+
+
+def test_a_database_migrated_by_alembic_reads_as_current_without_it(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path}/v.db")
+    try:
+        assert not migration_status(engine).up_to_date  # empty: no alembic_version yet
+        upgrade(engine)
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert stored == head_revision()
+        assert migration_status(engine).up_to_date
+    finally:
+        engine.dispose()
