@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from veil._files import write_atomically
 from veil.cli._app import app, out, print_json, settings_from_context
@@ -114,6 +113,8 @@ def tail(
     if as_json:
         print_json(entries)
         return
+    from rich.table import Table  # loaded by the commands that print one
+
     table = Table(title=f"last {len(entries)} audit entries", title_justify="left")
     for heading in ("seq", "time", "actor", "action", "outcome", "subject", "details"):
         table.add_column(heading)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from veil.cli._app import app, out, print_json, settings_from_context
 from veil.config import env_file_path, settings_status
@@ -36,6 +35,8 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
             }
         )
         return
+    from rich.table import Table  # loaded by the commands that print one
+
     table = Table(title="Veil configuration", title_justify="left")
     table.add_column("variable", style="bold", no_wrap=True)
     table.add_column("value", no_wrap=True)

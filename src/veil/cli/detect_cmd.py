@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from veil.cli._app import app, out, print_json, settings_from_context
 from veil.errors import EXIT_FINDINGS, InputError
@@ -73,6 +72,8 @@ def _jsonl(detector: Detector) -> None:
 
 
 def _table(findings: list[Finding], text: str) -> None:
+    from rich.table import Table  # loaded by the commands that print one
+
     from veil.transform import mask_value
 
     table = Table(title=f"{len(findings)} finding(s)", title_justify="left")

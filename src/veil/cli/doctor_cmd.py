@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from veil.cli._app import app, out, print_json
 from veil.config import (
@@ -222,6 +221,8 @@ def doctor(
     if as_json:
         print_json({"ok": not failed, "checks": [asdict(check) for check in checks]})
     else:
+        from rich.table import Table  # loaded by the commands that print one
+
         table = Table(title="veil doctor", title_justify="left", show_lines=False)
         table.add_column("", width=1)
         table.add_column("check", style="bold")

@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from veil._files import write_atomically
 from veil.cli._app import app, out, print_json, settings_from_context
@@ -177,6 +176,8 @@ def scan(
 
         result = ScanResult()
         show = sys.stderr.isatty() and fmt == "text"
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         with Progress(
             TextColumn("scanning"),
             BarColumn(),

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from veil.cli._app import app, audit_event, out, print_json, settings_from_context
 from veil.config import mask_secret
@@ -82,6 +81,8 @@ def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         print_json([entry.to_dict() for entry in entries])
         return
+    from rich.table import Table  # loaded by the commands that print one
+
     table = Table(title=f"{len(entries)} secret(s)", title_justify="left")
     for heading in ("name", "created", "last rotated", "rotation pending", "overridden by"):
         table.add_column(heading)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from veil.cli._app import audit_event, out, print_json, settings_from_context
 from veil.cli.keys_cmd import keys_app
@@ -82,6 +81,8 @@ def list_keys(
     if not keys:
         out.print("No virtual keys. Create one with `veil keys create --name NAME`.")
         return
+    from rich.table import Table  # loaded by the commands that print one
+
     table = Table("id", "name", "models", "rate", "tokens", "policy", "created", "revoked")
     for key in keys:
         table.add_row(

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-
-import pyrage
+from typing import TYPE_CHECKING
 
 from veil.errors import InputError, IntegrityError, KeyMaterialError
 from veil.keys import _sealed as sealed
 from veil.keys._store import KeyStore
 from veil.keys._vault import Vault
+
+if TYPE_CHECKING:
+    import pyrage
 
 IDENTITY_NAME = "veil.age-identity"
 SEALED_PURPOSE = "sealed-files"
@@ -25,6 +27,8 @@ _AGE_ARMORED = b"-----BEGIN AGE ENCRYPTED FILE-----"
 
 
 def _identity(vault: Vault) -> pyrage.x25519.Identity:
+    import pyrage  # only the age format needs it (loaded on use)
+
     try:
         return pyrage.x25519.Identity.from_str(vault.get(IDENTITY_NAME))
     except InputError:
@@ -39,6 +43,8 @@ def recipient(vault: Vault) -> str:
 
 
 def _recipients(values: list[str]) -> list[pyrage.x25519.Recipient]:
+    import pyrage  # only the age format needs it (loaded on use)
+
     parsed = []
     for value in values:
         try:
@@ -67,6 +73,8 @@ def _replace_atomically(out: Path, write: object) -> None:
 
 def encrypt_file(source: Path, out: Path, recipients: list[str], *, armored: bool = False) -> None:
     """Encrypt ``source`` to age ``recipients``, streaming (constant memory)."""
+    import pyrage  # only the age format needs it (loaded on use)
+
     if not recipients:
         raise InputError("Name at least one recipient (--to age1…, or --self).")
     parsed = _recipients(recipients)
@@ -77,6 +85,8 @@ def encrypt_file(source: Path, out: Path, recipients: list[str], *, armored: boo
 
 def encrypt_with_passphrase(source: Path, out: Path, passphrase: str) -> None:
     """Encrypt with a passphrase (age scrypt recipient). Reads the file into memory."""
+    import pyrage  # only the age format needs it (loaded on use)
+
     data = source.read_bytes()
     sealed = pyrage.passphrase.encrypt(data, passphrase)
     _replace_atomically(out, lambda tmp: Path(tmp).write_bytes(sealed))
@@ -97,6 +107,8 @@ def check_age_file(source: Path) -> None:
 
 def decrypt_file(source: Path, out: Path, vault: Vault) -> None:
     """Decrypt ``source`` with this installation's identity, streaming."""
+    import pyrage  # only the age format needs it (loaded on use)
+
     check_age_file(source)
     identity = _identity(vault)
 
@@ -148,6 +160,8 @@ def decrypt_sealed(source: Path, out: Path, keys: KeyStore) -> None:
 
 
 def decrypt_with_passphrase(source: Path, out: Path, passphrase: str) -> None:
+    import pyrage  # only the age format needs it (loaded on use)
+
     check_age_file(source)
     try:
         data = pyrage.passphrase.decrypt(source.read_bytes(), passphrase)

@@ -14,8 +14,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from argon2.low_level import Type, hash_secret_raw
-
 from veil._files import write_atomically
 from veil.config import Settings, check_private_file
 from veil.errors import ConfigError, InputError, KeyMaterialError
@@ -61,6 +59,8 @@ def _check_value(material: bytes) -> str:
 
 
 def _derive(passphrase: str, record: dict[str, Any]) -> bytes:
+    from argon2.low_level import Type, hash_secret_raw  # only passphrases need it
+
     return hash_secret_raw(
         passphrase.encode(),
         base64.b64decode(record["salt"]),
