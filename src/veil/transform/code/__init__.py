@@ -8,15 +8,10 @@ everything in a :class:`CodeMap` whose ``restore`` maps a model's answer back.
 
 from __future__ import annotations
 
+from veil.transform.code._codemap import CodeMap, CodeStreamRestorer
 from veil.transform.code._lexed import LANGUAGES, LexedAnonymizer, language_of
 from veil.transform.code._literals import LiteralTransformer
-from veil.transform.code._python import (
-    Anonymized,
-    CodeMap,
-    CodeStreamRestorer,
-    PythonAnonymizer,
-    SourceFile,
-)
+from veil.transform.code._python import Anonymized, PythonAnonymizer, SourceFile
 
 __all__ = [
     "LANGUAGES",

@@ -19,14 +19,9 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Keyword, Name, String, Token, _TokenType
 
-from veil.transform.code._python import (
-    COMMENT_POLICIES,
-    Anonymized,
-    CodeMap,
-    SourceFile,
-    _rename_words,
-    _Renames,
-)
+from veil.transform.code._codemap import CodeMap
+from veil.transform.code._python import COMMENT_POLICIES, Anonymized, SourceFile
+from veil.transform.code._text_names import Renames, rename_words
 
 LANGUAGES = {
     ".js": "javascript",
@@ -292,7 +287,7 @@ class LexedAnonymizer:
             names[name] = new
         code_map = CodeMap(names={new: old for old, new in names.items()})
         # Comments under the engine policy: every declared name renamed in their text.
-        prose_names = _Renames(names, set(), set(), everywhere=True)
+        prose_names = Renames(names, set(), set(), everywhere=True)
         marker_number = 0
         out = []
         for file in files:
@@ -314,7 +309,7 @@ class LexedAnonymizer:
                     if self.literals is not None and value.strip():
                         replacement, introduced = self.literals(value)
                         code_map.literals.update(introduced)
-                    replacement = _rename_words(replacement, prose_names, whole=False)
+                    replacement = rename_words(replacement, prose_names, whole=False)
                 elif (
                     kind in Comment
                     and not any(kind in k for k in _KEPT_COMMENTS)

@@ -8,9 +8,11 @@ keywords, builtins, dunder names, names imported from outside, attributes of bui
 types and of the external modules and classes the project imports (found by importing
 them), keyword arguments of calls to external callables, names used through strings
 (``getattr(x, "name")``, ``__slots__``), and names unittest finds by convention
-(``test*``). Because a name is renamed everywhere or nowhere, the program behaves the
-same. Comments and docstrings become markers that keep the line count; the values the
-engine finds in string literals become tokens. Everything is recorded in the map, so
+(``test*``), argparse options and namedtuple/Enum fields. Because a name is renamed
+everywhere or nowhere, the program behaves the same; inside string text the names follow
+the rules of ``_text_names``. Comments and docstrings become markers that keep the line
+count (or pass through the engine); the values the engine finds in string literals
+become tokens. Everything is recorded in the map (``_codemap``), so
 ``restore(anonymize(code)) == code`` byte for byte.
 """
 
@@ -25,13 +27,22 @@ import itertools
 import keyword
 import re
 import sys
-import textwrap
 import tokenize
 import types
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from veil.transform.code._codemap import IDENTIFIER, CodeMap
+from veil.transform.code._text_names import (
+    PLACEHOLDER,
+    Renames,
+    is_python_code,
+    rename_fstring,
+    rename_identifiers,
+    rename_words,
+)
 
 _KEYWORDS = set(keyword.kwlist) | set(keyword.softkwlist)
 _BUILTIN_TYPES: tuple[Any, ...] = (
@@ -273,7 +284,7 @@ class _Collector(ast.NodeVisitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and len(node.value) < 100_000:
-            for match in _PLACEHOLDER.finditer(node.value):
+            for match in PLACEHOLDER.finditer(node.value):
                 self.facts.placeholders.update(match.group(1).split("."))
 
     def _collection(self, node: ast.List | ast.Tuple | ast.Set) -> None:
@@ -285,7 +296,7 @@ class _Collector(ast.NodeVisitor):
         if (
             len(items) >= 2
             and len(items) == len(node.elts)
-            and all(_IDENTIFIER.fullmatch(value) for _, _, value in items)
+            and all(IDENTIFIER.fullmatch(value) for _, _, value in items)
         ):
             self.facts.name_groups.append(items)
         self.generic_visit(node)
@@ -317,139 +328,7 @@ def _introspect(modules: set[str]) -> set[str]:
     return names
 
 
-# -- the map ----------------------------------------------------------------------------
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_MARKER = re.compile(
-    r"/\* veil_l_\d+\n* \*/|// veil_l_\d+|-- veil_l_\d+|#\s?veil_[cl]_\d+"
-    r"|[rRbBuU]{0,2}(?:\"\"\"|''')veil_d_\d+\n*(?:\"\"\"|''')"
-)
-
-
-@dataclass
-class CodeMap:
-    """Everything needed to undo an anonymization; kept only sealed (see ``to_json``)."""
-
-    names: dict[str, str] = field(default_factory=dict)  # new name -> original
-    paths: dict[str, str] = field(default_factory=dict)  # new path -> original
-    markers: dict[str, str] = field(default_factory=dict)  # comment/docstring marker -> text
-    literals: dict[str, str] = field(default_factory=dict)  # literal token -> value
-    # A docstring with doctest examples keeps its examples (renamed) and loses its prose:
-    # anonymized docstring token -> original token.
-    blocks: dict[str, str] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return f"CodeMap(names={len(self.names)}, markers={len(self.markers)})"
-
-    def restore(self, text: str) -> str:
-        """Original names, comments, docstrings and literal values back in ``text``:
-        modified code, new code mixing old and new names, diffs, markdown. Identifiers
-        the model introduced are left alone."""
-        for block, original in self.blocks.items():
-            if block in text:
-                text = text.replace(block, original)
-        if self.markers:
-            text = _MARKER.sub(lambda m: self.markers.get(m.group(0), m.group(0)), text)
-        if self.names:
-            text = _IDENTIFIER.sub(lambda m: self.names.get(m.group(0), m.group(0)), text)
-        for token, value in self.literals.items():
-            if token in text:
-                text = text.replace(token, value)
-        for new, old in self.paths.items():
-            if new in text:
-                text = text.replace(new, old)
-        return text
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": 2,
-            "names": self.names,
-            "paths": self.paths,
-            "markers": self.markers,
-            "literals": self.literals,
-            "blocks": self.blocks,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CodeMap:
-        if data.get("version") not in (1, 2):
-            raise ValueError("unknown code map version")
-        return cls(
-            dict(data["names"]),
-            dict(data["paths"]),
-            dict(data["markers"]),
-            dict(data["literals"]),
-            dict(data.get("blocks", {})),
-        )
-
-
-class CodeStreamRestorer:
-    """``CodeMap.restore`` over a stream whose chunks may cut a name or a marker anywhere.
-
-    Holds back a trailing identifier (``v_1`` may grow into ``v_12``) and a tail that could
-    still become a comment or docstring marker; ``close`` flushes.
-    """
-
-    _HOLD = 64
-    _HOLD_BLOCK = 1 << 16
-
-    def __init__(self, code_map: CodeMap) -> None:
-        self._map = code_map
-        self._pending = ""
-
-    def feed(self, chunk: str) -> str:
-        text = self._pending + chunk
-        cut = self._cut(text)
-        self._pending = text[cut:]
-        return self._map.restore(text[:cut])
-
-    def close(self) -> str:
-        rest, self._pending = self._pending, ""
-        return self._map.restore(rest)
-
-    def _cut(self, text: str) -> int:
-        cut = len(text)
-        while cut > 0 and (text[cut - 1].isalnum() or text[cut - 1] == "_"):
-            cut -= 1
-        # A marker starts with '#' or a triple quote; hold it while it can still complete.
-        window = max(0, len(text) - self._HOLD)
-        # A docstring marker that is already complete at the end is not held.
-        complete = _COMPLETE_DOCSTRING_MARKER.search(text)
-        done = complete.start() if complete is not None else len(text) + 1
-        for opener in ("#", '"""', "'''"):
-            index = text.rfind(opener, window)
-            if index != -1 and index < done and _could_be_marker(text[index:]):
-                cut = min(cut, index)
-        if self._map.blocks:  # a doctest docstring is restored whole: hold it until it closes
-            for quote in ('"""', "'''"):
-                index = text.rfind(quote + "veil_d_", max(0, len(text) - self._HOLD_BLOCK))
-                if index != -1 and text.find(quote, index + 3) == -1:
-                    cut = min(cut, index)
-        # One or two quotes at the very end may be the start of a docstring marker.
-        tail = len(text) - len(text.rstrip("\"'"))
-        if 0 < tail < 3:
-            cut = min(cut, len(text) - tail)
-        return cut
-
-
 _DOCTEST_PROMPT = re.compile(r"^[ \t]*>>>(?: |$)", re.M)
-_COMPLETE_DOCSTRING_MARKER = re.compile(r"(?:\"\"\"|\'\'\')veil_d_\d+\n*(?:\"\"\"|\'\'\')$")
-
-
-def _could_be_marker(tail: str) -> bool:
-    """Whether ``tail`` may still grow into a comment or docstring marker."""
-    for head in ("# veil_c_", "#veil_c_"):
-        if head.startswith(tail) or (tail.startswith(head) and tail[len(head) :].isdigit()):
-            return True
-    for quote in ('"""', "'''"):
-        head = quote + "veil_d_"
-        if head.startswith(tail):
-            return True
-        if tail.startswith(head) and re.fullmatch(
-            r"\d*\n*" + re.escape(quote[0]) + "{0,2}", tail[len(head) :]
-        ):
-            return True
-    return False
 
 
 # -- rewriting ---------------------------------------------------------------------------
@@ -478,206 +357,6 @@ def _split_string(token: str) -> tuple[str, str, str, str]:
     prefix, rest = token[:index], token[index:]
     quote = rest[:3] if rest[:3] in ('"""', "'''") else rest[0]
     return prefix, quote, rest[len(quote) : len(rest) - len(quote)], quote
-
-
-class _Renames(dict[str, str]):
-    """Original name -> neutral name, and which of the names are the project's modules."""
-
-    def __init__(
-        self,
-        names: dict[str, str],
-        modules: set[str],
-        placeholders: set[str],
-        *,
-        everywhere: bool = False,
-    ) -> None:
-        super().__init__(names)
-        self.modules = frozenset(modules)
-        self.placeholders = frozenset(placeholders)
-        self.everywhere = everywhere  # strings="all": every word, data included
-
-
-# Where a name of the project appears in string text, renaming it keeps the program the
-# same only if the text refers to the code (getattr by name, import by name, a template
-# placeholder) — a word of data that happens to equal a local variable ("January",
-# "words") must stay, or output that the program computes from outside data (strftime)
-# or from the text's length (textwrap) changes. So, in string text, a name is renamed:
-# - when it cannot be an ordinary word: it has an underscore, a digit or a camelCase hump;
-# - when the whole text is a dotted name whose first part is one of the project's modules
-#   ("pkg.mod.func": patches by name; "mod.py", its file), a module name passed to an
-#   import function or after "-m" (``import_module("billing")``), or one string of a
-#   collection of names (``{"January", "c", "main"}``, found in _Collector), or a name
-#   the project uses in a placeholder somewhere (``m.group("named")`` for ``(?P<named>``);
-# - where it is called: "prepare() must be called first" (and its regular expression,
-#   r"prepare\(\)");
-# - in a placeholder: $name, ${name}, %(name), {name}, {0.name}, @name and the dotted chain
-#   after it,
-#   and in a regular expression's named group, (?P<name> and (?P=name);
-# - everywhere in a string that is itself Python code (a ``python -c`` script, ``exec``):
-#   there every identifier is renamed as in the file around it.
-# One- and two-letter words are left ("r", "%s", "-x"): far more often modes, format
-# letters and flags than references, and they say nothing about the code.
-_MIN_NAME_IN_TEXT = 3
-_CODE_SHAPED = re.compile(r"_|\d|[a-z][A-Z]")
-_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-_PLACEHOLDER = re.compile(
-    r"(?:\$\{?|%\(|\{(?:\d+\.)?|@|\(\?P[<=])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
-)
-
-
-def _rename_words(text: str, names: _Renames, *, whole: bool = True) -> str:
-    """The project's names renamed where they appear in string text (rules above).
-
-    A word right after a backslash (``\\nfoo``) is left: its first letter belongs to an
-    escape, and ``restore``, which sees words, could not undo it. ``whole=False``: ``text``
-    is a piece of a string (an f-string's literal part), so the rules about whole strings
-    do not apply.
-    """
-    if not names:
-        return text
-    if whole and _DOTTED.fullmatch(text):
-        first, *rest = text.split(".")
-        # A lone word that is a module's name ("models", "config") is as often data; it
-        # is renamed where it is imported by name (_Collector) or when it is code-shaped.
-        if (
-            first in names.modules
-            and (rest or _CODE_SHAPED.search(first))
-            and (rest == ["py"] or all(part in names for part in rest))
-        ):
-            return ".".join(names.get(part, part) for part in text.split("."))
-        if text in names.placeholders and text in names:
-            return names[text]
-    placeholders: set[int] = set()
-    for match in _PLACEHOLDER.finditer(text):
-        position = match.start(1)
-        for part in match.group(1).split("."):
-            placeholders.add(position)
-            position += len(part) + 1
-    out, index = [], 0
-    for match in _IDENTIFIER.finditer(text):
-        word = match.group(0)
-        new = names.get(word)
-        if new is None or (match.start() > 0 and text[match.start() - 1] == "\\"):
-            continue
-        called = text.startswith(("(", "\\("), match.end())
-        if (
-            match.start() not in placeholders
-            and not ((called or names.everywhere) and len(word) >= _MIN_NAME_IN_TEXT)
-            and (len(word) < _MIN_NAME_IN_TEXT or not _CODE_SHAPED.search(word))
-        ):
-            continue
-        out += [text[index : match.start()], new]
-        index = match.end()
-    out.append(text[index:])
-    return "".join(out)
-
-
-def _is_python_code(text: str) -> bool:
-    """A multi-line string that parses as Python and does more than name a value."""
-    if "\n" not in text.strip() or "\\" in text:
-        return False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(textwrap.dedent(text))
-    except (SyntaxError, ValueError):
-        return False
-    return any(
-        not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.Name))
-        for node in tree.body
-    )
-
-
-_CODE_PIECE = re.compile(
-    r"(?<![A-Za-z0-9_])([rRbBuUfF]{0,2})(\"[^\"]*\"|'[^']*')|[A-Za-z_][A-Za-z0-9_]*"
-)
-
-
-def _rename_identifiers(text: str, names: _Renames) -> str:
-    """Rename identifiers in an f-string expression and words in the strings inside it
-    (a nested f-string's fields as code: ``f"{obj.name}"``; its prefix is not a name)."""
-    out, index = [], 0
-    for match in _CODE_PIECE.finditer(text):
-        out.append(text[index : match.start()])
-        if match.group(2):
-            prefix, quoted = match.group(1), match.group(2)
-            inner = quoted[1:-1]
-            inner = (
-                _rename_fstring(inner, names)
-                if "f" in prefix.lower()
-                else _rename_words(inner, names)
-            )
-            out.append(prefix + quoted[0] + inner + quoted[-1])
-        else:
-            word = match.group(0)
-            out.append(names.get(word, word))
-        index = match.end()
-    out.append(text[index:])
-    return "".join(out)
-
-
-def _rename_fstring(body: str, names: _Renames) -> str:
-    """Names inside the replacement fields of an f-string body (not in literal text or
-    format specs)."""
-    out: list[str] = []
-    index, length = 0, len(body)
-    while index < length:
-        char = body[index]
-        if char in "{}" and body[index : index + 2] in ("{{", "}}"):
-            out.append(body[index : index + 2])
-            index += 2
-            continue
-        if char != "{":
-            literal_end = index
-            while literal_end < length and body[literal_end] not in "{}":
-                literal_end += 1
-            literal_end = max(literal_end, index + 1)
-            out.append(_rename_words(body[index:literal_end], names, whole=False))
-            index = literal_end
-            continue
-        # A field: the expression runs to the first top-level '!', ':' or '}'.
-        depth, cursor, quote = 0, index + 1, ""
-        while cursor < length:
-            c = body[cursor]
-            if quote:
-                if c == quote:
-                    quote = ""
-            elif c in "'\"":
-                quote = c
-            elif c in "([{":
-                depth += 1
-            elif c in ")]}":
-                if depth == 0:
-                    break
-                depth -= 1
-            elif depth == 0 and c in "!:" and body[cursor : cursor + 2] not in ("!=", ":="):
-                break
-            cursor += 1
-        out.append("{" + _rename_identifiers(body[index + 1 : cursor], names))
-        index = cursor
-        if index < length and body[index] == "!":  # conversion: !r, !s, !a
-            out.append(body[index : index + 2])
-            index += 2
-        if index < length and body[index] == ":":  # format spec, may nest fields
-            spec_start, depth = index, 0
-            while index < length and not (body[index] == "}" and depth == 0):
-                if body[index] == "{":
-                    depth += 1
-                elif body[index] == "}":
-                    depth -= 1
-                index += 1
-            spec = body[spec_start:index]
-            out.append(
-                re.sub(
-                    r"\{([^{}]*)\}",
-                    lambda m: "{" + _rename_identifiers(m.group(1), names) + "}",
-                    spec,
-                )
-            )
-        if index < length:
-            out.append("}")
-            index += 1
-    return "".join(out)
 
 
 COMMENT_POLICIES = ("marker", "keep", "engine")
@@ -798,7 +477,7 @@ class PythonAnonymizer:
                 own = sum(1 for *_, value in group if value in names and len(value) >= 3)
                 if own >= 2:
                     all_strings[path] += [(line, column) for line, column, _ in group]
-        renames = _Renames(
+        renames = Renames(
             names,
             {part for module in internal for part in module.split(".")},
             placeholders,
@@ -839,7 +518,7 @@ class PythonAnonymizer:
         self,
         file: SourceFile,
         tree: ast.AST,
-        names: _Renames,
+        names: Renames,
         all_strings: set[tuple[int, int]],
         code_map: CodeMap,
         counter: dict[str, int],
@@ -885,7 +564,7 @@ class PythonAnonymizer:
     def _doctest(
         self,
         body: str,
-        names: _Renames,
+        names: Renames,
         counter: dict[str, int],
         corpus: str,
         prose: Callable[[str], str] | None = None,
@@ -902,10 +581,10 @@ class PythonAnonymizer:
                 state == "source" and (stripped == "..." or stripped.startswith("... "))
             ):
                 state = "source"
-                out.append(_rename_identifiers(line, names))
+                out.append(rename_identifiers(line, names))
             elif state != "prose" and stripped:
                 state = "output"
-                out.append(_rename_words(line, names))
+                out.append(rename_words(line, names))
             else:
                 state = "prose"
                 if prose is not None:
@@ -914,17 +593,17 @@ class PythonAnonymizer:
                     out.append(self._marker("d", counter, corpus) if number == 0 else "")
         return "\n".join(out)
 
-    def _prose(self, text: str, names: _Renames, code_map: CodeMap) -> str:
+    def _prose(self, text: str, names: Renames, code_map: CodeMap) -> str:
         """A comment's or docstring's text under the ``engine`` policy: values the engine
         finds become tokens, and every name of the project (three letters or more) is
         renamed wherever it appears — prose does not change what the program does."""
         if self.literals is not None and text.strip():
             text, introduced = self.literals(text)
             code_map.literals.update(introduced)
-        everywhere = _Renames(
+        everywhere = Renames(
             dict(names), set(names.modules), set(names.placeholders), everywhere=True
         )
-        return _rename_words(text, everywhere, whole=False)
+        return rename_words(text, everywhere, whole=False)
 
     def _string(
         self,
@@ -932,7 +611,7 @@ class PythonAnonymizer:
         position: tuple[int, int],
         docstrings: set[tuple[int, int]],
         all_strings: set[tuple[int, int]],
-        names: _Renames,
+        names: Renames,
         code_map: CodeMap,
         counter: dict[str, int],
         corpus: str,
@@ -966,9 +645,9 @@ class PythonAnonymizer:
             body, introduced = self.literals(body)
             code_map.literals.update(introduced)
         if "f" in prefix.lower():
-            body = _rename_fstring(body, names)
-        elif _is_python_code(body):
-            body = _rename_identifiers(body, names)
+            body = rename_fstring(body, names)
+        elif is_python_code(body):
+            body = rename_identifiers(body, names)
         else:
-            body = _rename_words(body, names)
+            body = rename_words(body, names)
         return prefix + quote + body + quote
