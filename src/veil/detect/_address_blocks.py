@@ -1,0 +1,172 @@
+"""Postal addresses written over several lines, covered as one LOCATION.
+
+Recognizers find the pieces of an address that have a shape of their own (the street line,
+"Apt. 391", a country), but a letter, an e-mail signature or a shipping label writes the
+address as a block, and the city line ("SANDEFJORD"), the postcode line ("Norway 66455")
+or the building number above a street line would be left in clear. When a LOCATION
+finding sits in such a block, the finding grows to cover the block's lines — only lines
+shaped like address lines, at most a few of them, stopping at a blank line or at a line
+with a finding of another kind.
+"""
+
+from __future__ import annotations
+
+import re
+
+from veil.detect._finding import Finding
+
+_MAX_LINES_BELOW = 4
+_MAX_LINES_ABOVE = 2
+_MAX_LINE = 60
+# The found piece must be most of its line: ", Klirou" or " Suite 838" may follow it, a
+# sentence may not.
+_MAX_REST = 12
+_QUOTE = re.compile(r"[ \t>]*")  # leading indentation and e-mail quote marks
+
+_LETTER = r"[^\W\d_]"
+_PARTICLES = r"de|del|de la|la|le|les|van|von|der|den|da|di|du|do|dos|das|y|u|am|an|im|upon|on"
+_WORD = rf"{_LETTER}[^\W\d_'’.-]*(?:[.'’-]{_LETTER}+)*\.?"
+_LINE_SHAPES = [
+    # unit: "Apt. 391", "Suite 343", "PO Box 12"
+    re.compile(
+        r"(?i:apt|apartment|suite|ste|unit|flat|floor|fl|p\.?\s?o\.?\s?box|box)\.?\s{0,2}#?\s?\d{1,5}"
+    ),
+    # city or country with a postcode: "Norway 66455", "Dusino San Michele, AT 31295"
+    re.compile(
+        rf"{_WORD}(?:[ -]{_WORD}){{0,4}},?\s{{1,3}}(?:[A-Z]{{2,3}}\s{{1,3}})?"
+        r"\d{3,6}(?:-\d{3,4})?"
+    ),
+    # postcode first: "31295 Dusino", "75001 Paris"
+    re.compile(rf"\d{{4,6}}\s{{1,3}}{_WORD}(?:[ -]{_WORD}){{0,3}}"),
+    # a city or country alone: capitalized words, with the particles of place names
+    # ("Pärnu", "BASHALL TOWN", "Chiclana de la Frontera")
+    re.compile(
+        rf"(?=[^\W\d_a-z]){_WORD}(?:[ -](?:(?:{_PARTICLES})[ -])*(?=[^\W\d_a-z]){_WORD}){{0,3}}"
+    ),
+    # a region: ", VIC", "ON"
+    re.compile(r",?\s?[A-Z]{2,3}"),
+    # a postcode alone
+    re.compile(r"\d{4,6}(?:-\d{3,4})?"),
+]
+# A street line above the found piece: a number and a name ("077 Mellemstræde 74").
+_STREET_LINE = re.compile(
+    rf"\d{{1,6}}\s{{1,3}}{_WORD}(?:\s{{1,3}}(?:{_WORD}|\d{{1,5}}\w?)){{0,5}}[.,]?"
+)
+
+
+def _content(text: str, start: int, end: int) -> tuple[int, int]:
+    """The line ``text[start:end]`` without its indentation, quote marks and trailing space."""
+    lead = _QUOTE.match(text, start, end)
+    begin = lead.end() if lead else start
+    while end > begin and text[end - 1] in " \t\r":
+        end -= 1
+    return begin, end
+
+
+# All the shapes in one pattern: one match per line instead of one per shape.
+_ANY_SHAPE = re.compile("|".join(f"(?:{shape.pattern})" for shape in _LINE_SHAPES))
+
+
+def _address_line(text: str, begin: int, end: int) -> bool:
+    return 0 < end - begin <= _MAX_LINE and _ANY_SHAPE.fullmatch(text, begin, end) is not None
+
+
+def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
+    """``findings`` with each LOCATION in a multi-line address grown over the block."""
+    if "\n" not in text:
+        return findings
+    # Seeds: LOCATION findings alone on a short line (most sit inside sentences: skipped
+    # with two string searches, before any pattern runs).
+    seeds: list[tuple[Finding, int, int]] = []
+    for finding in findings:
+        if finding.kind != "LOCATION":
+            continue
+        line_start = text.rfind("\n", 0, finding.start) + 1
+        line_end = text.find("\n", finding.start)
+        line_end = len(text) if line_end == -1 else line_end
+        if finding.end <= line_end and line_end - line_start <= _MAX_LINE + 16:
+            seeds.append((finding, line_start, line_end))
+    if not seeds:
+        return findings
+    # Values of other kinds end a block; a named entity the language model put on a line
+    # shaped like a street ("Søndergade 52" as a PERSON) does not, and becomes part of it.
+    hard = [(f.start, f.end) for f in findings if f.kind != "LOCATION" and f.source != "ner"]
+    soft = [(f.start, f.end) for f in findings if f.kind != "LOCATION" and f.source == "ner"]
+
+    def free(begin: int, end: int, *, street: bool = False) -> bool:
+        blockers = hard if street else hard + soft
+        return not any(start < end and begin < stop for start, stop in blockers)
+
+    blocks: list[tuple[int, int, Finding]] = []
+    for finding, line_start, line_end in seeds:
+        if blocks and finding.start < blocks[-1][1]:
+            continue  # inside the block an earlier piece of the same address grew into
+        first, last = _content(text, line_start, line_end)
+        rest_of_line = (last - first) - (finding.end - finding.start)
+        if last - first > _MAX_LINE or rest_of_line > _MAX_REST or not free(first, last):
+            continue  # an address inside a sentence: the finding stays as it is
+        lines = 1
+        # Down: the lines after it, while they look like the rest of an address (one blank
+        # line may separate the country line: "OULU\n\n Finland 80896").
+        cursor = line_end
+        blank_used = False
+        while cursor < len(text) and lines <= _MAX_LINES_BELOW:
+            following = text.find("\n", cursor + 1)
+            following = len(text) if following == -1 else following
+            begin, end = _content(text, cursor + 1, following)
+            if begin == end and not blank_used and following < len(text):
+                after = text.find("\n", following + 1)
+                after = len(text) if after == -1 else after
+                next_begin, next_end = _content(text, following + 1, after)
+                if _LINE_SHAPES[1].fullmatch(text, next_begin, next_end) and free(
+                    next_begin, next_end
+                ):
+                    blank_used = True
+                    last, cursor, lines = next_end, after, lines + 1
+                    continue
+            if not (_address_line(text, begin, end) and free(begin, end)):
+                break
+            last, cursor, lines = end, following, lines + 1
+        # Up: a street line (or a unit line) just above it.
+        above = 0
+        cursor = line_start - 1
+        while cursor > 0 and above < _MAX_LINES_ABOVE:
+            previous = text.rfind("\n", 0, cursor) + 1
+            begin, end = _content(text, previous, cursor)
+            street = bool(
+                _STREET_LINE.fullmatch(text, begin, end)
+                or _LINE_SHAPES[0].fullmatch(text, begin, end)
+            )
+            city = bool(_LINE_SHAPES[3].fullmatch(text, begin, end))
+            if not (
+                (street or city) and end - begin <= _MAX_LINE and free(begin, end, street=street)
+            ):
+                break
+            first, cursor, above = begin, previous - 1, above + 1
+        if lines + above > 1:
+            blocks.append((first, last, finding))
+    if not blocks:
+        return findings
+    merged: list[tuple[int, int, Finding]] = []
+    for start, end, finding in sorted(blocks, key=lambda block: block[0]):
+        if merged and start <= merged[-1][1]:
+            earlier_start, earlier_end, earlier = merged[-1]
+            best = earlier if earlier.score >= finding.score else finding
+            merged[-1] = (earlier_start, max(earlier_end, end), best)
+        else:
+            merged.append((start, end, finding))
+    # A LOCATION finding reaching past a block (a street pattern over two lines), or a
+    # language-model entity on one of its street lines, joins it.
+    for index, (start, end, finding) in enumerate(merged):
+        for f in findings:
+            if (f.kind == "LOCATION" or f.source == "ner") and f.start < end and start < f.end:
+                start, end = min(start, f.start), max(end, f.end)
+        merged[index] = (start, end, finding)
+    kept = [
+        f
+        for f in findings
+        if not any(start <= f.start and f.end <= end for start, end, _ in merged)
+    ]
+    for start, end, finding in merged:
+        kept.append(Finding(start, end, "LOCATION", finding.score, finding.level, "address-block"))
+    return sorted(kept, key=lambda f: f.start)

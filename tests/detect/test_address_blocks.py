@@ -1,0 +1,82 @@
+"""Multi-line postal addresses: covered as one LOCATION when the option is on."""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from veil.detect import Detector
+
+BLOCKS = Detector(address_blocks=True)
+PLAIN = Detector()
+
+LETTER = (
+    "Leonard Arntsen\n\n353 Buerlia 227 Street\n Apt. 391\n SANDEFJORD\n Norway 66455\n\n"
+    "Thanks for the order."
+)
+
+
+def spans(detector: Detector, text: str) -> list[tuple[str, str]]:
+    return [(f.kind, text[f.start : f.end]) for f in detector.find(text)]
+
+
+def test_the_street_unit_city_and_country_lines_are_one_location() -> None:
+    found = spans(BLOCKS, LETTER)
+    assert ("LOCATION", "353 Buerlia 227 Street\n Apt. 391\n SANDEFJORD\n Norway 66455") in found
+
+
+def test_without_the_option_only_the_pieces_are_found() -> None:
+    found = spans(PLAIN, LETTER)
+    assert all("SANDEFJORD" not in value for _, value in found)
+
+
+def test_a_building_number_line_above_a_unit_line_joins_the_block() -> None:
+    text = "> 077 Mellemstræde 74\n> Apt. 316\n> Vordingborg\n> Denmark 4760"
+    assert spans(BLOCKS, text) == [
+        ("LOCATION", "077 Mellemstræde 74\n> Apt. 316\n> Vordingborg\n> Denmark 4760")
+    ]
+
+
+def test_prose_and_other_values_end_a_block() -> None:
+    text = "Suite 282\nCall me at 212-555-0147 tomorrow\nBudapest"
+    found = spans(BLOCKS, text)
+    assert ("PHONE", "212-555-0147") in found
+    assert all("Budapest" not in value for kind, value in found if kind == "LOCATION")
+
+
+def test_an_address_inside_a_sentence_stays_as_found() -> None:
+    text = "Kevin lives at 136 Filadelfeos Street, and works nearby.\nBudapest"
+    assert spans(BLOCKS, text) == spans(PLAIN, text)
+
+
+def test_the_option_survives_pickling_for_worker_processes() -> None:
+    copy = pickle.loads(pickle.dumps(BLOCKS))  # noqa: S301 - our own object
+    assert spans(copy, LETTER) == spans(BLOCKS, LETTER)
+
+
+LINES = st.sampled_from(
+    [
+        "353 Buerlia 227 Street",
+        " Apt. 391",
+        " SANDEFJORD",
+        " Norway 66455",
+        "",
+        "Call 212-555-0147",
+        "mail bob@example.com",
+        "Thanks, Leonard",
+        ", VIC",
+        "75001 Paris",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(LINES, max_size=8))
+def test_findings_stay_sorted_and_disjoint(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    found = BLOCKS.find(text)
+    for before, after in itertools.pairwise(found):
+        assert before.end <= after.start
