@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     phone_region: str = Field(
         default="US", description="Region hint for national phone numbers (ISO 3166)"
     )
+    address_blocks: bool | None = Field(
+        default=None,
+        description="Cover multi-line postal addresses whole (default: on with NER)",
+    )
     master_key: SecretStr | None = Field(
         default=None, description="Root key, base64 of 32 bytes (else keyring or passphrase)"
     )

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -80,3 +85,18 @@ def test_findings_stay_sorted_and_disjoint(lines: list[str]) -> None:
     found = BLOCKS.find(text)
     for before, after in itertools.pairwise(found):
         assert before.end <= after.start
+
+
+def test_the_cli_turns_blocks_on_with_veil_address_blocks(tmp_path: Path) -> None:
+    letter = tmp_path / "letter.txt"
+    letter.write_text(LETTER)
+    env = {**os.environ, "VEIL_HOME": str(tmp_path / "home"), "VEIL_ADDRESS_BLOCKS": "true"}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("veil")), "detect", str(letter), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sources = [finding["source"] for finding in json.loads(done.stdout)["findings"]]
+    assert "address-block" in sources

@@ -44,6 +44,7 @@ def build_detector(ctx: typer.Context, recognizers: Path | None, region: str | N
         extra=recognizers,
         phone_region=(region or settings.phone_region).upper(),
         ner=settings.ner_model,
+        address_blocks=settings.address_blocks,
     )
 
 
