@@ -210,3 +210,20 @@ def test_offsets_are_python_str_indices_after_non_ascii_text() -> None:
     (finding,) = DETECTOR.find(text)
     assert isinstance(finding, Finding)
     assert text[finding.start : finding.end] == "bob@example.com"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Please ask Mrs. Barbara Yudina Apt. 675", "Barbara Yudina"),
+        ("join accounts with ms. Quinzia", "Quinzia"),
+        ("Name:    Martim A Pereira\nAddress: 1 Main St", "Martim A Pereira"),
+        ("Directed By:    Gladys L. Leblanc", "Gladys L. Leblanc"),
+    ],
+)
+def test_names_after_titles_and_form_labels(text: str, name: str) -> None:
+    assert ("PERSON", name) in kinds_in(text)
+
+
+def test_a_label_without_a_capitalized_name_is_not_a_person() -> None:
+    assert kinds_in("the name: value pair and mr. nobody") == []
