@@ -401,3 +401,16 @@ def test_a_forged_segment_boundary_is_detected(
     tamper(engine, "UPDATE audit_segments SET root = :r", r=b"\0" * 32)
     with pytest.raises(IntegrityError, match="does not match its signed tree head"):
         ledger.verify()
+
+
+def test_appends_work_without_pipeline_mode(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An older libpq has no pipeline mode: the three writes then go one by one.
+    import veil.audit._writer as writer
+
+    monkeypatch.setattr(writer, "_psycopg_pipelines", lambda: False)
+    ledger = Ledger(engine, RootKey(KEY))
+    ledger.append_many([{"actor": "svc", "action": "x", "outcome": "ok"}] * 3)
+    assert ledger.verify()["entries"] == 3
+    ledger.close()

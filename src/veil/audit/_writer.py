@@ -64,6 +64,7 @@ class GroupWriter:
         self._insert_head = marks(_INSERT_HEAD)
         self._connection: Any = None
         self._last_used = 0.0
+        self._pipelines = not self._sqlite and _psycopg_pipelines()
 
     def write(self, build: Build) -> None:
         """Run one transaction: lock the state row, let ``build(size, frontier)`` turn it
@@ -87,8 +88,13 @@ class GroupWriter:
                     cursor.execute("COMMIT")
                 else:
                     # One pipeline: the three writes go out together instead of waiting
-                    # for a round trip each.
-                    with connection.driver_connection.pipeline():
+                    # for a round trip each (where libpq supports pipelines, 14+).
+                    pipeline = (
+                        connection.driver_connection.pipeline()
+                        if self._pipelines
+                        else contextlib.nullcontext()
+                    )
+                    with pipeline:
                         cursor.executemany(self._insert_entries, rows)
                         cursor.execute(self._update_state, (new_size, new_frontier))
                         cursor.execute(self._insert_head, head)
@@ -139,3 +145,12 @@ class GroupWriter:
             connection.rollback()
         with contextlib.suppress(Exception):
             connection.invalidate()
+
+
+def _psycopg_pipelines() -> bool:
+    """Whether psycopg and the libpq it runs on support pipeline mode."""
+    try:
+        import psycopg
+    except ImportError:  # another PostgreSQL driver: plain round trips
+        return False
+    return bool(psycopg.Pipeline.is_supported())
