@@ -31,6 +31,16 @@ NER_SCORE = 0.85
 # Below every pattern recognizer: a validated or structured match wins an overlap.
 NER_SPECIFICITY = 0
 # spaCy tags relative times ("next week", "8+ years") as DATE; only calendar dates are PII.
+# Words the small models take for organizations or people but that name kinds of data,
+# forms or phrases ("verify my SSN", "IBAN", "the ATM", "ASAP"): never an entity, and
+# pseudonymizing them in a prompt would only confuse the model.
+# fmt: off
+_NOT_ENTITIES = frozenset((
+    "iban", "ssn", "atm", "asap", "pin", "cvv", "cvc", "dob", "otp", "faq", "eta", "fyi",
+    "tbd", "pdf", "csv", "json", "xml", "api", "url", "sms", "kyc", "aml", "vat", "ein",
+    "tin", "itin", "swift", "bic", "id", "ok",
+))
+# fmt: on
 _CALENDAR_DATE = re.compile(
     r"\b(?:1[89]|20)\d\d\b|\d{1,2}[/.-]\d{1,2}|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b"
     r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d",
@@ -95,6 +105,8 @@ class NerRecognizer:
                 continue
             start, end = entity.start_char, entity.end_char
             text = doc.text
+            if text[start:end].strip().lower() in _NOT_ENTITIES:
+                continue
             # spaCy may include a trailing possessive or punctuation: trim it.
             while end > start and text[end - 1] in " \t\n.,;:'’":
                 end -= 1
