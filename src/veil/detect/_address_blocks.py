@@ -147,21 +147,23 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
             blocks.append((first, last, finding))
     if not blocks:
         return findings
+    # A LOCATION finding reaching past a block (a street pattern over two lines), or a
+    # language-model entity on one of its street lines, joins it; then blocks that touch
+    # become one.
+    grown: list[tuple[int, int, Finding]] = []
+    for start, end, finding in blocks:
+        for f in findings:
+            if (f.kind == "LOCATION" or f.source == "ner") and f.start < end and start < f.end:
+                start, end = min(start, f.start), max(end, f.end)
+        grown.append((start, end, finding))
     merged: list[tuple[int, int, Finding]] = []
-    for start, end, finding in sorted(blocks, key=lambda block: block[0]):
+    for start, end, finding in sorted(grown, key=lambda block: block[0]):
         if merged and start <= merged[-1][1]:
             earlier_start, earlier_end, earlier = merged[-1]
             best = earlier if earlier.score >= finding.score else finding
             merged[-1] = (earlier_start, max(earlier_end, end), best)
         else:
             merged.append((start, end, finding))
-    # A LOCATION finding reaching past a block (a street pattern over two lines), or a
-    # language-model entity on one of its street lines, joins it.
-    for index, (start, end, finding) in enumerate(merged):
-        for f in findings:
-            if (f.kind == "LOCATION" or f.source == "ner") and f.start < end and start < f.end:
-                start, end = min(start, f.start), max(end, f.end)
-        merged[index] = (start, end, finding)
     kept = [
         f
         for f in findings
