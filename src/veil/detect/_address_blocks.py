@@ -26,28 +26,28 @@ _QUOTE = re.compile(r"[ \t>]*")  # leading indentation and e-mail quote marks
 _LETTER = r"[^\W\d_]"
 _PARTICLES = r"de|del|de la|la|le|les|van|von|der|den|da|di|du|do|dos|das|y|u|am|an|im|upon|on"
 _WORD = rf"{_LETTER}[^\W\d_'’.-]*(?:[.'’-]{_LETTER}+)*\.?"
-_LINE_SHAPES = [
-    # unit: "Apt. 391", "Suite 343", "PO Box 12"
-    re.compile(
-        r"(?i:apt|apartment|suite|ste|unit|flat|floor|fl|p\.?\s?o\.?\s?box|box)\.?\s{0,2}#?\s?\d{1,5}"
-    ),
-    # city or country with a postcode: "Norway 66455", "Dusino San Michele, AT 31295"
-    re.compile(
-        rf"{_WORD}(?:[ -]{_WORD}){{0,4}},?\s{{1,3}}(?:[A-Z]{{2,3}}\s{{1,3}})?"
-        r"\d{3,6}(?:-\d{3,4})?"
-    ),
-    # postcode first: "31295 Dusino", "75001 Paris"
-    re.compile(rf"\d{{4,6}}\s{{1,3}}{_WORD}(?:[ -]{_WORD}){{0,3}}"),
-    # a city or country alone: capitalized words, with the particles of place names
-    # ("Pärnu", "BASHALL TOWN", "Chiclana de la Frontera")
-    re.compile(
-        rf"(?=[^\W\d_a-z]){_WORD}(?:[ -](?:(?:{_PARTICLES})[ -])*(?=[^\W\d_a-z]){_WORD}){{0,3}}"
-    ),
-    # a region: ", VIC", "ON"
-    re.compile(r",?\s?[A-Z]{2,3}"),
-    # a postcode alone
-    re.compile(r"\d{4,6}(?:-\d{3,4})?"),
-]
+# unit: "Apt. 391", "Suite 343", "PO Box 12"
+_UNIT = re.compile(
+    r"(?i:apt|apartment|suite|ste|unit|flat|floor|fl|p\.?\s?o\.?\s?box|box)\.?\s{0,2}#?\s?\d{1,5}"
+)
+# a city or country with a postcode: "Norway 66455", "Dusino San Michele, AT 31295"
+_PLACE_AND_POSTCODE = re.compile(
+    rf"{_WORD}(?:[ -]{_WORD}){{0,4}},?\s{{1,3}}(?:[A-Z]{{2,3}}\s{{1,3}})?"
+    r"\d{3,6}(?:-\d{3,4})?"
+)
+# a city or country alone: capitalized words, with the particles of place names
+# ("Pärnu", "BASHALL TOWN", "Chiclana de la Frontera")
+_PLACE = re.compile(
+    rf"(?=[^\W\d_a-z]){_WORD}(?:[ -](?:(?:{_PARTICLES})[ -])*(?=[^\W\d_a-z]){_WORD}){{0,3}}"
+)
+_LINE_SHAPES = (
+    _UNIT,
+    _PLACE_AND_POSTCODE,
+    re.compile(rf"\d{{4,6}}\s{{1,3}}{_WORD}(?:[ -]{_WORD}){{0,3}}"),  # "75001 Paris"
+    _PLACE,
+    re.compile(r",?\s?[A-Z]{2,3}"),  # a region: ", VIC", "ON"
+    re.compile(r"\d{4,6}(?:-\d{3,4})?"),  # a postcode alone
+)
 # A street line above the found piece: a number and a name ("077 Mellemstræde 74").
 _STREET_LINE = re.compile(
     rf"\d{{1,6}}\s{{1,3}}{_WORD}(?:\s{{1,3}}(?:{_WORD}|\d{{1,5}}\w?)){{0,5}}[.,]?"
@@ -90,12 +90,11 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
         return findings
     # Values of other kinds end a block; a named entity the language model put on a line
     # shaped like a street ("Søndergade 52" as a PERSON) does not, and becomes part of it.
+    others = [(f.start, f.end) for f in findings if f.kind != "LOCATION"]
     hard = [(f.start, f.end) for f in findings if f.kind != "LOCATION" and f.source != "ner"]
-    soft = [(f.start, f.end) for f in findings if f.kind != "LOCATION" and f.source == "ner"]
 
     def free(begin: int, end: int, *, street: bool = False) -> bool:
-        blockers = hard if street else hard + soft
-        return not any(start < end and begin < stop for start, stop in blockers)
+        return not any(start < end and begin < stop for start, stop in (hard if street else others))
 
     blocks: list[tuple[int, int, Finding]] = []
     for finding, line_start, line_end in seeds:
@@ -118,7 +117,7 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
                 after = text.find("\n", following + 1)
                 after = len(text) if after == -1 else after
                 next_begin, next_end = _content(text, following + 1, after)
-                if _LINE_SHAPES[1].fullmatch(text, next_begin, next_end) and free(
+                if _PLACE_AND_POSTCODE.fullmatch(text, next_begin, next_end) and free(
                     next_begin, next_end
                 ):
                     blank_used = True
@@ -134,10 +133,9 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
             previous = text.rfind("\n", 0, cursor) + 1
             begin, end = _content(text, previous, cursor)
             street = bool(
-                _STREET_LINE.fullmatch(text, begin, end)
-                or _LINE_SHAPES[0].fullmatch(text, begin, end)
+                _STREET_LINE.fullmatch(text, begin, end) or _UNIT.fullmatch(text, begin, end)
             )
-            city = bool(_LINE_SHAPES[3].fullmatch(text, begin, end))
+            city = bool(_PLACE.fullmatch(text, begin, end))
             if not (
                 (street or city) and end - begin <= _MAX_LINE and free(begin, end, street=street)
             ):

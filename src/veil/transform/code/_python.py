@@ -600,10 +600,7 @@ class PythonAnonymizer:
         if self.literals is not None and text.strip():
             text, introduced = self.literals(text)
             code_map.literals.update(introduced)
-        everywhere = Renames(
-            dict(names), set(names.modules), set(names.placeholders), everywhere=True
-        )
-        return rename_words(text, everywhere, whole=False)
+        return rename_words(text, names.for_prose, whole=False)
 
     def _string(
         self,

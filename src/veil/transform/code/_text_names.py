@@ -4,6 +4,7 @@ are renamed with the code (rules below); where it is data, they stay."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import textwrap
 import warnings
@@ -26,6 +27,12 @@ class Renames(dict[str, str]):
         self.modules = frozenset(modules)
         self.placeholders = frozenset(placeholders)
         self.everywhere = everywhere  # strings="all": every word, data included
+
+    @functools.cached_property
+    def for_prose(self) -> Renames:
+        """The same names for comments and docstrings: renamed wherever they appear (prose
+        does not change what the program does). Built once, used for every comment."""
+        return Renames(dict(self), set(self.modules), set(self.placeholders), everywhere=True)
 
 
 # Where a name of the project appears in string text, renaming it keeps the program the
