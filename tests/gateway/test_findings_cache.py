@@ -47,3 +47,28 @@ def test_long_texts_are_not_kept() -> None:
     cache.find(redactor, "x" * 20)
     cache.find(redactor, "x" * 20)
     assert detector.calls == 2
+
+
+def test_a_resent_conversation_scans_only_its_new_message() -> None:
+    from veil.gateway._protect import Exchange
+
+    detector = CountingDetector()
+    redactor = Redactor(detector=detector, policy=default_policy())  # type: ignore[arg-type]
+    cache = FindingsCache()
+    history = [{"role": "user", "content": "mail ana@example.com please"}]
+    first = {"messages": [dict(m) for m in history]}
+    Exchange(redactor, redactor, cache=cache).protect([(first["messages"][0], "content")])
+    assert detector.calls == 1
+    second = {"messages": [dict(m) for m in history] + [{"role": "user", "content": "thanks"}]}
+    exchange = Exchange(redactor, redactor, cache=cache)
+    exchange.protect([(m, "content") for m in second["messages"]])
+    assert detector.calls == 2  # only "thanks" was scanned
+    assert "ana@example.com" not in second["messages"][0]["content"]
+    assert exchange.kinds["EMAIL"] == 1
+
+
+def test_the_cache_keeps_no_prompt_text() -> None:
+    redactor = Redactor(detector=shared_detector(), policy=default_policy())
+    cache = FindingsCache()
+    cache.find(redactor, "mail ana@example.com")
+    assert "ana@example.com" not in repr(cache._cache)

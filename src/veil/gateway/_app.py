@@ -395,6 +395,7 @@ class Gateway:
                 prompt if endpoint.pseudonymize else embed,
                 answer,
                 restore=upstream.kind != "echo",
+                cache=self.findings_cache,
             )
             try:
                 exchange.protect(endpoint.request_slots(body))

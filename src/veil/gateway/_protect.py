@@ -8,6 +8,7 @@ does not know pass through untouched.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 from collections import Counter, OrderedDict
@@ -161,29 +162,32 @@ def without_pseudonyms(policy: Policy) -> Policy:
 class FindingsCache:
     """Findings of recently scanned prompt texts. Chat clients re-send the whole
     conversation on every turn; without this, each earlier message is scanned again and
-    a conversation costs quadratic time. Bounded in entries and text length; in memory
-    only (it holds prompt texts, like the request itself does)."""
+    a conversation costs quadratic time. Keyed by the detector and a BLAKE2b digest of
+    the text, so the cache keeps no prompt text; bounded in entries and text length."""
 
     def __init__(self, entries: int = 4096, max_chars: int = 32768) -> None:
         self._entries = entries
         self._max_chars = max_chars
-        self._cache: OrderedDict[str, list[Finding]] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, bytes], list[Finding]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"FindingsCache(entries={len(self._cache)})"
 
     def find(self, redactor: Redactor, text: str) -> list[Finding]:
         min_score = redactor.policy.min_score
-        if len(text) > self._max_chars:
-            return [f for f in redactor.detector.find(text) if f.score >= min_score]
-        found = self._cache.get(text)
+        detector = redactor.detector
+        if self._entries <= 0 or len(text) > self._max_chars:
+            return [f for f in detector.find(text) if f.score >= min_score]
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+        key = (detector, digest.digest())  # the detector by identity: it is kept alive
+        found = self._cache.get(key)
         if found is None:
-            found = redactor.detector.find(text)
-            self._cache[text] = found
+            found = detector.find(text)
+            self._cache[key] = found
             if len(self._cache) > self._entries:
                 self._cache.popitem(last=False)
         else:
-            self._cache.move_to_end(text)
+            self._cache.move_to_end(key)
         return [f for f in found if f.score >= min_score]
 
 
@@ -221,8 +225,7 @@ class Exchange:
         for slot in slots:
             text = slot[0][slot[1]]
             self._prompt_text.append(text)
-            findings = [f for f in self._prompt.detector.find(text) if f.score >= self._min_score]
-            found.append((slot, text, findings))
+            found.append((slot, text, self._cache.find(self._prompt, text)))
         for slot, text, findings in found:
             if not findings:
                 continue
