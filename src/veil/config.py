@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to connect to an upstream (retried, then 502)"
     )
+    analytics: bool = Field(
+        default=True, description="Record an analytics event per gateway call (no content)"
+    )
     models: str | None = Field(
         default=None,
         description="Model routing: glob=upstream,... (default claude-*=anthropic, *=openai)",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -340,3 +341,31 @@ def test_creating_and_revoking_keys_is_audited_without_the_secret(served: Served
     revoked = served.veil("audit", "query", "--action", "keys.revoke").stdout
     assert key_id in revoked
     assert key.split("-", 3)[3] not in result.stdout + revoked  # the secret (may hold "-")
+
+
+def test_every_call_is_an_analytics_event_without_content(served: Served) -> None:
+    client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": PROMPT}]
+    )
+    events: list[dict[str, Any]] = []
+    for _ in range(100):  # the writer flushes at least once a second
+        result = served.veil("analytics", "events", "--action", "gateway.chat.completions")
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        if any(e["values"].get("found.EMAIL") for e in events):
+            break
+        time.sleep(0.1)
+    event = next(e for e in events if e["values"].get("found.EMAIL"))
+    assert event["dims"]["model"] == "gpt-test"
+    assert event["dims"]["status"] == "200"
+    assert event["values"]["prompt_tokens"] >= 1
+    assert event["values"]["latency_ms"] > 0
+    assert event["actor"].startswith("a_")
+    assert "vk_" not in event["actor"]
+    dumped = json.dumps(events)
+    assert EMAIL not in dumped
+    assert "415 555" not in dumped
+    summary = served.veil("analytics", "summary", "--json")
+    assert summary.returncode == 0, summary.stderr
+    rows = json.loads(summary.stdout)
+    assert any(r["model"] == "gpt-test" and r["totals"].get("found.EMAIL") for r in rows)

@@ -158,3 +158,28 @@ def test_a_database_migrated_by_alembic_reads_as_current_without_it(tmp_path: Pa
         assert migration_status(engine).up_to_date
     finally:
         engine.dispose()
+
+
+def _schema_drift(url: str) -> list[object]:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from veil.store import metadata
+
+    engine = create_engine_for(url)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            return list(compare_metadata(MigrationContext.configure(connection), metadata))
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_create_exactly_the_declared_tables_on_sqlite(tmp_path: Path) -> None:
+    assert _schema_drift(f"sqlite:///{tmp_path}/v.db") == []
+
+
+def test_the_migrations_create_exactly_the_declared_tables_on_postgres(
+    fresh_postgres_url: str,
+) -> None:
+    assert _schema_drift(fresh_postgres_url) == []

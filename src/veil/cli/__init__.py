@@ -8,6 +8,7 @@ import typer
 
 from veil import __version__
 from veil.cli import (
+    analytics_cmd,
     audit_cmd,
     code_cmd,
     config_cmd,
@@ -26,6 +27,7 @@ from veil.cli import (
 from veil.cli._app import app
 
 __all__ = [
+    "analytics_cmd",
     "app",
     "audit_cmd",
     "code_cmd",

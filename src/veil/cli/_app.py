@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -14,7 +15,7 @@ from typer.core import TyperGroup
 
 from veil import logging as veil_logging
 from veil.config import Settings, load_settings
-from veil.errors import VeilError
+from veil.errors import InputError, VeilError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -83,3 +84,17 @@ def print_json(data: Any) -> None:
     """Machine-readable output on stdout, one document."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 option value in UTC (``Z`` or an offset accepted; a time without one
+    is UTC), or None when the option is not given."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"--{name} must be an ISO 8601 time, for example 2026-11-01T00:00Z."
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from veil._files import write_atomically
-from veil.cli._app import app, out, print_json, settings_from_context
+from veil.cli._app import app, out, parse_time, print_json, settings_from_context
 from veil.errors import InputError
 
 if TYPE_CHECKING:
@@ -90,18 +90,6 @@ def prove(ctx: typer.Context, seq: int) -> None:
     print_json(_ledger(ctx).prove(seq))
 
 
-def _parse_time(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            f"--{name} must be an ISO 8601 time, for example 2026-11-01T00:00Z."
-        ) from None
-    return parsed
-
-
 @audit_app.command("tail")
 def tail(
     ctx: typer.Context,
@@ -146,8 +134,8 @@ def query(
     if output_format not in ("json", "jsonl", "csv"):
         raise InputError("--format must be json, jsonl or csv.")
     entries = _ledger(ctx).entries(
-        since=_parse_time(since, "since"),
-        until=_parse_time(until, "until"),
+        since=parse_time(since, "since"),
+        until=parse_time(until, "until"),
         actor=actor,
         action=action,
         subject=subject,
@@ -183,7 +171,7 @@ def archive(
     The signed tree head at the boundary stays, so `veil audit verify` still checks every
     later entry; `veil audit verify-archive FILE` checks the archive on its own.
     """
-    cutoff = _parse_time(before, "before") or datetime.now(UTC) - timedelta(
+    cutoff = parse_time(before, "before") or datetime.now(UTC) - timedelta(
         days=365.25 * older_than_years
     )
     report = _ledger(ctx).archive(cutoff, out_file)

@@ -17,6 +17,7 @@ from veil.keys import KeyStore, RootKey
 
 def open_gateway(settings: Settings, root: RootKey) -> Gateway:
     """A gateway on the configured database, upstreams, limits store and root key."""
+    from veil.analytics import EventStore
     from veil.audit import Ledger
     from veil.keys import Vault
     from veil.store import open_engine
@@ -39,6 +40,7 @@ def open_gateway(settings: Settings, root: RootKey) -> Gateway:
         virtual_keys=VirtualKeys(engine, keys),
         router=Router(upstreams, settings.models),
         limiter=limiter,
+        events=EventStore(engine, keys) if settings.analytics else None,
     )
 
 

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from veil import __version__
+from veil.analytics import EventStore
 from veil.audit import Ledger
 from veil.config import Settings
 from veil.detect import Detector
@@ -198,11 +199,13 @@ class Gateway:
         virtual_keys: VirtualKeys,
         router: Router,
         limiter: Limiter | None = None,
+        events: EventStore | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.keys = keys
         self.ledger = ledger
+        self.events = events
         self.virtual_keys = virtual_keys
         self.router = router
         self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
@@ -240,6 +243,8 @@ class Gateway:
         await self.client.close()
         await self.limiter.close()
         await asyncio.to_thread(self.ledger.close)
+        if self.events is not None:
+            await asyncio.to_thread(self.events.close)
 
     # -- small endpoints ------------------------------------------------------------
 
@@ -465,6 +470,8 @@ class Gateway:
         if call.error is not None:
             details["error"] = call.error
         actor = f"vk_{call.key.key_id}" if call.key is not None else "anonymous"
+        if self.events is not None:
+            self._record_event(call, actor, seconds)
         try:
             future = self.ledger.submit(
                 actor,
@@ -479,6 +486,37 @@ class Gateway:
             log.error("writing the audit entry failed: %s", exc.message)
             if wait:
                 raise
+
+    def _record_event(self, call: Call, actor: str, seconds: float) -> None:
+        """The call's analytics event: dimensions and counts, never content."""
+        assert self.events is not None
+        dims = {
+            "endpoint": call.endpoint.name,
+            "status": str(call.status),
+            "stream": "true" if call.stream else "false",
+        }
+        if call.upstream is not None:  # a routed model: a configured name, not free text
+            dims["upstream"] = call.upstream
+            if call.model is not None:
+                dims["model"] = call.model[:200]
+        values: dict[str, float] = {"latency_ms": round(seconds * 1000, 3)}
+        for name in ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"):
+            if name in call.usage:
+                values[name] = call.usage[name]
+        if call.exchange is not None:
+            values.update({f"found.{k}": n for k, n in call.exchange.kinds.items()})
+            values.update({f"masked.{k}": n for k, n in call.exchange.screened.items()})
+        try:
+            self.events.record(
+                "gateway",
+                f"gateway.{call.endpoint.name}",
+                call.outcome,
+                actor=actor,
+                dims=dims,
+                values=values,
+            )
+        except VeilError as exc:  # analytics never fail a call
+            log.error("recording the analytics event failed: %s", exc.message)
 
     # -- forwarding -----------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from veil.store._engine import (
 )
 from veil.store._migrate import MigrationStatus, head_revision, migration_status, upgrade
 from veil.store._tables import (
+    analytics_events,
     audit_entries,
     audit_heads,
     audit_segments,
@@ -61,6 +62,7 @@ def read_meta(engine: Engine) -> dict[str, str]:
 __all__ = [
     "SQLITE_BEGIN_OPTION",
     "MigrationStatus",
+    "analytics_events",
     "audit_entries",
     "audit_heads",
     "audit_segments",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 # The newest migration in migrations/versions (a test holds it equal to Alembic's head).
-HEAD_REVISION = "0005_virtual_keys"
+HEAD_REVISION = "0006_analytics_events"
 
 # Any constant works; it only has to be the same in every Veil process.
 _PG_MIGRATION_LOCK = 0x5645494C

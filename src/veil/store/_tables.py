@@ -6,12 +6,14 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 NAMING_CONVENTION = {
@@ -49,6 +51,10 @@ audit_entries = Table(
     Column("entry", LargeBinary, nullable=False),
     Column("leaf_hash", LargeBinary(32), nullable=False),
     Column("root", LargeBinary(32), nullable=False),
+    Index("ix_audit_entries_time", "time"),
+    Index("ix_audit_entries_actor", "actor"),
+    Index("ix_audit_entries_action", "action"),
+    Index("ix_audit_entries_subject", "subject"),
 )
 
 audit_heads = Table(
@@ -94,6 +100,7 @@ data_keys = Table(
     Column("root_key_id", String(40), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("destroyed_at", DateTime(timezone=True)),
+    UniqueConstraint("purpose", "subject", name="uq_data_keys_purpose"),
 )
 
 # The vault: one sealed value per name; ``previous`` holds the value being rotated away
@@ -122,4 +129,20 @@ virtual_keys = Table(
     Column("policy", String(100), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Analytics events (veil.analytics): one row per event, the actor as a keyed hash,
+# dimensions and numeric values as JSON objects; never content.
+analytics_events = Table(
+    "analytics_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("outcome", String(50), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("dims", Text, nullable=False),
+    Column("event_values", Text, nullable=False),
+    Index("ix_analytics_events_time", "time"),
 )

@@ -1,0 +1,130 @@
+"""``veil analytics``: the events Veil recorded (gateway calls) and summaries of them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from veil.cli._app import app, out, parse_time, print_json, settings_from_context
+from veil.errors import InputError
+
+if TYPE_CHECKING:
+    from veil.analytics import Event
+
+analytics_app = typer.Typer(
+    help="Analytics events (one per gateway call, no content; callers as keyed hashes).",
+    no_args_is_help=True,
+)
+app.add_typer(analytics_app, name="analytics")
+
+SinceOption = Annotated[
+    str | None, typer.Option(help="From this time (ISO 8601; without an offset, UTC).")
+]
+UntilOption = Annotated[str | None, typer.Option(help="Before this time (ISO 8601).")]
+
+
+def _events(
+    ctx: typer.Context,
+    since: str | None,
+    until: str | None,
+    action: str | None = None,
+    outcome: str | None = None,
+    limit: int | None = None,
+) -> list[Event]:
+    from veil.analytics import open_events
+
+    store = open_events(settings_from_context(ctx))
+    try:
+        return store.events(
+            since=parse_time(since, "since"),
+            until=parse_time(until, "until"),
+            action=action,
+            outcome=outcome,
+            limit=limit,
+        )
+    finally:
+        store.close()
+
+
+@analytics_app.command("events")
+def events(
+    ctx: typer.Context,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action, e.g. gateway.chat.completions.")
+    ] = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="Only this outcome: ok, blocked or error.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many events.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "jsonl",
+) -> None:
+    """Export events matching every filter given, oldest first."""
+    if output_format not in ("json", "jsonl", "csv"):
+        raise InputError("--format must be json, jsonl or csv.")
+    found = [e.as_dict() for e in _events(ctx, since, until, action, outcome, limit)]
+    if output_format == "json":
+        print_json(found)
+    elif output_format == "jsonl":
+        for event in found:
+            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+    else:
+        columns = ["id", "time", "source", "action", "outcome", "actor", "dims", "values"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+        writer.writeheader()
+        for event in found:
+            writer.writerow(
+                {
+                    **event,
+                    "dims": json.dumps(event["dims"], sort_keys=True),
+                    "values": json.dumps(event["values"], sort_keys=True),
+                }
+            )
+
+
+@analytics_app.command("summary")
+def summary(
+    ctx: typer.Context,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    by: Annotated[
+        str,
+        typer.Option(help="Group by these fields or dimensions, comma-separated."),
+    ] = "action,model",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Events per group: outcomes, distinct callers, latency p50/p95, tokens, findings.
+
+    These are exact figures for the operators of this Veil, not differentially private
+    releases: do not publish them beyond the people who may read the audit ledger."""
+    from veil.analytics import summarize
+
+    fields = tuple(name.strip() for name in by.split(",") if name.strip())
+    if not fields:
+        raise InputError("--by needs at least one field, for example action,model.")
+    rows = summarize(_events(ctx, since, until), fields)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table  # loaded by the commands that print one
+
+    table = Table(title=f"{sum(r['events'] for r in rows)} events", title_justify="left")
+    for heading in (*fields, "events", "outcomes", "callers", "p50 ms", "p95 ms", "totals"):
+        table.add_column(heading)
+    for row in rows:
+        table.add_row(
+            *(escape(str(row[name])) for name in fields),
+            str(row["events"]),
+            escape(json.dumps(row["outcomes"])),
+            str(row["actors"]),
+            "" if row["latency_p50_ms"] is None else f"{row['latency_p50_ms']:.1f}",
+            "" if row["latency_p95_ms"] is None else f"{row['latency_p95_ms']:.1f}",
+            escape(json.dumps(row["totals"])),
+        )
+    out.print(table)
