@@ -212,9 +212,27 @@ def _is_digest(value: str) -> bool:
     return len(value) == 76 and _DIGEST.fullmatch(value) is not None
 
 
+def _collect_strings(value: Any, out: list[str]) -> None:
+    """Every string in ``value`` the engine must check, values and mapping keys alike
+    (the fast case of :func:`_strings`: no paths, no generators; every call pays it)."""
+    if isinstance(value, str):
+        if len(value) != 76 or not _is_digest(value):
+            out.append(value)
+    elif isinstance(value, dict | Mapping):  # dict first: the ABC check is slower
+        for key, item in value.items():
+            if isinstance(key, str):
+                out.append(key)
+            if isinstance(item, int | float | bool) or item is None:
+                continue
+            _collect_strings(item, out)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_strings(item, out)
+
+
 def _strings(value: Any, path: str | None) -> Iterator[tuple[str, str]]:
     """Every string in ``value`` the engine must check, values and mapping keys alike,
-    with its path (or "" when ``path`` is None: the fast case builds no paths)."""
+    with its path (or "" when ``path`` is None)."""
     if isinstance(value, str):
         if not _is_digest(value):
             yield path or "", value
@@ -294,7 +312,8 @@ class Ledger:
             return
         # One engine pass over all strings, separated so no pattern joins two of them;
         # the paths that name the offending value are built only when there is one.
-        texts = [text for _, text in _strings(details, None)]
+        texts: list[str] = []
+        _collect_strings(details, texts)
         if not texts:
             return
         joined = _SEPARATOR.join(texts)
