@@ -314,6 +314,7 @@ async def soak(target: Target, seconds: float) -> dict[str, Any]:
         requests += result["requests"]
         assert target.process is not None
         samples.append(rss_mb(target.process.pid))
+        print(f"soak: {requests} requests, {errors} errors, RSS {samples[-1]} MB", file=sys.stderr)
     return {
         "seconds": seconds,
         "concurrency": 64,
@@ -323,13 +324,34 @@ async def soak(target: Target, seconds: float) -> dict[str, Any]:
     }
 
 
+def soak_only(seconds: float) -> None:
+    upstream_process, upstream = start_upstream()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            veil = start_veil(upstream, Path(tmp))
+            try:
+                result = asyncio.run(soak(veil, seconds))
+            finally:
+                veil.stop()
+    finally:
+        upstream_process.terminate()
+    json.dump({"soak": result}, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0, help="per concurrency level")
     parser.add_argument("--soak", type=float, default=0.0, help="Veil alone at c=64 (s)")
     parser.add_argument("--levels", default="1,16,64")
+    parser.add_argument(
+        "--soak-only", action="store_true", help="only Veil's soak (--soak SECONDS), no anchors"
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
+    if args.soak_only:
+        soak_only(args.soak or 600.0)
+        return
     upstream_process, upstream = start_upstream()
     results: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
