@@ -380,8 +380,9 @@ def shannon_entropy(value: str) -> float:
 def secret_value(value: str, _options: ValidatorOptions) -> Verdict:
     """A credential-looking value next to a key/token/secret name.
 
-    Rejects placeholders, code identifiers (``X25519.KeyPair``), paths, URLs, UUIDs,
-    version strings and low-entropy words; what is left looks like key material.
+    Rejects placeholders, code identifiers (``X25519.KeyPair``), paths, URLs, version
+    strings and low-entropy words; what is left looks like key material. UUIDs are kept:
+    many vendors' keys are UUIDs (Heroku, Snyk, HubSpot, ...).
     """
     stripped = value.strip("'\"`")
     if len(stripped) < 10 or _placeholder(stripped):
