@@ -163,3 +163,19 @@ def test_summary_counts_groups_callers_latency_and_findings(engine: Engine) -> N
     assert row["outcomes"] == {"ok": 4}
     assert row["latency_p50_ms"] == 25
     assert row["totals"] == {"found.EMAIL": 8, "prompt_tokens": 120}
+
+
+def test_prune_deletes_only_events_before_the_cutoff(engine: Engine) -> None:
+    store = EventStore(engine, RootKey(KEY))
+    now = datetime.now(UTC)
+    for hours in (48, 30, 1):
+        store.record(
+            "gateway",
+            "gateway.chat.completions",
+            "ok",
+            actor="a",
+            time=now - timedelta(hours=hours),
+        )
+    assert store.prune(now - timedelta(hours=24)) == 2
+    assert [e.time > now - timedelta(hours=2) for e in store.events()] == [True]
+    assert store.prune(now - timedelta(hours=24)) == 0

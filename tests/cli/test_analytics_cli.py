@@ -93,3 +93,22 @@ def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
     code, output = veil("analytics", *args)
     assert code == EXIT_USAGE
     assert message in output
+
+
+def test_prune_deletes_older_events_and_is_audited() -> None:
+    from veil.audit import open_ledger
+
+    before = (NOW - timedelta(minutes=90)).isoformat()
+    code, output = veil("analytics", "prune", "--before", before, "--json")
+    assert code == EXIT_OK
+    assert json.loads(output)["deleted"] == 2
+    code, output = veil("analytics", "events", "--format", "json")
+    assert len(json.loads(output)) == 2
+    entries = open_ledger(load_settings()).entries(action="analytics.prune")
+    assert entries[-1]["details"]["deleted"] == 2
+
+
+def test_prune_needs_a_time() -> None:
+    code, output = veil("analytics", "prune")
+    assert code == EXIT_USAGE
+    assert "--before" in output

