@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,3 +100,36 @@ def parse_time(value: str | None, name: str) -> datetime | None:
             f"--{name} must be an ISO 8601 time, for example 2026-11-01T00:00Z."
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+EXPORT_FORMATS = ("json", "jsonl", "csv")
+
+
+def check_export_format(output_format: str) -> None:
+    if output_format not in EXPORT_FORMATS:
+        raise InputError("--format must be json, jsonl or csv.")
+
+
+def export_records(
+    records: Sequence[dict[str, Any]], output_format: str, columns: Sequence[str]
+) -> None:
+    """Records on stdout as one JSON document, JSON lines, or CSV with ``columns`` (nested
+    values as sorted JSON text in their cell)."""
+    check_export_format(output_format)
+    if output_format == "json":
+        print_json(list(records))
+    elif output_format == "jsonl":
+        for record in records:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for record in records:
+            writer.writerow(
+                {
+                    name: json.dumps(value, sort_keys=True)
+                    if isinstance(value, dict | list)
+                    else value
+                    for name, value in record.items()
+                }
+            )

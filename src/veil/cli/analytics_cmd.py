@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,6 +11,8 @@ from rich.markup import escape
 from veil.cli._app import (
     app,
     audit_event,
+    check_export_format,
+    export_records,
     out,
     parse_time,
     print_json,
@@ -73,26 +73,10 @@ def events(
     output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "jsonl",
 ) -> None:
     """Export events matching every filter given, oldest first."""
-    if output_format not in ("json", "jsonl", "csv"):
-        raise InputError("--format must be json, jsonl or csv.")
+    check_export_format(output_format)
     found = [e.as_dict() for e in _events(ctx, since, until, action, outcome, limit)]
-    if output_format == "json":
-        print_json(found)
-    elif output_format == "jsonl":
-        for event in found:
-            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
-    else:
-        columns = ["id", "time", "source", "action", "outcome", "actor", "dims", "values"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
-        writer.writeheader()
-        for event in found:
-            writer.writerow(
-                {
-                    **event,
-                    "dims": json.dumps(event["dims"], sort_keys=True),
-                    "values": json.dumps(event["values"], sort_keys=True),
-                }
-            )
+    columns = ["id", "time", "source", "action", "outcome", "actor", "dims", "values"]
+    export_records(found, output_format, columns)
 
 
 @analytics_app.command("summary")

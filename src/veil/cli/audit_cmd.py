@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,7 +11,15 @@ import typer
 from rich.markup import escape
 
 from veil._files import write_atomically
-from veil.cli._app import app, out, parse_time, print_json, settings_from_context
+from veil.cli._app import (
+    app,
+    check_export_format,
+    export_records,
+    out,
+    parse_time,
+    print_json,
+    settings_from_context,
+)
 from veil.errors import InputError
 
 if TYPE_CHECKING:
@@ -131,8 +137,7 @@ def query(
     output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "jsonl",
 ) -> None:
     """Export entries matching every filter given, oldest first."""
-    if output_format not in ("json", "jsonl", "csv"):
-        raise InputError("--format must be json, jsonl or csv.")
+    check_export_format(output_format)
     entries = _ledger(ctx).entries(
         since=parse_time(since, "since"),
         until=parse_time(until, "until"),
@@ -141,17 +146,8 @@ def query(
         subject=subject,
         outcome=outcome,
     )
-    if output_format == "json":
-        print_json(entries)
-    elif output_format == "jsonl":
-        for entry in entries:
-            sys.stdout.write(json.dumps(entry, ensure_ascii=False) + "\n")
-    else:
-        columns = ["seq", "time", "actor", "action", "outcome", "subject", "resource", "details"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for entry in entries:
-            writer.writerow({**entry, "details": json.dumps(entry["details"], sort_keys=True)})
+    columns = ["seq", "time", "actor", "action", "outcome", "subject", "resource", "details"]
+    export_records(entries, output_format, columns)
 
 
 @audit_app.command("archive")
