@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from veil.errors import InputError, StorageError
 from veil.keys import KeyStore, RootKey
-from veil.store import analytics_events, safe_url
+from veil.store import analytics_events, as_utc, safe_url
 
 log = logging.getLogger("veil.analytics")
 
@@ -273,7 +273,7 @@ class EventStore:
         return [
             Event(
                 id=int(row.id),
-                time=row.time if row.time.tzinfo else row.time.replace(tzinfo=UTC),
+                time=as_utc(row.time),
                 source=row.source,
                 action=row.action,
                 outcome=row.outcome,

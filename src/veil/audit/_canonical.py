@@ -20,22 +20,17 @@ _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 
 def _simple(value: Any) -> bool:
-    # Plain loops, not all(<generator>): every audit entry passes through here.
     if value is None or isinstance(value, bool | str):
         return True
     if isinstance(value, int):
         return -_MAX_SAFE <= value <= _MAX_SAFE
     if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str) or (key and max(key) >= "\ud800"):
-                return False
-            if isinstance(item, str) or item is None:
-                continue
-            if not _simple(item):
-                return False
-        return True
+        return all(
+            isinstance(key, str) and (not key or max(key) < "\ud800") and _simple(item)
+            for key, item in value.items()
+        )
     if isinstance(value, list | tuple):
-        return all(_simple(item) for item in value)  # rare in entries: lists are short
+        return all(_simple(item) for item in value)
     return False
 
 

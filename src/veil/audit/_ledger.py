@@ -36,6 +36,7 @@ from veil.errors import InputError, IntegrityError, PolicyViolationError
 from veil.keys import KeyStore, RootKey
 from veil.store import (
     SQLITE_BEGIN_OPTION,
+    as_utc,
     audit_entries,
     audit_heads,
     audit_segments,
@@ -182,7 +183,7 @@ def _encode_entry(item: _Item, seq: int, stamp: bytes) -> bytes:
 
 def _head_from_row(row: Any) -> TreeHead:
     return TreeHead(
-        int(row.size), bytes(row.root), _aware(row.time), row.key_id, bytes(row.signature)
+        int(row.size), bytes(row.root), as_utc(row.time), row.key_id, bytes(row.signature)
     )
 
 
@@ -197,11 +198,6 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands timestamps back naive; they were stored in UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 _CLEAN_CACHE_TEXT = 2048  # longer detail texts are scanned every time, never remembered
 _CLEAN_CACHE_SIZE = 4096
 _DIGEST = re.compile(r"hmac-sha256:[0-9a-f]{64}")
@@ -212,27 +208,9 @@ def _is_digest(value: str) -> bool:
     return len(value) == 76 and _DIGEST.fullmatch(value) is not None
 
 
-def _collect_strings(value: Any, out: list[str]) -> None:
-    """Every string in ``value`` the engine must check, values and mapping keys alike
-    (the fast case of :func:`_strings`: no paths, no generators; every call pays it)."""
-    if isinstance(value, str):
-        if len(value) != 76 or not _is_digest(value):
-            out.append(value)
-    elif isinstance(value, dict | Mapping):  # dict first: the ABC check is slower
-        for key, item in value.items():
-            if isinstance(key, str):
-                out.append(key)
-            if isinstance(item, int | float | bool) or item is None:
-                continue
-            _collect_strings(item, out)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _collect_strings(item, out)
-
-
 def _strings(value: Any, path: str | None) -> Iterator[tuple[str, str]]:
     """Every string in ``value`` the engine must check, values and mapping keys alike,
-    with its path (or "" when ``path`` is None)."""
+    with its path (or "" when ``path`` is None: the fast case builds no paths)."""
     if isinstance(value, str):
         if not _is_digest(value):
             yield path or "", value
@@ -312,8 +290,7 @@ class Ledger:
             return
         # One engine pass over all strings, separated so no pattern joins two of them;
         # the paths that name the offending value are built only when there is one.
-        texts: list[str] = []
-        _collect_strings(details, texts)
+        texts = [text for _, text in _strings(details, None)]
         if not texts:
             return
         joined = _SEPARATOR.join(texts)

@@ -114,8 +114,8 @@ def export_records(
     records: Sequence[dict[str, Any]], output_format: str, columns: Sequence[str]
 ) -> None:
     """Records on stdout as one JSON document, JSON lines, or CSV with ``columns`` (nested
-    values as sorted JSON text in their cell)."""
-    check_export_format(output_format)
+    values as sorted JSON text in their cell). Callers check ``output_format`` with
+    :func:`check_export_format` before doing the work."""
     if output_format == "json":
         print_json(list(records))
     elif output_format == "jsonl":

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from veil.errors import InputError
 from veil.keys import KeyStore
-from veil.store import virtual_keys
+from veil.store import as_utc, virtual_keys
 from veil.transform import Policy, default_policy, load_policy
 
 KEY_PREFIX = "sk-veil-"
@@ -100,12 +100,6 @@ def policy_by_name(home: Path, name: str) -> Policy:
     return load_policy(path)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 class VirtualKeys:
     """The virtual keys on one database. Thread-safe."""
 
@@ -170,8 +164,8 @@ class VirtualKeys:
             rate=Limit.parse(row.rate, "rate") if row.rate else None,
             tokens=Limit.parse(row.tokens, "token") if row.tokens else None,
             policy=row.policy,
-            created_at=_aware(row.created_at) or datetime.now(UTC),
-            revoked_at=_aware(row.revoked_at),
+            created_at=as_utc(row.created_at),
+            revoked_at=None if row.revoked_at is None else as_utc(row.revoked_at),
         )
 
     def list(self, *, include_revoked: bool = False) -> list[VirtualKey]:

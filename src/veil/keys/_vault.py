@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from veil.errors import InputError
 from veil.keys._store import KeyStore
-from veil.store import vault_secrets
+from veil.store import as_utc, vault_secrets
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 _PURPOSE = "vault"
@@ -57,10 +57,6 @@ def _check_name(name: str) -> str:
             hint="Use lower case letters, digits, '.', '_' or '-', starting with a letter.",
         )
     return name
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class Vault:
@@ -122,7 +118,7 @@ class Vault:
             rows = connection.execute(select(vault_secrets).order_by(vault_secrets.c.name)).all()
         return [
             VaultEntry(
-                row.name, _aware(row.created_at), _aware(row.rotated_at), row.previous is not None
+                row.name, as_utc(row.created_at), as_utc(row.rotated_at), row.previous is not None
             )
             for row in rows
         ]

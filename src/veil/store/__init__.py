@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from veil.config import Settings, ensure_home
 from veil.store._engine import (
     SQLITE_BEGIN_OPTION,
+    as_utc,
     check_connection,
     create_engine_for,
     safe_url,
@@ -63,6 +64,7 @@ __all__ = [
     "SQLITE_BEGIN_OPTION",
     "MigrationStatus",
     "analytics_events",
+    "as_utc",
     "audit_entries",
     "audit_heads",
     "audit_segments",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # "IMMEDIATE" takes the write lock up front, so read-then-write transactions (migrations,
 # sequence allocation) never fail with "database is locked" half-way through.
 SQLITE_BEGIN_OPTION = "veil_sqlite_begin"
+
+
+def as_utc(value: datetime) -> datetime:
+    """A timestamp read back from the database, time-zone aware: SQLite hands back naive
+    values, and Veil stores every timestamp in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def safe_url(url: str | URL) -> str:
