@@ -109,6 +109,9 @@ NEGATIVE = [
     ("token = 'xxxxxxxxxxxxxxxxxxxxxxxx'", "GENERIC_SECRET"),  # placeholder
     ("api_key = os.environ['API_KEY']", "GENERIC_SECRET"),
     ("key_length = XSalsa20.key_length", "GENERIC_SECRET"),
+    # camelCase words that merely start with Key/Token: not names of secrets
+    ('AVEncVideoMaxKeyframeDistance, "2987123a-ba93-4704-b489-ec1e5f25292c"', "GENERIC_SECRET"),
+    ('myTokenizerConfig = "a8f9d7c6b5e4a3b2c1d0e9f8a7b6c5d4"', "GENERIC_SECRET"),
     ("password = ${DB_PASSWORD}", "PASSWORD"),
     ("AKIAIOSFODNN7EXAMPLE is AWS's documentation key", "AWS_ACCESS_KEY_ID"),
     ("The restaurant is at 17151 2450 Crown St", "PHONE"),  # a zip code and a house number
@@ -153,6 +156,12 @@ def test_authorization_header_value() -> None:
 
 def test_generic_high_entropy_secret_next_to_a_key_word() -> None:
     text = 'const paymentsApiKey = "q8F2kL9xZ3vB7nM1pR5tW0yC4hJ6";'
+    assert ("GENERIC_SECRET", "q8F2kL9xZ3vB7nM1pR5tW0yC4hJ6") in kinds_in(text)
+
+
+@pytest.mark.parametrize("name", ["apiKeys", "AccessKey", "clientSecret", "SERVICE_TOKEN"])
+def test_generic_secret_names_in_any_case_style(name: str) -> None:
+    text = f'{name} = "q8F2kL9xZ3vB7nM1pR5tW0yC4hJ6"'
     assert ("GENERIC_SECRET", "q8F2kL9xZ3vB7nM1pR5tW0yC4hJ6") in kinds_in(text)
 
 
