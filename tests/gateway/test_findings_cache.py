@@ -72,3 +72,20 @@ def test_the_cache_keeps_no_prompt_text() -> None:
     cache = FindingsCache()
     cache.find(redactor, "mail ana@example.com")
     assert "ana@example.com" not in repr(cache._cache)
+
+
+def test_an_answer_sent_back_as_history_is_not_scanned_again() -> None:
+    from veil.gateway._protect import Exchange
+
+    detector = CountingDetector()
+    redactor = Redactor(detector=detector, policy=default_policy())  # type: ignore[arg-type]
+    cache = FindingsCache()
+    question = {"role": "user", "content": "Who handles billing?"}
+    exchange = Exchange(redactor, redactor, cache=cache)
+    exchange.protect([(dict(question), "content")])
+    answer = {"role": "assistant", "content": "Billing is handled by the finance team."}
+    exchange.restore_slots([(answer, "content")])
+    assert detector.calls == 2  # the question and the answer
+    follow_up = [dict(question), dict(answer), {"role": "user", "content": "Thanks!"}]
+    Exchange(redactor, redactor, cache=cache).protect([(m, "content") for m in follow_up])
+    assert detector.calls == 3  # only "Thanks!" was scanned

@@ -274,11 +274,20 @@ class Exchange:
             text = container[key]
             container[key] = text[:start] + file.text + text[end:]
 
-    def screen(self, text: str) -> str:
-        """Mask personal data the model produced that was not in the prompt."""
+    def screen(self, text: str, *, whole: bool = False) -> str:
+        """Mask personal data the model produced that was not in the prompt.
+
+        A ``whole`` answer (not a piece of a stream) is scanned through the findings
+        cache: the client sends it back as history on the next turn, where it is then
+        not scanned again."""
         if not text:
             return text
-        findings = [f for f in self._answer.detector.find(text) if f.score >= self._min_score]
+        if whole:
+            findings = self._cache.find(self._answer, text)
+        else:
+            findings = [
+                f for f in self._answer.detector.find(text) if f.score >= self._min_score
+            ]
         if not findings:
             return text
         prompt = "\n".join(self._prompt_text)
@@ -297,12 +306,13 @@ class Exchange:
             return "".join([*parts, text[cursor:]])
 
     def answer_text(self, text: str) -> str:
+        """A whole answer text: pseudonyms restored, then screened."""
         self.chars_out += len(text)
         if not self.restores:
-            return self.screen(text)
+            return self.screen(text, whole=True)
         if self.code_map is not None:
             text = self.code_map.restore(text)
-        return self.screen(self.pseudonymizer.restore(text))
+        return self.screen(self.pseudonymizer.restore(text), whole=True)
 
     def restore_slots(self, slots: list[Slot]) -> None:
         for container, key in slots:
