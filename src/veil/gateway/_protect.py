@@ -285,9 +285,7 @@ class Exchange:
         if whole:
             findings = self._cache.find(self._answer, text)
         else:
-            findings = [
-                f for f in self._answer.detector.find(text) if f.score >= self._min_score
-            ]
+            findings = [f for f in self._answer.detector.find(text) if f.score >= self._min_score]
         if not findings:
             return text
         prompt = "\n".join(self._prompt_text)
