@@ -10,7 +10,6 @@ killed (at most ``interval`` seconds of them) is lost, a clean shutdown writes t
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -127,7 +126,7 @@ class EventStore:
 
     def actor_id(self, actor: str) -> str:
         """The keyed hash that stands for ``actor`` in every event."""
-        digest = hmac.new(self._actor_key, actor.encode(), hashlib.sha256).hexdigest()
+        digest = hmac.digest(self._actor_key, actor.encode(), "sha256").hex()
         return "a_" + digest[:32]
 
     # -- writing -------------------------------------------------------------------

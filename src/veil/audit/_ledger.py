@@ -271,7 +271,7 @@ class Ledger:
         """A keyed HMAC-SHA-256 of content, for ``details`` (short values cannot be
         recovered by hashing guesses without the key)."""
         data = content.encode() if isinstance(content, str) else content
-        return "hmac-sha256:" + hmac.new(self._digest_key, data, hashlib.sha256).hexdigest()
+        return "hmac-sha256:" + hmac.digest(self._digest_key, data, "sha256").hex()
 
     def _known_clean(self, text: str) -> bool:
         if text in self._clean_texts:

@@ -8,7 +8,6 @@ Each key carries its allowed models (globs), its limits and the name of its poli
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import hmac
 import json
 import re
@@ -113,7 +112,7 @@ class VirtualKeys:
         return "VirtualKeys()"
 
     def _hash(self, token: str) -> bytes:
-        return hmac.new(self._hash_key, token.encode(), hashlib.sha256).digest()
+        return hmac.digest(self._hash_key, token.encode(), "sha256")
 
     def create(
         self,

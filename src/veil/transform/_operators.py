@@ -4,7 +4,6 @@ every surface (gateway, logging, scan, datasets)."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 
@@ -60,7 +59,7 @@ def keyed_hash(value: str, kind: str, key: bytes | None) -> str:
             "The policy uses the hash operator but no hash key is available.",
             hint="Configure a root key (VEIL_MASTER_KEY); Veil derives the hash key from it.",
         )
-    digest = hmac.new(key, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
+    digest = hmac.digest(key, f"{kind}\0{value}".encode(), "sha256").hex()
     return f"<{kind}:{digest[:16]}>"
 
 
