@@ -13,8 +13,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+
+from veil.store import create_engine_for, upgrade
 
 _VEIL_VARIABLES = (
     "OPENAI_API_KEY",
@@ -89,6 +91,20 @@ def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
         with engine.connect() as connection:
             connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database, once on SQLite and once on PostgreSQL (test modules that need
+    another setup, such as the ledger's, define their own ``engine``)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'veil-test.db'}"
+    else:
+        url = request.getfixturevalue("fresh_postgres_url")
+    engine = create_engine_for(url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

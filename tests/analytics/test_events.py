@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,18 +18,6 @@ from veil.keys import RootKey
 from veil.store import create_engine_for, upgrade
 
 KEY = os.urandom(32)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'events.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
-    engine = create_engine_for(url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _record_call(store: EventStore, actor: str = "vk_alice", **values: float) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,18 +12,6 @@ from sqlalchemy import Engine, text
 from veil.errors import InputError, IntegrityError, KeyMaterialError
 from veil.keys import KeyStore, RootKey, Vault, env_variable
 from veil.store import create_engine_for, upgrade
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'keys.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
-    engine = create_engine_for(url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
