@@ -160,10 +160,10 @@ def without_pseudonyms(policy: Policy) -> Policy:
 
 
 class FindingsCache:
-    """Findings of recently scanned prompt texts. Chat clients re-send the whole
-    conversation on every turn; without this, each earlier message is scanned again and
-    a conversation costs quadratic time. Keyed by the detector and a BLAKE2b digest of
-    the text, so the cache keeps no prompt text; bounded in entries and text length."""
+    """Findings of recently scanned prompt texts and whole answers. Chat clients re-send
+    the whole conversation on every turn; without this, each earlier message is scanned
+    again and a conversation costs quadratic time. Keyed by the detector and a BLAKE2b
+    digest of the text, so the cache keeps no text; bounded in entries and text length."""
 
     def __init__(self, entries: int = 4096, max_chars: int = 32768) -> None:
         self._entries = entries
@@ -173,10 +173,12 @@ class FindingsCache:
     def __repr__(self) -> str:
         return f"FindingsCache(entries={len(self._cache)})"
 
-    def find(self, redactor: Redactor, text: str) -> list[Finding]:
+    def find(self, redactor: Redactor, text: str, *, remember: bool = True) -> list[Finding]:
+        """The findings at or above the policy's score; ``remember=False`` scans without
+        looking up or filling the cache (pieces of a stream would only evict texts)."""
         min_score = redactor.policy.min_score
         detector = redactor.detector
-        if self._entries <= 0 or len(text) > self._max_chars:
+        if not remember or self._entries <= 0 or len(text) > self._max_chars:
             return [f for f in detector.find(text) if f.score >= min_score]
         digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
         key = (detector, digest.digest())  # the detector by identity: it is kept alive
@@ -282,10 +284,7 @@ class Exchange:
         not scanned again."""
         if not text:
             return text
-        if whole:
-            findings = self._cache.find(self._answer, text)
-        else:
-            findings = [f for f in self._answer.detector.find(text) if f.score >= self._min_score]
+        findings = self._cache.find(self._answer, text, remember=whole)
         if not findings:
             return text
         prompt = "\n".join(self._prompt_text)
