@@ -98,6 +98,27 @@ def test_detect_jsonl_speaks_the_scorer_protocol_line_by_line() -> None:
     assert process.wait(timeout=30) == 0
 
 
+def test_detect_jsonl_answers_a_stream_of_lines_in_order_once_each() -> None:
+    lines = [json.dumps({"id": i, "text": f"mail u{i}@example.com"}) for i in range(300)]
+    result = subprocess.run(
+        [sys.executable, "-m", "veil", "detect", "--jsonl"],
+        input="\n".join(lines),  # the last line has no newline
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["id"] for a in answers] == list(range(300))
+    assert all([f["kind"] for f in a["findings"]] == ["EMAIL"] for a in answers)
+
+
+def test_detect_jsonl_answers_the_lines_before_a_bad_one() -> None:
+    code, output = veil("detect", "--jsonl", stdin='"a@example.com"\n"fine"\n{"no": 1}\n"x"\n')
+    assert code == EXIT_USAGE
+    assert [json.loads(line)["id"] for line in output.splitlines()[:2]] == [0, 1]
+    assert 'line 3 has no "text" string' in output
+
+
 def test_detect_jsonl_rejects_a_line_that_is_not_json() -> None:
     code, output = veil("detect", "--jsonl", stdin="not json\n")
     assert code == EXIT_USAGE

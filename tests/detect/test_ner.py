@@ -47,6 +47,20 @@ def test_dropping_the_unused_shared_layer_changes_no_entity() -> None:
         assert actual == expected
 
 
+def test_numpy_blas_and_blis_give_the_same_entities() -> None:
+    """The recognizer multiplies with numpy's BLAS where that is faster than BLIS."""
+    import spacy
+    from thinc.api import use_ops
+
+    def entities(use_blis: bool) -> list[list[tuple[int, int, str]]]:
+        with use_ops("numpy", use_blis=use_blis):
+            nlp = spacy.load(MODEL, exclude=["tagger", "parser", "lemmatizer"])
+        texts = TEXTS * 3 + [" ".join(TEXTS)]
+        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+
+    assert entities(use_blis=False) == entities(use_blis=True)
+
+
 def test_batched_and_single_finds_agree() -> None:
     detector = Detector(ner=NerRecognizer(MODEL))
     assert detector.find_many(TEXTS) == [detector.find(text) for text in TEXTS]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.markup import escape
@@ -48,28 +50,70 @@ def build_detector(ctx: typer.Context, recognizers: Path | None, region: str | N
     )
 
 
+# What one read of stdin may take: the lines in it are detected together.
+_JSONL_READ = 1 << 20
+
+
 def _jsonl(detector: Detector) -> None:
-    """One answer line per input line, flushed: the protocol of the shared PII scorer."""
-    for number, line in enumerate(sys.stdin, 1):
-        if not line.strip():
+    """One answer line per input line, flushed: the protocol of the shared PII scorer.
+
+    The lines already waiting on stdin are detected together (``find_many``: with NER,
+    spaCy batches them, 2-3x the documents per second), while a client that waits for
+    each answer before it sends the next line gets it at once, as before."""
+    number = 0
+    for lines in _waiting_lines(cast("io.BufferedIOBase", sys.stdin.buffer)):
+        items: list[tuple[Any, str]] = []
+        failure: InputError | None = None
+        for line in lines:
+            number += 1
+            if not line.strip():
+                continue
+            try:
+                items.append(_jsonl_item(line, number))
+            except InputError as exc:  # answer the lines before it, then stop
+                failure = exc
+                break
+        if items:
+            found = detector.find_many([text for _, text in items])
+            sys.stdout.write(
+                "".join(
+                    json.dumps({"id": ident, "findings": [f.to_dict() for f in findings]}) + "\n"
+                    for (ident, _), findings in zip(items, found, strict=True)
+                )
+            )
+            sys.stdout.flush()
+        if failure is not None:
+            raise failure
+
+
+def _jsonl_item(line: bytes, number: int) -> tuple[Any, str]:
+    try:
+        item: Any = json.loads(line)
+    except ValueError:  # not JSON, or not UTF-8
+        raise InputError(
+            f"stdin line {number} is not JSON.",
+            hint='Send one {"id": ..., "text": "..."} object or JSON string per line.',
+        ) from None
+    if isinstance(item, str):
+        return number - 1, item
+    if isinstance(item, dict) and isinstance(item.get("text"), str):
+        return item.get("id", number - 1), item["text"]
+    raise InputError(f'stdin line {number} has no "text" string.')
+
+
+def _waiting_lines(stream: io.BufferedIOBase) -> Iterator[list[bytes]]:
+    """The complete lines of each read: ``read1`` returns what is waiting (blocking only
+    when nothing is), so a lone line comes back alone and a stream comes in batches."""
+    pending: list[bytes] = []
+    while chunk := stream.read1(_JSONL_READ):
+        if b"\n" not in chunk:  # a long line: join its pieces once, at its end
+            pending.append(chunk)
             continue
-        try:
-            item: Any = json.loads(line)
-        except json.JSONDecodeError:
-            raise InputError(
-                f"stdin line {number} is not JSON.",
-                hint='Send one {"id": ..., "text": "..."} object or JSON string per line.',
-            ) from None
-        ident: Any
-        if isinstance(item, str):
-            ident, text = number - 1, item
-        elif isinstance(item, dict) and isinstance(item.get("text"), str):
-            ident, text = item.get("id", number - 1), item["text"]
-        else:
-            raise InputError(f'stdin line {number} has no "text" string.')
-        findings = [finding.to_dict() for finding in detector.find(text)]
-        sys.stdout.write(json.dumps({"id": ident, "findings": findings}) + "\n")
-        sys.stdout.flush()
+        lines = b"".join([*pending, chunk]).split(b"\n")
+        pending = [lines.pop()]
+        yield lines
+    if rest := b"".join(pending):
+        yield [rest]
 
 
 def _table(findings: list[Finding], text: str) -> None:

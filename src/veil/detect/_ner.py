@@ -7,8 +7,11 @@ a missing model is a clear :class:`ConfigError` that says how to install one.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
+import threading
+import timeit
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -78,12 +81,19 @@ class NerRecognizer:
                 "network access, or unset VEIL_NER_MODEL.",
             )
         import spacy
+        from thinc.api import use_ops
 
         self.model = model
-        # Only the entity recognizer is needed: tagger/parser/lemmatizer cost time.
-        self._nlp: Any = spacy.load(
-            model, exclude=["tagger", "parser", "lemmatizer", "attribute_ruler", "senter"]
-        )
+        # thinc multiplies matrices with BLIS by default, whose CPU detection falls back
+        # to slow generic kernels on CPUs its wheel has no configuration for (AMD Zen 3
+        # and later, many VMs): 2.5-4x slower than numpy's BLAS there. The model takes
+        # the faster of the two on this CPU; both give the same entities (tested).
+        self._blas: Any = _numpy_blas_if_faster()
+        with use_ops("numpy", use_blis=self._blas is None):
+            # Only the entity recognizer is needed: tagger/parser/lemmatizer cost time.
+            self._nlp: Any = spacy.load(
+                model, exclude=["tagger", "parser", "lemmatizer", "attribute_ruler", "senter"]
+            )
         # The shared token-to-vector layer feeds only the components that listen to it;
         # in the small English models the entity recognizer carries its own, so with the
         # tagger and parser gone nobody listens and it is pure cost (~30% of the time).
@@ -120,8 +130,45 @@ class NerRecognizer:
             level = info.level if info is not None else Level.HIGH
             yield Finding(start, end, kind, NER_SCORE, level, self.source)
 
+    def _one_thread(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext() if self._blas is None else _one_blas_thread(self._blas)
+
     def find(self, text: str) -> list[Finding]:
-        return list(self._findings(self._nlp(text)))
+        with self._one_thread():
+            return list(self._findings(self._nlp(text)))
 
     def find_many(self, texts: Sequence[str], batch_size: int = 64) -> list[list[Finding]]:
-        return [list(self._findings(doc)) for doc in self._nlp.pipe(texts, batch_size=batch_size)]
+        with self._one_thread():
+            return [
+                list(self._findings(doc)) for doc in self._nlp.pipe(texts, batch_size=batch_size)
+            ]
+
+
+def _numpy_blas_if_faster() -> Any:
+    """A controller of numpy's BLAS threads when numpy multiplies matrices of the entity
+    recognizer's size faster than BLIS on this CPU (~10 ms to time); else None."""
+    try:
+        import blis.py
+        import numpy
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # spaCy installed without veil[ner]: thinc's default
+        return None
+    controller = ThreadpoolController()
+    a = numpy.ones((512, 96), dtype="float32")
+    b = numpy.ones((96, 288), dtype="float32")
+    with controller.limit(limits=1, user_api="blas"):
+        with_numpy = min(timeit.repeat(lambda: a @ b, number=5, repeat=3))
+    with_blis = min(timeit.repeat(lambda: blis.py.gemm(a, b), number=5, repeat=3))
+    return controller if with_numpy < with_blis else None
+
+
+_BLAS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_blas_thread(controller: Any) -> Iterator[None]:
+    # OpenBLAS would spread each product over every core and spin its threads between
+    # calls: twice the CPU for no gain in wall time here. Its thread count is per
+    # process, so one call at a time sets it and puts it back.
+    with _BLAS_LOCK, controller.limit(limits=1, user_api="blas"):
+        yield
