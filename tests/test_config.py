@@ -53,6 +53,32 @@ def test_process_environment_overrides_env_file(monkeypatch: pytest.MonkeyPatch)
     assert load_settings().log_level == "ERROR"
 
 
+def test_variable_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("veil_log_level", "error")
+    assert load_settings().log_level == "ERROR"
+
+
+def test_the_environment_wins_over_the_env_file_whichever_name_each_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_env(Path(".env"), "VEIL_OPENAI_BASE_URL=http://127.0.0.1:1/from-file\n")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:2/from-env")
+    assert load_settings().openai_base_url == "http://127.0.0.1:2/from-env"
+
+
+def test_the_veil_name_wins_over_the_provider_name_in_one_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:2/plain")
+    monkeypatch.setenv("VEIL_OPENAI_BASE_URL", "http://127.0.0.1:3/veil")
+    assert load_settings().openai_base_url == "http://127.0.0.1:3/veil"
+
+
+def test_overrides_win_over_every_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_GATEWAY_PORT", "9000")
+    assert load_settings(gateway_port=9100).gateway_port == 9100
+
+
 def test_env_file_readable_by_others_is_refused_with_the_chmod_fix() -> None:
     path = write_env(Path(".env"), "OPENAI_API_KEY=" + OPENAI_KEY + "\n", mode=0o644)
     with pytest.raises(ConfigError) as raised:
