@@ -228,10 +228,18 @@ def test_offsets_are_python_str_indices_after_non_ascii_text() -> None:
         ("join accounts with ms. Quinzia", "Quinzia"),
         ("Name:    Martim A Pereira\nAddress: 1 Main St", "Martim A Pereira"),
         ("Directed By:    Gladys L. Leblanc", "Gladys L. Leblanc"),
+        ("correct it to Dr. Berta Szöllössy?", "Berta Szöllössy"),
+        ("Mr. Pavlović flew to Oslo", "Pavlović"),
+        ("Name: Élodie Guðmundsdóttir", "Élodie Guðmundsdóttir"),
     ],
 )
 def test_names_after_titles_and_form_labels(text: str, name: str) -> None:
     assert ("PERSON", name) in kinds_in(text)
+
+
+def test_a_name_is_never_cut_before_a_letter_outside_ascii() -> None:
+    # Greek and Cyrillic letters are not name letters here: no match rather than half a name.
+    assert kinds_in("Mr. Papadopoulosα and Dr. Ivanovж") == []
 
 
 def test_a_label_without_a_capitalized_name_is_not_a_person() -> None:
