@@ -242,5 +242,9 @@ def test_a_name_is_never_cut_before_a_letter_outside_ascii() -> None:
     assert kinds_in("Mr. Papadopoulosα and Dr. Ivanovж") == []
 
 
+def test_a_country_name_inside_a_longer_word_is_not_a_country() -> None:
+    assert kinds_in("Josef Mališ of Importa") == []
+
+
 def test_a_label_without_a_capitalized_name_is_not_a_person() -> None:
     assert kinds_in("the name: value pair and mr. nobody") == []
