@@ -1,4 +1,4 @@
-"""Multi-line postal addresses: covered as one LOCATION when the option is on."""
+"""Multi-line postal addresses: every line covered when the option is on."""
 
 from __future__ import annotations
 
@@ -28,9 +28,21 @@ def spans(detector: Detector, text: str) -> list[tuple[str, str]]:
     return [(f.kind, text[f.start : f.end]) for f in detector.find(text)]
 
 
-def test_the_street_unit_city_and_country_lines_are_one_location() -> None:
-    found = spans(BLOCKS, LETTER)
-    assert ("LOCATION", "353 Buerlia 227 Street\n Apt. 391\n SANDEFJORD\n Norway 66455") in found
+def test_the_street_unit_city_and_country_lines_are_covered_piece_by_piece() -> None:
+    assert spans(BLOCKS, LETTER) == [
+        ("LOCATION", "353 Buerlia 227 Street"),
+        ("LOCATION", "Apt. 391"),
+        ("LOCATION", "SANDEFJORD"),
+        ("LOCATION", "Norway"),
+        ("LOCATION", "66455"),
+    ]
+
+
+def test_every_character_of_the_block_but_spacing_is_covered() -> None:
+    start = LETTER.index("353")
+    end = LETTER.index("66455") + len("66455")
+    covered = {i for f in BLOCKS.find(LETTER) for i in range(f.start, f.end)}
+    assert all(i in covered for i in range(start, end) if not LETTER[i].isspace())
 
 
 def test_without_the_option_only_the_pieces_are_found() -> None:
@@ -41,7 +53,11 @@ def test_without_the_option_only_the_pieces_are_found() -> None:
 def test_a_building_number_line_above_a_unit_line_joins_the_block() -> None:
     text = "> 077 Mellemstræde 74\n> Apt. 316\n> Vordingborg\n> Denmark 4760"
     assert spans(BLOCKS, text) == [
-        ("LOCATION", "077 Mellemstræde 74\n> Apt. 316\n> Vordingborg\n> Denmark 4760")
+        ("LOCATION", "077 Mellemstræde 74"),
+        ("LOCATION", "Apt. 316"),
+        ("LOCATION", "Vordingborg"),
+        ("LOCATION", "Denmark"),
+        ("LOCATION", "4760"),
     ]
 
 

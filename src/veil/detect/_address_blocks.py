@@ -22,6 +22,7 @@ _MAX_LINE = 60
 # sentence may not.
 _MAX_REST = 12
 _QUOTE = re.compile(r"[ \t>]*")  # leading indentation and e-mail quote marks
+_BETWEEN = frozenset(" \t\r>,;")  # around the pieces of an address line
 
 _LETTER = r"[^\W\d_]"
 _PARTICLES = r"de|del|de la|la|le|les|van|von|der|den|da|di|du|do|dos|das|y|u|am|an|im|upon|on"
@@ -162,11 +163,38 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
             merged[-1] = (earlier_start, max(earlier_end, end), best)
         else:
             merged.append((start, end, finding))
+    # Inside a block, the pieces recognizers found stay (a street, a unit, a country); the
+    # rest of each line becomes a LOCATION of its own, so the whole block is covered.
     kept = [
         f
         for f in findings
-        if not any(start <= f.start and f.end <= end for start, end, _ in merged)
+        if f.kind == "LOCATION"
+        or not any(start <= f.start and f.end <= end for start, end, _ in merged)
     ]
+    inside = [f for f in kept if f.kind == "LOCATION"]
     for start, end, finding in merged:
-        kept.append(Finding(start, end, "LOCATION", finding.score, finding.level, "address-block"))
+        cursor = start
+        while cursor < end:
+            stop = text.find("\n", cursor, end)
+            stop = end if stop == -1 else stop
+            pieces = sorted(
+                (max(f.start, cursor), min(f.end, stop))
+                for f in inside
+                if f.start < stop and cursor < f.end
+            )
+            at = cursor
+            for gap_start, gap_end in [*pieces, (stop, stop)]:
+                begin, last = at, gap_start
+                while begin < last and text[begin] in _BETWEEN:
+                    begin += 1
+                while last > begin and text[last - 1] in _BETWEEN:
+                    last -= 1
+                if last > begin:
+                    kept.append(
+                        Finding(
+                            begin, last, "LOCATION", finding.score, finding.level, "address-block"
+                        )
+                    )
+                at = max(at, gap_end)
+            cursor = stop + 1
     return sorted(kept, key=lambda f: f.start)
