@@ -11,6 +11,8 @@ with a finding of another kind.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 
 from veil.detect._finding import Finding
@@ -171,17 +173,18 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
         if f.kind == "LOCATION"
         or not any(start <= f.start and f.end <= end for start, end, _ in merged)
     ]
-    inside = [f for f in kept if f.kind == "LOCATION"]
+    inside = sorted((f for f in kept if f.kind == "LOCATION"), key=lambda f: f.start)
+    ends = [f.end for f in inside]  # sorted too: findings are disjoint
     for start, end, finding in merged:
         cursor = start
         while cursor < end:
             stop = text.find("\n", cursor, end)
             stop = end if stop == -1 else stop
-            pieces = sorted(
-                (max(f.start, cursor), min(f.end, stop))
-                for f in inside
-                if f.start < stop and cursor < f.end
-            )
+            pieces = []
+            for f in itertools.islice(inside, bisect.bisect_right(ends, cursor), None):
+                if f.start >= stop:
+                    break
+                pieces.append((max(f.start, cursor), min(f.end, stop)))
             at = cursor
             for gap_start, gap_end in [*pieces, (stop, stop)]:
                 begin, last = at, gap_start
