@@ -1,12 +1,13 @@
-"""Postal addresses written over several lines, covered as one LOCATION.
+"""Postal addresses written over several lines, covered line by line.
 
 Recognizers find the pieces of an address that have a shape of their own (the street line,
 "Apt. 391", a country), but a letter, an e-mail signature or a shipping label writes the
 address as a block, and the city line ("SANDEFJORD"), the postcode line ("Norway 66455")
 or the building number above a street line would be left in clear. When a LOCATION
-finding sits in such a block, the finding grows to cover the block's lines — only lines
-shaped like address lines, at most a few of them, stopping at a blank line or at a line
-with a finding of another kind.
+finding sits in such a block, the block's lines are covered — only lines shaped like
+address lines, at most a few of them, stopping at a blank line or at a line with a finding
+of another kind: the LOCATION pieces found in them stay, and the rest of each line becomes
+a LOCATION finding of its own.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _address_line(text: str, begin: int, end: int) -> bool:
 
 
 def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
-    """``findings`` with each LOCATION in a multi-line address grown over the block."""
+    """``findings`` with the lines of each multi-line address around a LOCATION covered."""
     if "\n" not in text:
         return findings
     # Seeds: LOCATION findings alone on a short line (most sit inside sentences: skipped
