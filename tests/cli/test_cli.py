@@ -35,6 +35,21 @@ def test_the_installed_entry_point_runs() -> None:
     assert result.stdout.strip() == f"veil {__version__}"
 
 
+@pytest.mark.parametrize("group", [(), ("vault",)])
+def test_command_lists_show_each_summary_as_flowing_text(group: tuple[str, ...]) -> None:
+    """Docstrings wrap at the source's line length; the help's command list must not keep
+    those breaks (they cut sentences mid-line in the table)."""
+    result = CliRunner().invoke(app, [*group, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == EXIT_OK
+    summary = {
+        (): "Encrypt a file in the age format (readable by the `age` tool): to recipients "
+        "(streaming, constant memory) or with a passphrase.",
+        ("vault",): "The value comes from a hidden prompt or stdin, never from the command "
+        "line, where it would land in shell history.",
+    }[group]
+    assert summary in result.output
+
+
 def test_unknown_command_is_a_usage_error() -> None:
     code, _ = veil("frobnicate")
     assert code == EXIT_USAGE

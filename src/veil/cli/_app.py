@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import logging
 import sys
@@ -28,6 +29,15 @@ class VeilGroup(TyperGroup):
 
     Tracebacks are not shown: they could carry local variables holding secrets.
     """
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and command.short_help is None and command.help:
+            # Rich help keeps a docstring's single line breaks in the command list, which
+            # cuts sentences mid-line there; the list shows the first paragraph as one.
+            first = inspect.cleandoc(command.help).split("\n\n")[0]
+            command.short_help = " ".join(first.split())
+        return command
 
     def invoke(self, ctx: Any) -> Any:
         try:

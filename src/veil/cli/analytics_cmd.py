@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from veil.cli._app import (
+    VeilGroup,
     app,
     audit_event,
     check_export_format,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from veil.analytics import Event
 
 analytics_app = typer.Typer(
+    cls=VeilGroup,
     help="Analytics events (one per gateway call, no content; callers as keyed hashes).",
     no_args_is_help=True,
 )

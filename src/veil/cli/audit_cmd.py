@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from veil._files import write_atomically
 from veil.cli._app import (
+    VeilGroup,
     app,
     check_export_format,
     export_records,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from veil.audit import Ledger
 
 audit_app = typer.Typer(
+    cls=VeilGroup,
     help="The tamper-evident audit ledger: verify it, prove entries, export them.",
     no_args_is_help=True,
 )

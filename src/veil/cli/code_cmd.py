@@ -12,13 +12,15 @@ import typer
 from rich.markup import escape
 
 from veil._files import write_atomically
-from veil.cli._app import app, out, print_json, settings_from_context
+from veil.cli._app import VeilGroup, app, out, print_json, settings_from_context
 from veil.errors import InputError
 from veil.keys import KeyStore, root_key_from_settings
 from veil.store import open_engine
 
 code_app = typer.Typer(
-    help="Anonymize code for AI assistants; restore their answers.", no_args_is_help=True
+    cls=VeilGroup,
+    help="Anonymize code for AI assistants; restore their answers.",
+    no_args_is_help=True,
 )
 app.add_typer(code_app, name="code")
 _PURPOSE = "code-map"

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from veil.cli._app import app, out, print_json, settings_from_context
+from veil.cli._app import VeilGroup, app, out, print_json, settings_from_context
 from veil.config import env_file_path, settings_status
 
-config_app = typer.Typer(help="Inspect Veil's configuration.", no_args_is_help=True)
+config_app = typer.Typer(cls=VeilGroup, help="Inspect Veil's configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

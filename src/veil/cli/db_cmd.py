@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from veil.cli._app import app, out, print_json, settings_from_context
+from veil.cli._app import VeilGroup, app, out, print_json, settings_from_context
 from veil.store import engine_for, migration_status, safe_url, upgrade
 
-db_app = typer.Typer(help="Manage Veil's database schema.", no_args_is_help=True)
+db_app = typer.Typer(cls=VeilGroup, help="Manage Veil's database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from veil._files import write_atomically
-from veil.cli._app import app, out, print_json, settings_from_context
+from veil.cli._app import VeilGroup, app, out, print_json, settings_from_context
 from veil.config import Settings, check_private_file, env_file_path, settings_status
 from veil.errors import ConfigError, InputError, KeyMaterialError
 from veil.keys import KeyStore, RootKey, Vault, generate_root_key, root_key_from_settings
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     pass
 
 keys_app = typer.Typer(
-    help="Manage the root key and the gateway's virtual keys.", no_args_is_help=True
+    cls=VeilGroup, help="Manage the root key and the gateway's virtual keys.", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
 

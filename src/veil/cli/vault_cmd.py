@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from veil.cli._app import app, audit_event, out, print_json, settings_from_context
+from veil.cli._app import VeilGroup, app, audit_event, out, print_json, settings_from_context
 from veil.config import mask_secret
 from veil.errors import InputError
 from veil.keys import KeyStore, Vault, env_variable, root_key_from_settings
 from veil.store import open_engine
 
 vault_app = typer.Typer(
+    cls=VeilGroup,
     help="Store provider API keys and other secrets, sealed under the root key.",
     no_args_is_help=True,
 )
