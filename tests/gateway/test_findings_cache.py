@@ -10,11 +10,17 @@ from veil.transform import Redactor, default_policy, shared_detector
 class CountingDetector:
     def __init__(self) -> None:
         self.calls = 0
+        self.batches: list[int] = []
         self.inner = shared_detector()
 
     def find(self, text: str):  # type: ignore[no-untyped-def]
         self.calls += 1
         return self.inner.find(text)
+
+    def find_many(self, texts):  # type: ignore[no-untyped-def]
+        self.calls += len(texts)
+        self.batches.append(len(texts))
+        return self.inner.find_many(texts)
 
 
 def test_repeated_text_is_scanned_once_with_the_same_findings() -> None:
@@ -89,3 +95,20 @@ def test_an_answer_sent_back_as_history_is_not_scanned_again() -> None:
     follow_up = [dict(question), dict(answer), {"role": "user", "content": "Thanks!"}]
     Exchange(redactor, redactor, cache=cache).protect([(m, "content") for m in follow_up])
     assert detector.calls == 3  # only "Thanks!" was scanned
+
+
+def test_the_new_messages_of_a_request_are_detected_in_one_batch() -> None:
+    """One `find_many` for what the cache does not know: with a NER model, one pass of
+    the model over all of them."""
+    from veil.gateway._protect import Exchange
+
+    detector = CountingDetector()
+    redactor = Redactor(detector=detector, policy=default_policy())  # type: ignore[arg-type]
+    cache = FindingsCache()
+    Exchange(redactor, redactor, cache=cache).protect([({"c": "mail ana@example.com"}, "c")])
+    messages = [{"c": "mail ana@example.com"}, {"c": "call +1 415 555 0133"}, {"c": "thanks"}]
+    exchange = Exchange(redactor, redactor, cache=cache)
+    exchange.protect([(m, "c") for m in messages])
+    assert detector.batches == [1, 2]  # the cached first message is not scanned again
+    assert "ana@example.com" not in messages[0]["c"]
+    assert "415 555 0133" not in messages[1]["c"]

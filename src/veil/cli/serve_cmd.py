@@ -84,6 +84,7 @@ def serve(
                 "upstreams": upstreams,
                 "database": "postgresql" if settings.database_url else "sqlite",
                 "limits": "redis" if settings.redis_url else "memory",
+                "ner_model": settings.ner_model,
             }
         )
     else:
@@ -97,6 +98,13 @@ def serve(
             out.print(f"  upstream: {escape(line)}")
         limits = "Redis (shared by replicas)" if settings.redis_url else "in memory"
         out.print(f"  limits: {limits}")
+        if settings.ner_model:
+            out.print(f"  names, places, organizations: spaCy model {escape(settings.ner_model)}")
+        else:
+            out.print(
+                "  names, places, organizations: not detected (set VEIL_NER_MODEL, "
+                "see docs/detection.md)"
+            )
         if first_key is not None:
             out.print("[yellow]First virtual key (shown once, store it now):[/]")
             out.print(f"  {first_key}")

@@ -19,6 +19,7 @@ def open_gateway(settings: Settings, root: RootKey) -> Gateway:
     """A gateway on the configured database, upstreams, limits store and root key."""
     from veil.analytics import EventStore
     from veil.audit import Ledger
+    from veil.detect import Detector
     from veil.keys import Vault
     from veil.store import open_engine
     from veil.transform import shared_detector
@@ -26,6 +27,9 @@ def open_gateway(settings: Settings, root: RootKey) -> Gateway:
     engine = open_engine(settings)
     keys = KeyStore(engine, root)
     detector = shared_detector()
+    # Names, places and organizations in prompts need the NER model when one is
+    # configured (a missing model fails here, before anything listens).
+    prompts = Detector(ner=settings.ner_model) if settings.ner_model else detector
     upstreams = configured_upstreams(settings, Vault(engine, keys))
     limiter: Limiter = MemoryLimiter()
     if settings.redis_url:
@@ -36,7 +40,8 @@ def open_gateway(settings: Settings, root: RootKey) -> Gateway:
         engine=engine,
         keys=keys,
         ledger=Ledger(engine, keys, detector),
-        detector=detector,
+        detector=prompts,
+        answer_detector=detector,
         virtual_keys=VirtualKeys(engine, keys),
         router=Router(upstreams, settings.models),
         limiter=limiter,

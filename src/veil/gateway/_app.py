@@ -165,6 +165,7 @@ class Policies:
 
     home: Any
     detector: Detector
+    answer_detector: Detector
     keys: KeyStore
     cache: dict[str, tuple[Redactor, Redactor, Redactor]] = field(default_factory=dict)
 
@@ -180,7 +181,9 @@ class Policies:
                     surface="gateway",
                     keys=self.keys,
                 ),
-                Redactor(detector=self.detector, policy=policy, surface="answer", keys=self.keys),
+                Redactor(
+                    detector=self.answer_detector, policy=policy, surface="answer", keys=self.keys
+                ),
             )
         return found
 
@@ -200,7 +203,10 @@ class Gateway:
         router: Router,
         limiter: Limiter | None = None,
         events: EventStore | None = None,
+        answer_detector: Detector | None = None,
     ) -> None:
+        """``detector`` scans prompts; ``answer_detector`` (default: the same) screens
+        answers, which stream in pieces too short for a NER model to read well."""
         self.settings = settings
         self.engine = engine
         self.keys = keys
@@ -209,7 +215,10 @@ class Gateway:
         self.virtual_keys = virtual_keys
         self.router = router
         self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
-        self.policies = Policies(settings.home, detector, keys)
+        self.policies = Policies(settings.home, detector, answer_detector or detector, keys)
+        # A NER model takes milliseconds per text: prompts are then scanned in a worker
+        # thread so the event loop keeps serving other requests meanwhile.
+        self._scan_in_thread = detector.ner is not None
         self.client = UpstreamClient(
             timeout=settings.upstream_timeout, connect_timeout=settings.upstream_connect_timeout
         )
@@ -403,7 +412,11 @@ class Gateway:
                 cache=self.findings_cache,
             )
             try:
-                exchange.protect(endpoint.request_slots(body))
+                slots = endpoint.request_slots(body)
+                if self._scan_in_thread:
+                    await asyncio.to_thread(exchange.protect, slots)
+                else:
+                    exchange.protect(slots)
             except PolicyViolationError as exc:
                 raise GatewayError(400, exc.message, "veil_blocked", outcome="blocked") from None
             except Exception as exc:  # never forward what could not be scanned

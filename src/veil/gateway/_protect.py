@@ -11,7 +11,9 @@ import ast
 import hashlib
 import json
 import re
+import threading
 from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from veil.detect import Finding
@@ -163,12 +165,14 @@ class FindingsCache:
     """Findings of recently scanned prompt texts and whole answers. Chat clients re-send
     the whole conversation on every turn; without this, each earlier message is scanned
     again and a conversation costs quadratic time. Keyed by the detector and a BLAKE2b
-    digest of the text, so the cache keeps no text; bounded in entries and text length."""
+    digest of the text, so the cache keeps no text; bounded in entries and text length.
+    Thread-safe: with a NER model, prompts are scanned in worker threads."""
 
     def __init__(self, entries: int = 4096, max_chars: int = 32768) -> None:
         self._entries = entries
         self._max_chars = max_chars
         self._cache: OrderedDict[tuple[object, bytes], list[Finding]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FindingsCache(entries={len(self._cache)})"
@@ -176,21 +180,41 @@ class FindingsCache:
     def find(self, redactor: Redactor, text: str, *, remember: bool = True) -> list[Finding]:
         """The findings at or above the policy's score; ``remember=False`` scans without
         looking up or filling the cache (pieces of a stream would only evict texts)."""
+        if not remember:
+            min_score = redactor.policy.min_score
+            return [f for f in redactor.detector.find(text) if f.score >= min_score]
+        return self.find_all(redactor, [text])[0]
+
+    def find_all(self, redactor: Redactor, texts: Sequence[str]) -> list[list[Finding]]:
+        """``find`` for each text; the texts not in the cache are detected together
+        (`Detector.find_many`: one batch through the NER model when one is configured)."""
         min_score = redactor.policy.min_score
         detector = redactor.detector
-        if not remember or self._entries <= 0 or len(text) > self._max_chars:
-            return [f for f in detector.find(text) if f.score >= min_score]
+        keys = [self._key(detector, text) for text in texts]
+        found: list[list[Finding] | None] = [None] * len(texts)
+        with self._lock:
+            for index, key in enumerate(keys):
+                if key is not None and (hit := self._cache.get(key)) is not None:
+                    self._cache.move_to_end(key)
+                    found[index] = hit
+        missing = [index for index, hit in enumerate(found) if hit is None]
+        if missing:
+            fresh = detector.find_many([texts[index] for index in missing])
+            with self._lock:
+                for index, findings in zip(missing, fresh, strict=True):
+                    found[index] = findings
+                    key = keys[index]
+                    if key is not None:
+                        self._cache[key] = findings
+                        if len(self._cache) > self._entries:
+                            self._cache.popitem(last=False)
+        return [[f for f in hit or () if f.score >= min_score] for hit in found]
+
+    def _key(self, detector: object, text: str) -> tuple[object, bytes] | None:
+        if self._entries <= 0 or len(text) > self._max_chars:
+            return None
         digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
-        key = (detector, digest.digest())  # the detector by identity: it is kept alive
-        found = self._cache.get(key)
-        if found is None:
-            found = detector.find(text)
-            self._cache[key] = found
-            if len(self._cache) > self._entries:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        return [f for f in found if f.score >= min_score]
+        return (detector, digest.digest())  # the detector by identity: it is kept alive
 
 
 class Exchange:
@@ -220,14 +244,12 @@ class Exchange:
     def protect(self, slots: list[Slot]) -> None:
         """Transform every slot by the prompt policy (all findings first, so a block
         rejects the request before anything is changed)."""
-        found: list[tuple[Slot, str, list[Finding]]] = []
         blocked: set[str] = set()
         if self._prompt.policy.code_blocks == "anonymize":
             self._anonymize_code(slots)
-        for slot in slots:
-            text = slot[0][slot[1]]
-            self._prompt_text.append(text)
-            found.append((slot, text, self._cache.find(self._prompt, text)))
+        texts = [container[key] for container, key in slots]
+        self._prompt_text.extend(texts)
+        found = list(zip(slots, texts, self._cache.find_all(self._prompt, texts), strict=True))
         for slot, text, findings in found:
             if not findings:
                 continue

