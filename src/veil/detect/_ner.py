@@ -84,6 +84,11 @@ class NerRecognizer:
         from thinc.api import use_ops
 
         self.model = model
+        # One model call at a time; callers that arrive meanwhile wait in `_waiting` and
+        # are read together by the next call (see `find_many`).
+        self._model_lock = threading.Lock()
+        self._waiting_lock = threading.Lock()
+        self._waiting: list[_Waiting] = []
         # thinc multiplies matrices with BLIS by default, whose CPU detection falls back
         # to slow generic kernels on CPUs its wheel has no configuration for (AMD Zen 3
         # and later, many VMs): 2.5-4x slower than numpy's BLAS there. The model takes
@@ -134,14 +139,51 @@ class NerRecognizer:
         return contextlib.nullcontext() if self._blas is None else _one_blas_thread(self._blas)
 
     def find(self, text: str) -> list[Finding]:
-        with self._one_thread():
-            return list(self._findings(self._nlp(text)))
+        return self.find_many([text])[0]
 
     def find_many(self, texts: Sequence[str], batch_size: int = 64) -> list[list[Finding]]:
-        with self._one_thread():
-            return [
-                list(self._findings(doc)) for doc in self._nlp.pipe(texts, batch_size=batch_size)
-            ]
+        """Entities of each text. Calls from several threads at once (gateway requests)
+        are combined: the thread that gets the model next reads every text waiting, in
+        one batch, which spaCy runs 2-3x faster per text than one call each; a caller
+        alone waits for nobody."""
+        request = _Waiting(texts)
+        with self._waiting_lock:
+            self._waiting.append(request)
+        with self._model_lock:
+            if request.result is None and request.error is None:
+                with self._waiting_lock:
+                    batch, self._waiting = self._waiting, []
+                self._run(batch, batch_size)
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _run(self, batch: list[_Waiting], batch_size: int) -> None:
+        texts = [text for request in batch for text in request.texts]
+        try:
+            with self._one_thread():
+                docs = self._nlp.pipe(texts, batch_size=batch_size)
+                found = [list(self._findings(doc)) for doc in docs]
+        except Exception as exc:  # every caller of the batch gets the failure
+            for request in batch:
+                request.error = exc
+            return
+        start = 0
+        for request in batch:
+            request.result = found[start : start + len(request.texts)]
+            start += len(request.texts)
+
+
+class _Waiting:
+    """One caller's texts, waiting for the model; its result or error once read."""
+
+    __slots__ = ("error", "result", "texts")
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = texts
+        self.result: list[list[Finding]] | None = None
+        self.error: BaseException | None = None
 
 
 def _numpy_blas_if_faster() -> Any:
