@@ -180,34 +180,30 @@ class FindingsCache:
     def find(self, redactor: Redactor, text: str, *, remember: bool = True) -> list[Finding]:
         """The findings at or above the policy's score; ``remember=False`` scans without
         looking up or filling the cache (pieces of a stream would only evict texts)."""
-        if not remember:
-            min_score = redactor.policy.min_score
-            return [f for f in redactor.detector.find(text) if f.score >= min_score]
-        return self.find_all(redactor, [text])[0]
+        detector = redactor.detector
+        key = self._key(detector, text) if remember else None
+        found = self._lookup(key)
+        if found is None:
+            found = detector.find(text)
+            self._store(key, found)
+        min_score = redactor.policy.min_score
+        return [f for f in found if f.score >= min_score]
 
     def find_all(self, redactor: Redactor, texts: Sequence[str]) -> list[list[Finding]]:
         """``find`` for each text; the texts not in the cache are detected together
         (`Detector.find_many`: one batch through the NER model when one is configured)."""
-        min_score = redactor.policy.min_score
+        if len(texts) == 1:  # most requests bring one new message: the shorter path
+            return [self.find(redactor, texts[0])]
         detector = redactor.detector
         keys = [self._key(detector, text) for text in texts]
-        found: list[list[Finding] | None] = [None] * len(texts)
-        with self._lock:
-            for index, key in enumerate(keys):
-                if key is not None and (hit := self._cache.get(key)) is not None:
-                    self._cache.move_to_end(key)
-                    found[index] = hit
+        found = [self._lookup(key) for key in keys]
         missing = [index for index, hit in enumerate(found) if hit is None]
         if missing:
             fresh = detector.find_many([texts[index] for index in missing])
-            with self._lock:
-                for index, findings in zip(missing, fresh, strict=True):
-                    found[index] = findings
-                    key = keys[index]
-                    if key is not None:
-                        self._cache[key] = findings
-                        if len(self._cache) > self._entries:
-                            self._cache.popitem(last=False)
+            for index, findings in zip(missing, fresh, strict=True):
+                found[index] = findings
+                self._store(keys[index], findings)
+        min_score = redactor.policy.min_score
         return [[f for f in hit or () if f.score >= min_score] for hit in found]
 
     def _key(self, detector: object, text: str) -> tuple[object, bytes] | None:
@@ -215,6 +211,23 @@ class FindingsCache:
             return None
         digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
         return (detector, digest.digest())  # the detector by identity: it is kept alive
+
+    def _lookup(self, key: tuple[object, bytes] | None) -> list[Finding] | None:
+        if key is None:
+            return None
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+            return found
+
+    def _store(self, key: tuple[object, bytes] | None, findings: list[Finding]) -> None:
+        if key is None:
+            return
+        with self._lock:
+            self._cache[key] = findings
+            if len(self._cache) > self._entries:
+                self._cache.popitem(last=False)
 
 
 class Exchange:
