@@ -312,6 +312,18 @@ def gateway_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def serve_refusing_to_start(env: dict[str, str], port: int = 0) -> subprocess.CompletedProcess[str]:
+    """``veil serve`` run to its exit, for start-up errors."""
+    return subprocess.run(
+        [VEIL, "serve", "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def start_gateway(env: dict[str, str]) -> Served:
     process = subprocess.Popen(
         [VEIL, "serve", "--port", "0", "--json"],

