@@ -139,6 +139,51 @@ def test_provider_base_url_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None
         load_settings()
 
 
+def test_numbers_out_of_range_name_the_variable_and_the_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VEIL_GATEWAY_PORT", "70000")
+    with pytest.raises(ConfigError, match="VEIL_GATEWAY_PORT must be between 1 and 65535"):
+        load_settings()
+
+
+def test_every_invalid_variable_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_MAX_BODY_BYTES", "lots")
+    monkeypatch.setenv("VEIL_UPSTREAM_TIMEOUT", "0")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "VEIL_MAX_BODY_BYTES must be a whole number" in message
+    assert "VEIL_UPSTREAM_TIMEOUT must be more than 0 seconds" in message
+
+
+@pytest.mark.parametrize(("text", "value"), [("off", False), ("0", False), ("Yes", True)])
+def test_switches_read_the_usual_words(
+    monkeypatch: pytest.MonkeyPatch, text: str, value: bool
+) -> None:
+    monkeypatch.setenv("VEIL_ANALYTICS", text)
+    assert load_settings().analytics is value
+
+
+def test_a_switch_that_is_neither_on_nor_off_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_ADDRESS_BLOCKS", "maybe")
+    with pytest.raises(ConfigError, match="VEIL_ADDRESS_BLOCKS must be true or false"):
+        load_settings()
+
+
+def test_blank_optional_values_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEIL_NER_MODEL", "  ")
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    settings = load_settings()
+    assert settings.ner_model is None
+    assert settings.openai_api_key is None
+
+
+def test_an_unknown_override_is_refused() -> None:
+    with pytest.raises(ConfigError, match="gateway_prot"):
+        load_settings(gateway_prot=9100)
+
+
 def test_invalid_redis_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VEIL_REDIS_URL", "http://127.0.0.1:6379")
     with pytest.raises(ConfigError, match="VEIL_REDIS_URL"):
@@ -192,7 +237,9 @@ def test_status_reports_values_from_the_env_file() -> None:
 
 def test_settings_repr_does_not_leak_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-    assert OPENAI_KEY not in repr(load_settings())
+    settings = load_settings()
+    assert OPENAI_KEY not in repr(settings)
+    assert OPENAI_KEY not in str(settings.openai_api_key)
 
 
 def test_the_package_exposes_the_one_engine() -> None:

@@ -1,9 +1,9 @@
 """Settings from the environment and a ``.env`` file, validated at start-up.
 
-Precedence, highest first: process environment, ``.env`` (python-dotenv, through
-pydantic-settings), defaults. A ``.env`` readable by group or others is refused before it
-is read, because it usually holds provider keys. Every invalid value fails with the
-variable's name and the reason, never with the value itself.
+Precedence, highest first: process environment, ``.env`` (read with python-dotenv),
+defaults; names are matched case-insensitively. A ``.env`` readable by group or others
+is refused before it is read, because it usually holds provider keys. Every invalid
+value fails with the variable's name and the reason, never with the value itself.
 """
 
 from __future__ import annotations
@@ -12,21 +12,20 @@ import ipaddress
 import os
 import re
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from veil.errors import ConfigError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_LOG_LEVELS: tuple[LogLevel, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 ENV_FILE_VARIABLE = "VEIL_ENV_FILE"
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -101,141 +100,201 @@ def mask_url(url: str) -> str:
     return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, ""))
 
 
-def _http_url(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    parts = urlsplit(value)
+class Secret:
+    """A secret setting: its repr and str never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('•••')"
+
+    __str__ = __repr__
+
+
+# Each parser turns a variable's text into the setting's value or raises ValueError with
+# the reason (never with the value: it may be a secret). Typed values (overrides passed
+# by code) are checked the same way.
+
+
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An unset setting: absent, or set to an empty or blank value."""
+
+    def optional(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return parse(value)
+
+    return optional
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    return value
+
+
+def _secret(value: Any) -> Secret:
+    return value if isinstance(value, Secret) else Secret(_text(value))
+
+
+def _home(value: Any) -> Path:
+    return Path(value).expanduser().absolute()
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = _text(value).strip().lower()
+    if word in ("1", "true", "yes", "on", "y", "t"):
+        return True
+    if word in ("0", "false", "no", "off", "n", "f"):
+        return False
+    raise ValueError("must be true or false (also 1/0, yes/no, on/off)")
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
+    def integer(value: Any) -> int:
+        try:
+            number = value if isinstance(value, int) else int(_text(value).strip())
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if number < low or (high is not None and number > high):
+            raise ValueError(
+                f"must be between {low} and {high}" if high else f"must be at least {low}"
+            )
+        return number
+
+    return integer
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(value if isinstance(value, int | float) else _text(value).strip())
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not number > 0:
+        raise ValueError("must be more than 0 seconds")
+    return number
+
+
+def _log_level(value: Any) -> str:
+    level = _text(value).strip().upper()
+    if level not in _LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+    return level
+
+
+def _region(value: Any) -> str:
+    if not re.fullmatch(r"[A-Za-z]{2}", _text(value)):
+        raise ValueError("must be a two-letter region code such as US, GB or DE")
+    return str(value).upper()
+
+
+def _redis_url(value: Any) -> str:
+    if urlsplit(_text(value)).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return str(value)
+
+
+def _http_url(value: Any) -> str:
+    parts = urlsplit(_text(value))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host name")
-    return value.rstrip("/")
+    return str(value).rstrip("/")
 
 
-class Settings(BaseSettings):
+def _setting(default: Any, parse: Callable[[Any], Any], description: str, *names: str) -> Any:
+    """A field of :class:`Settings`: its default, parser, description and the variables
+    it is read from, the one that wins first (default: ``VEIL_`` + the field's name)."""
+    return field(
+        default=default, metadata={"parse": parse, "description": description, "names": names}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
     """Veil's process-wide settings. Build them with :func:`load_settings`."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VEIL_", extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    home: Path = _setting(Path(".veil"), _home, "Where Veil keeps its state")
+    database_url: str | None = _setting(
+        None,
+        _optional(lambda value: normalize_database_url(_text(value))),
+        "SQLAlchemy URL; default SQLite in VEIL_HOME",
     )
-
-    home: Path = Field(default=Path(".veil"), description="Where Veil keeps its state")
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default SQLite in VEIL_HOME"
+    log_level: LogLevel = _setting("INFO", _log_level, "Log level of Veil's own logs")
+    redis_url: str | None = _setting(
+        None, _optional(_redis_url), "Redis shared by gateway replicas"
     )
-    log_level: LogLevel = Field(default="INFO", description="Log level of Veil's own logs")
-    redis_url: str | None = Field(default=None, description="Redis shared by gateway replicas")
-    ner_model: str | None = Field(
-        default=None, description="Installed spaCy model for PERSON/LOCATION/ORG (veil[ner])"
+    ner_model: str | None = _setting(
+        None, _optional(_text), "Installed spaCy model for PERSON/LOCATION/ORG (veil[ner])"
     )
-    phone_region: str = Field(
-        default="US", description="Region hint for national phone numbers (ISO 3166)"
+    phone_region: str = _setting("US", _region, "Region hint for national phone numbers (ISO 3166)")
+    address_blocks: bool | None = _setting(
+        None,
+        _optional(_flag),
+        "Cover multi-line postal addresses whole (default: on with NER)",
     )
-    address_blocks: bool | None = Field(
-        default=None,
-        description="Cover multi-line postal addresses whole (default: on with NER)",
+    master_key: Secret | None = _setting(
+        None, _optional(_secret), "Root key, base64 of 32 bytes (else keyring or passphrase)"
     )
-    master_key: SecretStr | None = Field(
-        default=None, description="Root key, base64 of 32 bytes (else keyring or passphrase)"
+    passphrase: Secret | None = _setting(
+        None,
+        _optional(_secret),
+        "Unlocks a passphrase-protected root key (veil init --passphrase)",
     )
-    passphrase: SecretStr | None = Field(
-        default=None,
-        description="Unlocks a passphrase-protected root key (veil init --passphrase)",
+    kms_url: str | None = _setting(
+        None,
+        _optional(_text),
+        "Key-management service holding the root key (local:/path or a plugin)",
     )
-    kms_url: str | None = Field(
-        default=None,
-        description="Key-management service holding the root key (local:/path or a plugin)",
+    openai_base_url: str | None = _setting(
+        None,
+        _optional(_http_url),
+        "OpenAI-compatible upstream",
+        "VEIL_OPENAI_BASE_URL",
+        "OPENAI_BASE_URL",
     )
-    openai_base_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("VEIL_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
-        description="OpenAI-compatible upstream",
+    anthropic_base_url: str | None = _setting(
+        None,
+        _optional(_http_url),
+        "Anthropic upstream",
+        "VEIL_ANTHROPIC_BASE_URL",
+        "ANTHROPIC_BASE_URL",
     )
-    anthropic_base_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("VEIL_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"),
-        description="Anthropic upstream",
+    scan_key: Secret | None = _setting(
+        None, _optional(_secret), "Key of veil scan's fingerprints (share it with CI)"
     )
-    scan_key: SecretStr | None = Field(
-        default=None, description="Key of veil scan's fingerprints (share it with CI)"
+    gateway_host: str = _setting("127.0.0.1", _text, "Address veil serve listens on")
+    gateway_port: int = _setting(8787, _integer(1, 65535), "Port of veil serve")
+    max_body_bytes: int = _setting(
+        4 * 1024 * 1024, _integer(1024), "Largest request body the gateway accepts"
     )
-    gateway_host: str = Field(default="127.0.0.1", description="Address veil serve listens on")
-    gateway_port: int = Field(default=8787, ge=1, le=65535, description="Port of veil serve")
-    max_body_bytes: int = Field(
-        default=4 * 1024 * 1024, ge=1024, description="Largest request body the gateway accepts"
+    upstream_timeout: float = _setting(
+        120.0, _seconds, "Seconds to wait for an upstream's answer (then 504)"
     )
-    upstream_timeout: float = Field(
-        default=120.0, gt=0, description="Seconds to wait for an upstream's answer (then 504)"
+    upstream_connect_timeout: float = _setting(
+        5.0, _seconds, "Seconds to connect to an upstream (retried, then 502)"
     )
-    upstream_connect_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds to connect to an upstream (retried, then 502)"
+    analytics: bool = _setting(
+        True, _flag, "Record an analytics event per gateway call (no content)"
     )
-    analytics: bool = Field(
-        default=True, description="Record an analytics event per gateway call (no content)"
+    models: str | None = _setting(
+        None,
+        _optional(_text),
+        "Model routing: glob=upstream,... (default claude-*=anthropic, *=openai)",
     )
-    models: str | None = Field(
-        default=None,
-        description="Model routing: glob=upstream,... (default claude-*=anthropic, *=openai)",
+    openai_api_key: Secret | None = _setting(
+        None, _optional(_secret), "Provider key (overrides the vault)", "OPENAI_API_KEY"
     )
-    openai_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("OPENAI_API_KEY"),
-        description="Provider key (overrides the vault)",
+    anthropic_api_key: Secret | None = _setting(
+        None, _optional(_secret), "Provider key (overrides the vault)", "ANTHROPIC_API_KEY"
     )
-    anthropic_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("ANTHROPIC_API_KEY"),
-        description="Provider key (overrides the vault)",
-    )
-
-    @field_validator(
-        "master_key",
-        "scan_key",
-        "openai_api_key",
-        "anthropic_api_key",
-        "database_url",
-        "ner_model",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("home", mode="after")
-    @classmethod
-    def _absolute_home(cls, value: Path) -> Path:
-        return value.expanduser().absolute()
-
-    @field_validator("phone_region", mode="after")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z]{2}", value):
-            raise ValueError("must be a two-letter region code such as US, GB or DE")
-        return value.upper()
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_level(cls, value: object) -> object:
-        return value.strip().upper() if isinstance(value, str) else value
-
-    @field_validator("database_url", mode="after")
-    @classmethod
-    def _database_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        return normalize_database_url(value)
-
-    @field_validator("redis_url", mode="after")
-    @classmethod
-    def _redis_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
-        return value
-
-    @field_validator("openai_base_url", "anthropic_base_url", mode="after")
-    @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
-        return _http_url(value)
 
     @property
     def effective_database_url(self) -> str:
@@ -246,6 +305,9 @@ class Settings(BaseSettings):
         """Configured upstream base URLs by provider name."""
         endpoints = {"openai": self.openai_base_url, "anthropic": self.anthropic_base_url}
         return {name: url for name, url in endpoints.items() if url}
+
+
+_FIELDS = {item.name: item for item in fields(Settings)}
 
 
 def normalize_database_url(value: str) -> str:
@@ -272,35 +334,52 @@ def _mask_database_url(value: str) -> str:
     return make_url(value).render_as_string(hide_password=True)
 
 
-def _variable_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
-    alias = info.validation_alias if info is not None else None
-    if isinstance(alias, AliasChoices):
-        first = alias.choices[0]
-        return str(first)
-    return f"VEIL_{field.upper()}"
+def _variable_names(field: str) -> tuple[str, ...]:
+    """The variables a setting is read from, the one that wins first."""
+    names: tuple[str, ...] = _FIELDS[field].metadata["names"]
+    return names or (f"VEIL_{field.upper()}",)
+
+
+def _from_variables(*layers: Mapping[str, str | None]) -> dict[str, str]:
+    """Each setting's raw value from ``layers`` (a later layer wins), by field name."""
+    values: dict[str, str] = {}
+    for layer in layers:
+        upper = {name.upper(): value for name, value in layer.items() if value is not None}
+        for field_name in _FIELDS:
+            for name in _variable_names(field_name):
+                if name in upper:
+                    values[field_name] = upper[name]
+                    break
+    return values
 
 
 def load_settings(*, env_file: Path | None = None, **overrides: Any) -> Settings:
     """Read settings from the environment and the ``.env`` file, or fail with a clear error.
 
-    ``overrides`` take precedence over both (used by tests and embedding applications).
+    ``overrides`` (by field name) take precedence over both (used by tests and embedding
+    applications). Every invalid value is named by its variable, never echoed.
     """
+    unknown = sorted(set(overrides) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"Unknown settings: {', '.join(unknown)}.")
     path = env_file if env_file is not None else env_file_path()
     if path.is_file():
         check_private_file(path, ".env file")
-    try:
-        return Settings(_env_file=path if path.is_file() else None, **overrides)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            reason = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{_variable_name(field)} {reason}")
+    from_file = dotenv_values(path) if path.is_file() else {}
+    raw: dict[str, Any] = {**_from_variables(from_file, os.environ), **overrides}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, item in _FIELDS.items():
+        try:
+            values[name] = item.metadata["parse"](raw.get(name, item.default))
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{_variable_names(name)[0]} {exc}")
+    if problems:
         raise ConfigError(
             "Invalid configuration: " + "; ".join(problems) + ".",
             hint="Fix the variable in the environment or in the .env file and try again.",
-        ) from None
+        )
+    return Settings(**values)
 
 
 def ensure_home(settings: Settings) -> Path:
@@ -341,37 +420,35 @@ def settings_status(settings: Settings, *, env_file: Path | None = None) -> list
     from_file = {k.upper() for k in dotenv_values(path)} if path.is_file() else set()
     from_env = {k.upper() for k in os.environ}
     rows: list[SettingStatus] = []
-    for field, info in Settings.model_fields.items():
-        variable = _variable_name(field)
-        names = [variable]
-        if isinstance(info.validation_alias, AliasChoices):
-            names = [str(choice) for choice in info.validation_alias.choices]
+    for setting, info in _FIELDS.items():
+        names = _variable_names(setting)
+        variable = names[0]
         if any(name in from_env for name in names):
             source = "environment"
         elif any(name in from_file for name in names):
             source = ".env"
         else:
             source = "default"
-        raw = getattr(settings, field)
-        secret = isinstance(raw, SecretStr)
+        raw = getattr(settings, setting)
+        secret = isinstance(raw, Secret)
         configured = raw is not None
-        if isinstance(raw, SecretStr):
-            hidden = field in ("master_key", "passphrase", "scan_key")
+        if isinstance(raw, Secret):
+            hidden = setting in ("master_key", "passphrase", "scan_key")
             shown = ("•••" if hidden else mask_secret(raw.get_secret_value())) + " (configured)"
         elif raw is None:
-            if field == "database_url":
+            if setting == "database_url":
                 shown = _mask_database_url(settings.effective_database_url) + " (default)"
                 configured = True
             else:
                 shown = "✗ not configured"
-        elif field == "database_url":
+        elif setting == "database_url":
             shown = _mask_database_url(str(raw))
-        elif field in ("redis_url", "openai_base_url", "anthropic_base_url"):
+        elif setting in ("redis_url", "openai_base_url", "anthropic_base_url"):
             shown = mask_url(str(raw))
         else:
             shown = str(raw)
         rows.append(
-            SettingStatus(variable, shown, source, secret, configured, info.description or "")
+            SettingStatus(variable, shown, source, secret, configured, info.metadata["description"])
         )
     return rows
 
@@ -379,6 +456,7 @@ def settings_status(settings: Settings, *, env_file: Path | None = None) -> list
 __all__ = [
     "ENV_FILE_VARIABLE",
     "LogLevel",
+    "Secret",
     "SettingStatus",
     "Settings",
     "check_private_file",

@@ -20,8 +20,8 @@ from veil import logging as veil_logging
 from veil.config import Settings, load_settings
 from veil.errors import InputError, VeilError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class VeilGroup(TyperGroup):

@@ -126,28 +126,29 @@ def encrypt_stream(
     cipher = AESGCM(_file_key(data_key, salt, key_id))
     sink.write(header)
     fill = _reader(source)
-    # Two plaintext buffers: the next segment is read before the current one is sealed,
-    # because the nonce says whether a segment is the last.
-    buffers = [memoryview(bytearray(segment)), memoryview(bytearray(segment))]
+    # The nonce says whether a segment is the last, so one byte past the segment is read
+    # with it: when that byte is there, the segment is not the last, and the byte starts
+    # the next one (one buffer, not two: the `veil` process stays under 64 MB).
+    buffer = memoryview(bytearray(segment + 1))
     out = memoryview(bytearray(segment + TAG))
-    counter, total, current = 0, 0, 0
-    length = fill(buffers[current])
+    counter, total = 0, 0
+    length = fill(buffer)
     while True:
-        following = fill(buffers[1 - current]) if length == segment else 0
-        last = following == 0
+        last = length <= segment
+        plain = buffer[: min(length, segment)]
         nonce = _nonce(prefix, counter, last)
-        plain = buffers[current][:length]
         if _IN_PLACE:
-            sealed = out[: length + TAG]
+            sealed = out[: len(plain) + TAG]
             cipher.encrypt_into(nonce, plain, aad, sealed)
             sink.write(sealed)
         else:
             sink.write(cipher.encrypt(nonce, bytes(plain), aad))
-        total += length
+        total += len(plain)
         if last:
             return total
         counter += 1
-        current, length = 1 - current, following
+        buffer[0] = buffer[segment]
+        length = 1 + fill(buffer[1:])
 
 
 def decrypt_stream(source: BinaryIO, sink: BinaryIO, key_for: Callable[[str], bytes]) -> int:
@@ -159,20 +160,19 @@ def decrypt_stream(source: BinaryIO, sink: BinaryIO, key_for: Callable[[str], by
     cipher = AESGCM(_file_key(key_for(key_id), salt, key_id))
     size = segment + TAG
     fill = _reader(source)
-    buffers = [memoryview(bytearray(size)), memoryview(bytearray(size))]
+    buffer = memoryview(bytearray(size + 1))  # one byte past the segment, as in encrypting
     out = memoryview(bytearray(segment))
-    counter, total, current = 0, 0, 0
-    length = fill(buffers[current])
+    counter, total = 0, 0
+    length = fill(buffer)
     while True:
-        following = fill(buffers[1 - current]) if length == size else 0
-        last = following == 0
+        last = length <= size
         if length < TAG:
             raise IntegrityError(f"The sealed file is truncated (segment {counter}).")
         nonce = _nonce(prefix, counter, last)
-        sealed = buffers[current][:length]
+        sealed = buffer[: min(length, size)]
         try:
             if _IN_PLACE:
-                plain: memoryview | bytes = out[: length - TAG]
+                plain: memoryview | bytes = out[: len(sealed) - TAG]
                 cipher.decrypt_into(nonce, sealed, aad, plain)
             else:
                 plain = cipher.decrypt(nonce, bytes(sealed), aad)
@@ -187,4 +187,5 @@ def decrypt_stream(source: BinaryIO, sink: BinaryIO, key_for: Callable[[str], by
         if last:
             return total
         counter += 1
-        current, length = 1 - current, following
+        buffer[0] = buffer[size]
+        length = 1 + fill(buffer[1:])
