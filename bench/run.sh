@@ -15,7 +15,7 @@ mkdir -p bench/results
 .venv/bin/python bench/run_detect.py "$@"
 .venv/bin/python bench/bench_logging.py > bench/results/logging.json
 .venv/bin/python bench/bench_audit.py > bench/results/audit.json
-.venv/bin/python bench/bench_files.py > bench/results/files.json
+.venv/bin/python bench/bench_files.py
 bash bench/gateway/run.sh
 bash bench/scan/run.sh
 echo "results in bench/results/"
