@@ -3,6 +3,8 @@ aiohttp pass-through (the floor for any Python gateway), through Veil (detection
 pseudonymization, restore, answer screening and the audit entry all on) and through the
 LiteLLM proxy (no database), without and with its Presidio guardrail (pre-call masking,
 output_parse_pii on; Presidio's REST API served by presidio_service.py), in one run.
+Veil is measured as one process (the goals' figure) and as ``veil serve --workers 2``
+(rate limits then in Redis, as that mode requires; skipped when Redis is not reachable).
 
 Usage: python bench/gateway/bench_gateway.py [--seconds 5] [--soak SECONDS] > result.json
 LiteLLM is looked for in .venv-litellm (bench/gateway/run.sh installs it), Presidio in
@@ -33,6 +35,7 @@ PYTHON = sys.executable
 VEIL = str(Path(sys.executable).with_name("veil"))
 LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"  # Presidio + the spaCy model
+REDIS_URL = os.environ.get("VEIL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 FILLER = (
     "Please summarize the support ticket below and suggest a friendly reply. The customer "
@@ -204,7 +207,19 @@ def start_passthrough(upstream: str) -> Target:
     )
 
 
-def start_veil(upstream: str, home: Path) -> Target:
+def redis_reachable(url: str) -> bool:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return False
+    return True
+
+
+def start_veil(upstream: str, home: Path, workers: int = 1) -> Target:
+    """``veil serve``; with ``workers`` > 1 the processes share limits in Redis
+    (``--redis``), as ``veil serve --workers`` requires."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_")}
     env.update(
@@ -215,10 +230,14 @@ def start_veil(upstream: str, home: Path) -> Target:
             "OPENAI_API_KEY": "sk-bench-upstream-key-0000",
         }
     )
+    if workers > 1:
+        env["VEIL_REDIS_URL"] = REDIS_URL
     key_file = home / "key"
     start = time.perf_counter()
     process = subprocess.Popen(
-        [VEIL, "serve", "--port", str(port), "--json"], env=env, stdout=subprocess.PIPE
+        [VEIL, "serve", "--port", str(port), "--json", "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.PIPE,
     )
     assert process.stdout is not None
     lines = []
@@ -232,7 +251,7 @@ def start_veil(upstream: str, home: Path) -> Target:
     wait_ready(f"http://127.0.0.1:{port}/healthz")
     cold = time.perf_counter() - start
     return Target(
-        "veil",
+        "veil" if workers == 1 else f"veil-{workers}-workers",
         f"http://127.0.0.1:{port}/v1",
         {"content-type": "application/json", "authorization": f"Bearer {key_file.read_text()}"},
         process,
@@ -345,6 +364,12 @@ def main() -> None:
     parser.add_argument("--soak", type=float, default=0.0, help="Veil alone at c=64 (s)")
     parser.add_argument("--levels", default="1,16,64")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also measure veil serve --workers N (limits in Redis at VEIL_BENCH_REDIS_URL)",
+    )
+    parser.add_argument(
         "--soak-only", action="store_true", help="only Veil's soak (--soak SECONDS), no anchors"
     )
     args = parser.parse_args()
@@ -368,6 +393,9 @@ def main() -> None:
         try:
             targets.append(start_passthrough(upstream))
             targets.append(start_veil(upstream, home))
+            if args.workers > 1 and redis_reachable(REDIS_URL):
+                (home / "workers").mkdir()
+                targets.append(start_veil(upstream, home / "workers", args.workers))
             litellm = start_litellm(upstream, home)
             if litellm is not None:
                 targets.append(litellm)
@@ -408,6 +436,11 @@ def main() -> None:
         summary[f"veil_vs_passthrough_rps_c{c}"] = round(
             by["veil"]["levels"][index]["rps"] / floor, 3
         )
+        workers = f"veil-{args.workers}-workers"
+        if workers in by:
+            summary[f"{workers}_vs_passthrough_rps_c{c}"] = round(
+                by[workers]["levels"][index]["rps"] / floor, 3
+            )
         for name in ("litellm", "litellm+presidio"):
             if name in by:
                 summary[f"veil_vs_{name}_rps_c{c}"] = round(

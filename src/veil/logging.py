@@ -24,6 +24,7 @@ import contextvars
 import functools
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
@@ -169,6 +170,14 @@ def install(
             if not any(isinstance(f, SanitizingFilter) for f in handler.filters):
                 handler.addFilter(installed)
         return installed
+
+
+def configure_process(level: str) -> None:
+    """Veil's own processes (the CLI, gateway workers): stderr logging at ``level``, every
+    record through the sanitizing filter, Alembic's migration narration at debug only."""
+    logging.basicConfig(level=level, stream=sys.stderr)
+    install()
+    logging.getLogger("alembic").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
 def structlog_processor(

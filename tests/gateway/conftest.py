@@ -266,6 +266,7 @@ class Served:
     url: str
     key: str
     env: dict[str, str]
+    report: dict[str, Any]
 
     @property
     def root(self) -> str:
@@ -312,10 +313,12 @@ def gateway_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def serve_refusing_to_start(env: dict[str, str], port: int = 0) -> subprocess.CompletedProcess[str]:
-    """``veil serve`` run to its exit, for start-up errors."""
+def serve_refusing_to_start(
+    env: dict[str, str], port: int = 0, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``veil serve`` (with ``args``) run to its exit, for start-up errors."""
     return subprocess.run(
-        [VEIL, "serve", "--port", str(port)],
+        [VEIL, "serve", "--port", str(port), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -324,9 +327,9 @@ def serve_refusing_to_start(env: dict[str, str], port: int = 0) -> subprocess.Co
     )
 
 
-def start_gateway(env: dict[str, str]) -> Served:
+def start_gateway(env: dict[str, str], *args: str) -> Served:
     process = subprocess.Popen(
-        [VEIL, "serve", "--port", "0", "--json"],
+        [VEIL, "serve", "--port", "0", "--json", *args],
         env=env,
         cwd=env["VEIL_HOME"].rsplit("/", 1)[0],
         stdout=subprocess.PIPE,
@@ -343,7 +346,7 @@ def start_gateway(env: dict[str, str]) -> Served:
         process.kill()
         raise AssertionError("veil serve did not start: " + process.stderr.read()[-2000:])
     report = json.loads("".join(lines))
-    served = Served(process, report["url"], report["virtual_key"], env)
+    served = Served(process, report["url"], report["virtual_key"], env, report)
     _wait_healthy(served)
     return served
 

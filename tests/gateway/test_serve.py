@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
 import pytest
 
-from tests.gateway.conftest import VEIL, gateway_env, serve_refusing_to_start, start_gateway
+from tests.gateway.conftest import (
+    UPSTREAM_KEY,
+    VEIL,
+    Upstream,
+    gateway_env,
+    serve_refusing_to_start,
+    start_gateway,
+)
 
 EMAIL = "omar.haddad@example.com"
 
@@ -99,6 +107,60 @@ def test_two_gateway_processes_share_limits_through_redis(tmp_path: Path, redis_
     finally:
         first.stop()
         second.stop()
+
+
+def test_more_than_one_worker_needs_redis_for_shared_limits(tmp_path: Path) -> None:
+    result = serve_refusing_to_start(gateway_env(tmp_path), 0, "--workers", "2")
+    assert result.returncode == 2
+    assert "--workers 2 needs VEIL_REDIS_URL" in result.stderr
+
+
+def _worker_processes(pid: int) -> list[int]:
+    """Uvicorn's worker processes under ``pid`` (spawned by multiprocessing)."""
+    workers = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        command = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"multiprocessing.spawn" in command:
+            workers.append(int(child))
+    return workers
+
+
+@pytest.mark.redis
+def test_workers_share_one_port_the_limits_and_the_ledger(
+    tmp_path: Path, redis_url: str, upstream: Upstream
+) -> None:
+    env = gateway_env(
+        tmp_path,
+        VEIL_REDIS_URL=redis_url,
+        OPENAI_BASE_URL=upstream.url + "/v1",
+        OPENAI_API_KEY=UPSTREAM_KEY,
+    )
+    served = start_gateway(env, "--workers", "2")
+    try:
+        assert served.report["workers"] == 2
+        assert len(_worker_processes(served.process.pid)) == 2
+        key = served.create_key("--name", "shared", "--rate", "4/min")
+        client = openai.OpenAI(base_url=served.url, api_key=key, max_retries=0)
+
+        def ask(n: int) -> str:
+            try:
+                answer = client.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": f"mail worker{n}@example.com"}]
+                )
+            except openai.RateLimitError:
+                return "limited"
+            return answer.choices[0].message.content or ""
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(ask, range(6)))
+        assert answers.count("limited") == 2
+        assert sum("@example.com" in answer for answer in answers) == 4
+    finally:
+        served.stop()
+    assert "@example.com" not in upstream.everything_received()
+    verified = served.veil("audit", "verify", "--json")
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["entries"] >= 6
 
 
 def test_unreachable_redis_is_a_clear_error_at_start(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import inspect
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -67,12 +66,7 @@ def settings_from_context(ctx: typer.Context) -> Settings:
         return obj
     settings = load_settings()
     ctx.find_root().obj = settings
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr)
-    # Veil's own logs go through the sanitizing filter like everyone else's.
-    veil_logging.install()
-    # Alembic narrates every migration step at INFO; that is debugging detail here.
-    alembic_level = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
-    logging.getLogger("alembic").setLevel(alembic_level)
+    veil_logging.configure_process(settings.log_level)
     return settings
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -15,6 +16,14 @@ from veil.cli.init_cmd import create_env_file_root_key, root_key_configured
 from veil.config import env_file_path, is_loopback_host
 from veil.errors import ConfigError
 from veil.keys import root_key_from_settings
+
+# Uvicorn's settings for every worker (its access log would duplicate the audit ledger).
+_UVICORN: dict[str, Any] = {
+    "log_level": "warning",
+    "access_log": False,
+    "lifespan": "on",
+    "timeout_graceful_shutdown": 10,
+}
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -45,6 +54,15 @@ def serve(
         int | None,
         typer.Option("--port", help="Port (VEIL_GATEWAY_PORT, default 8787; 0 picks a free one)."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes sharing the port (one CPU core each); more than one "
+            "needs VEIL_REDIS_URL so that they share the rate limits.",
+        ),
+    ] = 1,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the start-up report as one JSON line.")
     ] = False,
@@ -58,6 +76,13 @@ def serve(
     from veil.gateway import open_gateway
 
     settings = settings_from_context(ctx)
+    if workers > 1 and not settings.redis_url:
+        raise ConfigError(
+            f"--workers {workers} needs VEIL_REDIS_URL: each worker process would otherwise "
+            "keep its own rate limits, and a key would get its limit once per worker.",
+            hint="Set VEIL_REDIS_URL=redis://HOST:6379/0 (the workers share limits there), "
+            "or run one worker.",
+        )
     created_in = None
     if root_key_configured(settings):
         root = root_key_from_settings(settings)
@@ -85,6 +110,7 @@ def serve(
                 "database": "postgresql" if settings.database_url else "sqlite",
                 "limits": "redis" if settings.redis_url else "memory",
                 "ner_model": settings.ner_model,
+                "workers": workers,
             }
         )
     else:
@@ -98,6 +124,8 @@ def serve(
             out.print(f"  upstream: {escape(line)}")
         limits = "Redis (shared by replicas)" if settings.redis_url else "in memory"
         out.print(f"  limits: {limits}")
+        if workers > 1:
+            out.print(f"  workers: {workers} processes")
         if settings.ner_model:
             out.print(f"  names, places, organizations: spaCy model {escape(settings.ner_model)}")
         else:
@@ -112,11 +140,16 @@ def serve(
         if not is_loopback_host(bind_host):
             out.print("[yellow]Listening beyond this machine: put TLS in front of it.[/]")
     sys.stdout.flush()
-    config = uvicorn.Config(
-        gateway.app,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    if workers == 1:
+        config = uvicorn.Config(gateway.app, **_UVICORN)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    # The checks above ran here, once; each worker builds its own gateway from the same
+    # environment and .env (create_app), and this process only supervises them:
+    # restarting a worker that dies and stopping all of them on SIGINT or SIGTERM.
+    asyncio.run(gateway.close())
+    gateway.engine.dispose()
+    config = uvicorn.Config("veil.gateway:create_app", factory=True, workers=workers, **_UVICORN)
+    Multiprocess(config, sockets=[sock]).run()

@@ -2,10 +2,13 @@
 restores answers (streams included), limits virtual keys and audits every call.
 
 :func:`open_gateway` builds one from the settings; ``gateway.app`` is the ASGI app
-(Starlette), served by ``veil serve`` on uvicorn.
+(Starlette), served by ``veil serve`` on uvicorn. :func:`create_app` builds it from the
+environment alone: each worker process of ``veil serve --workers N`` calls it.
 """
 
 from __future__ import annotations
+
+from starlette.applications import Starlette
 
 from veil.config import Settings
 from veil.gateway._app import ENDPOINTS, Gateway, GatewayError
@@ -49,6 +52,18 @@ def open_gateway(settings: Settings, root: RootKey) -> Gateway:
     )
 
 
+def create_app() -> Starlette:
+    """The gateway's ASGI app from the settings in the environment and ``.env`` (the
+    uvicorn factory of each ``veil serve --workers`` process)."""
+    from veil.config import load_settings
+    from veil.keys import root_key_from_settings
+    from veil.logging import configure_process
+
+    settings = load_settings()
+    configure_process(settings.log_level)
+    return open_gateway(settings, root_key_from_settings(settings)).app
+
+
 __all__ = [
     "ENDPOINTS",
     "KEY_PREFIX",
@@ -63,6 +78,7 @@ __all__ = [
     "VirtualKey",
     "VirtualKeys",
     "configured_upstreams",
+    "create_app",
     "open_gateway",
     "policy_by_name",
 ]
