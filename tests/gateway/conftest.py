@@ -39,6 +39,8 @@ def reply_for(body: dict[str, Any]) -> str:
     reply = f"Noted: {text}"
     if "[[new-pii]]" in text:
         reply += " You could also write to dana.new@example.org."
+    if "[[new-name]]" in text:
+        reply += " Margaret Thompson has the keys."
     return reply
 
 

@@ -64,6 +64,37 @@ def test_names_in_the_prompt_never_reach_the_upstream_and_come_back_in_the_answe
     assert answer.choices[0].message.content == f"Noted: {prompt}"
 
 
+NAMES_OUT = """version: 1
+name: names-out
+surfaces:
+  answer:
+    kinds:
+      PERSON: {operator: redact}
+"""
+
+
+@_needs_model()
+def test_whole_answers_are_read_with_the_model_when_the_answer_policy_changes_names(
+    ner_served: Served,
+) -> None:
+    policies = Path(ner_served.env["VEIL_HOME"]) / "policies"
+    policies.mkdir(exist_ok=True)
+    (policies / "names-out.yaml").write_text(NAMES_OUT)
+    key = ner_served.create_key("--name", "names-out", "--policy", "names-out")
+    ask = [{"role": "user", "content": "Who has the keys? [[new-name]]"}]
+    strict = openai.OpenAI(base_url=ner_served.url, api_key=key, max_retries=0)
+    answer = strict.chat.completions.create(model="gpt-test", messages=ask)  # type: ignore[arg-type]
+    assert answer.choices[0].message.content == (
+        "Noted: Who has the keys? [[new-name]] [PERSON] has the keys."
+    )
+    # The default policy masks CRITICAL kinds in answers, and PERSON is one.
+    default = openai.OpenAI(base_url=ner_served.url, api_key=ner_served.key, max_retries=0)
+    masked = default.chat.completions.create(model="gpt-test", messages=ask)  # type: ignore[arg-type]
+    assert masked.choices[0].message.content == (
+        "Noted: Who has the keys? [[new-name]] XXXXXXXX XXXXpson has the keys."
+    )
+
+
 @_needs_model()
 def test_every_message_of_a_conversation_is_scanned_with_the_model(
     ner_served: Served, upstream: Upstream

@@ -26,7 +26,7 @@ from veil import __version__
 from veil.analytics import EventStore
 from veil.audit import Ledger
 from veil.config import Settings
-from veil.detect import Detector
+from veil.detect import Detector, Finding, kind_info
 from veil.errors import PolicyViolationError, StorageError, VeilError
 from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
 from veil.gateway._metrics import Metrics
@@ -52,7 +52,7 @@ from veil.gateway._upstreams import (
 )
 from veil.gateway._virtual_keys import VirtualKey, VirtualKeys, policy_by_name
 from veil.keys import KeyStore
-from veil.transform import Redactor
+from veil.transform import Policy, Redactor
 
 log = logging.getLogger("veil.gateway")
 Api = Literal["openai", "anthropic"]
@@ -159,21 +159,56 @@ class Call:
     error: str | None = None
 
 
+# The kinds only a NER model finds well: when the answer policy changes any of them,
+# whole answers are read by the model too.
+_NAME_KINDS = ("PERSON", "LOCATION", "ORGANIZATION")
+
+
+def _answer_changes_names(policy: Policy) -> bool:
+    for kind in _NAME_KINDS:
+        info = kind_info(kind)
+        assert info is not None
+        probe = Finding(0, 1, kind, 1.0, info.level, "ner")
+        if policy.rule_for(probe, "answer").operator != "keep":
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRedactors:
+    """One policy's redactors: prompts, embeddings inputs, answers streamed in pieces,
+    and whole answers (the prompts' detector, NER included, when the answer policy
+    changes names, places or organizations; else the same as ``answer``)."""
+
+    prompt: Redactor
+    embed: Redactor
+    answer: Redactor
+    whole_answer: Redactor
+
+
 @dataclass
 class Policies:
-    """Per policy name: the prompt, embeddings and answer redactors (built once)."""
+    """Per policy name: its redactors (built once)."""
 
     home: Any
     detector: Detector
     answer_detector: Detector
     keys: KeyStore
-    cache: dict[str, tuple[Redactor, Redactor, Redactor]] = field(default_factory=dict)
+    cache: dict[str, PolicyRedactors] = field(default_factory=dict)
 
-    def get(self, name: str) -> tuple[Redactor, Redactor, Redactor]:
+    def get(self, name: str) -> PolicyRedactors:
         found = self.cache.get(name)
         if found is None:
             policy = policy_by_name(self.home, name)
-            found = self.cache[name] = (
+            answer = Redactor(
+                detector=self.answer_detector, policy=policy, surface="answer", keys=self.keys
+            )
+            whole_answer = answer
+            if self.detector.ner is not None and _answer_changes_names(policy):
+                whole_answer = Redactor(
+                    detector=self.detector, policy=policy, surface="answer", keys=self.keys
+                )
+            found = self.cache[name] = PolicyRedactors(
                 Redactor(detector=self.detector, policy=policy, surface="gateway", keys=self.keys),
                 Redactor(
                     detector=self.detector,
@@ -181,9 +216,8 @@ class Policies:
                     surface="gateway",
                     keys=self.keys,
                 ),
-                Redactor(
-                    detector=self.answer_detector, policy=policy, surface="answer", keys=self.keys
-                ),
+                answer,
+                whole_answer,
             )
         return found
 
@@ -404,10 +438,11 @@ class Gateway:
             call.upstream = upstream.name
             call.stream = body.get("stream") is True
             await self._check_limits(call.key)
-            prompt, embed, answer = self.policies.get(call.key.policy)
+            redactors = self.policies.get(call.key.policy)
             call.exchange = exchange = Exchange(
-                prompt if endpoint.pseudonymize else embed,
-                answer,
+                redactors.prompt if endpoint.pseudonymize else redactors.embed,
+                redactors.answer,
+                whole_answer=redactors.whole_answer,
                 restore=upstream.kind != "echo",
                 cache=self.findings_cache,
             )
@@ -577,6 +612,11 @@ class Gateway:
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             )
         assert payload is not None
+        if call.exchange is not None and call.exchange.reads_answers_with_model:
+            # Milliseconds of NER per answer: off the event loop, as for prompts.
+            return await asyncio.to_thread(
+                self._answer, call, endpoint, status, content_type, payload
+            )
         return self._answer(call, endpoint, status, content_type, payload)
 
     def _answer(

@@ -238,13 +238,21 @@ class Exchange:
         prompt: Redactor,
         answer: Redactor,
         *,
+        whole_answer: Redactor | None = None,
         restore: bool = True,
         cache: FindingsCache | None = None,
     ) -> None:
+        """``answer`` screens answers streamed in pieces; ``whole_answer`` (default: the
+        same) screens whole ones, and may read them with the NER model."""
         self._cache = cache if cache is not None else FindingsCache(entries=0)
         self.pseudonymizer = Pseudonymizer(scope="request")
         self._prompt = prompt.with_pseudonymizer(self.pseudonymizer)
         self._answer = answer.with_pseudonymizer(self.pseudonymizer)
+        self._whole_answer = (
+            self._answer
+            if whole_answer is None or whole_answer is answer
+            else whole_answer.with_pseudonymizer(self.pseudonymizer)
+        )
         self._min_score = prompt.policy.min_score
         self.restores = restore
         self.kinds: Counter[str] = Counter()
@@ -253,6 +261,11 @@ class Exchange:
         self._prompt_text: list[str] = []
         self.chars_out = 0
         self.code_map: CodeMap | None = None
+
+    @property
+    def reads_answers_with_model(self) -> bool:
+        """Whether whole answers go through the NER model (slow: run them in a thread)."""
+        return self._whole_answer.detector.ner is not None
 
     def protect(self, slots: list[Slot]) -> None:
         """Transform every slot by the prompt policy (all findings first, so a block
@@ -319,7 +332,8 @@ class Exchange:
         not scanned again."""
         if not text:
             return text
-        findings = self._cache.find(self._answer, text, remember=whole)
+        redactor = self._whole_answer if whole else self._answer
+        findings = self._cache.find(redactor, text, remember=whole)
         if not findings:
             return text
         prompt = "\n".join(self._prompt_text)
@@ -328,7 +342,7 @@ class Exchange:
             return text
         self.screened.update(f.kind for f in new)
         try:
-            return self._answer.apply(text, new).text
+            return redactor.apply(text, new).text
         except PolicyViolationError:
             # `block` in the answer surface: the values are removed, the answer stays.
             parts, cursor = [], 0
