@@ -163,6 +163,51 @@ def test_workers_share_one_port_the_limits_and_the_ledger(
     assert json.loads(verified.stdout)["entries"] >= 6
 
 
+# Loaded by every Python process of the test through PYTHONPATH: in uvicorn's worker
+# processes only (spawned with --multiprocessing-fork), veil.gateway.create_app fails the
+# way a worker that cannot reach something fails.
+FAILING_WORKERS = """
+import importlib.abc, importlib.util, sys
+
+class BreakCreateApp(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "veil.gateway":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+
+            def create_app():
+                from veil.errors import ConfigError
+                raise ConfigError("this worker cannot start (test)")
+
+            module.create_app = create_app
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+if "--multiprocessing-fork" in sys.argv:
+    sys.meta_path.insert(0, BreakCreateApp())
+"""
+
+
+@pytest.mark.redis
+def test_a_worker_that_cannot_start_stops_serve_with_its_error(
+    tmp_path: Path, redis_url: str
+) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(FAILING_WORKERS)
+    env = gateway_env(tmp_path, VEIL_REDIS_URL=redis_url, PYTHONPATH=str(hooks))
+    result = serve_refusing_to_start(env, 0, "--workers", "2")
+    assert result.returncode == 2
+    assert "this worker cannot start (test)" in result.stderr
+    assert "A gateway worker failed to start" in result.stderr
+
+
 def test_unreachable_redis_is_a_clear_error_at_start(tmp_path: Path) -> None:
     env = gateway_env(tmp_path, VEIL_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0")
     result = subprocess.run(

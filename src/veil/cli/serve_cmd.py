@@ -144,12 +144,20 @@ def serve(
         config = uvicorn.Config(gateway.app, **_UVICORN)
         uvicorn.Server(config).run(sockets=[sock])
         return
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     # The checks above ran here, once; each worker builds its own gateway from the same
-    # environment and .env (create_app), and this process only supervises them:
+    # environment and .env (worker_app), and this process only supervises them:
     # restarting a worker that dies and stopping all of them on SIGINT or SIGTERM.
     asyncio.run(gateway.close())
     gateway.engine.dispose()
-    config = uvicorn.Config("veil.gateway:create_app", factory=True, workers=workers, **_UVICORN)
-    Multiprocess(config, sockets=[sock]).run()
+    config = uvicorn.Config("veil.gateway:worker_app", factory=True, workers=workers, **_UVICORN)
+    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()
+    if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+        # Uvicorn stops every worker when one cannot start, and returns quietly.
+        raise ConfigError(
+            "A gateway worker failed to start (its error is printed above); all stopped.",
+            hint="Fix what it names and start veil serve again.",
+        )

@@ -8,6 +8,8 @@ environment alone: each worker process of ``veil serve --workers N`` calls it.
 
 from __future__ import annotations
 
+import sys
+
 from starlette.applications import Starlette
 
 from veil.config import Settings
@@ -62,6 +64,21 @@ def create_app() -> Starlette:
     settings = load_settings()
     configure_process(settings.log_level)
     return open_gateway(settings, root_key_from_settings(settings)).app
+
+
+def worker_app() -> Starlette:
+    """:func:`create_app` for the worker processes of ``veil serve --workers``: a worker
+    that cannot start prints the error and exits with uvicorn's start-up failure code, on
+    which uvicorn stops every worker (any other exit would be restarted in a loop)."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    from veil.errors import VeilError
+
+    try:
+        return create_app()
+    except VeilError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(STARTUP_FAILURE)
 
 
 __all__ = [
