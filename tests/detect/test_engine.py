@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from veil.detect import Detector, Finding, Level, RecognizerSpec, resolve_overlaps
 from veil.detect._detector import _Candidate
+from veil.detect._prefilter import relax
 from veil.errors import InputError
 
 FAST = Detector()
@@ -29,6 +30,10 @@ FRAGMENTS = [
     'api_key = "q8F2kL9xZ3vB7nM1pR5tW0yC4hJ6"',
     "password: Tr0ub4dor&3",
     "born 1990-05-17",
+    "2026-11-23T10:48:00Z",
+    "fe80::1ff:fe23:4567:890a",
+    "x",
+    ".",
     "Zoë",
     "🙂",
     "\n",
@@ -102,6 +107,23 @@ def test_non_overlapping_losers_of_a_cluster_are_kept() -> None:
 @given(texts)
 def test_prefilter_engine_gives_identical_findings_to_plain_python(text: str) -> None:
     assert FAST.find(text) == PYTHON.find(text)
+
+
+def test_the_prefilter_reads_a_leading_lookbehind_as_the_character_before_the_match() -> None:
+    assert relax(r"(?i)(?<![\w:.])[0-9a-f]{1,4}") == r"(?i)(?:^|[^\w:.])[0-9a-f]{1,4}"
+    assert relax(r"(?<![^a])x") == r"(?<![^a])x"  # a negated class: left to Hyperscan
+    assert relax(r"a(?<![\w])b") == r"a(?<![\w])b"  # not at the start
+
+
+def test_timestamps_are_no_ipv6_candidates_for_the_prefilter() -> None:
+    pytest.importorskip("hyperscan")
+    ipv6 = next(i for i, r in enumerate(FAST._compiled) if r.spec.id == "ipv6")
+    prefilter = FAST._prefilter
+    assert prefilter is not None
+    ends, _ = prefilter.match_ends(b"2026-11-23T10:48:00Z INFO started\n" * 50)
+    assert ipv6 not in ends
+    ends, _ = prefilter.match_ends(b"from 2001:db8:85a3:0:0:8a2e:370:7334 today")
+    assert ipv6 in ends
 
 
 def test_hyperscan_prefilter_is_active_when_installed() -> None:

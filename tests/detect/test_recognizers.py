@@ -25,6 +25,8 @@ POSITIVE = [
     ("ssn 123-45-6788", "US_SSN", "123-45-6788"),
     ("host 192.168.10.254 is down", "IP_ADDRESS", "192.168.10.254"),
     ("v6 2001:db8:85a3::8a2e:370:7334 ok", "IP_ADDRESS", "2001:db8:85a3::8a2e:370:7334"),
+    ("link fe80::1ff:fe23:4567:890a up", "IP_ADDRESS", "fe80::1ff:fe23:4567:890a"),
+    ("peer 2a00::1 answered", "IP_ADDRESS", "2a00::1"),
     ("nic 00:1A:2b:3C:4d:5E", "MAC_ADDRESS", "00:1A:2b:3C:4d:5E"),
     ("see https://example.com/a?b=c.", "URL", "https://example.com/a?b=c"),
     ("on 2024-02-29 we met", "DATE", "2024-02-29"),
@@ -102,6 +104,8 @@ NEGATIVE = [
     ("ssn 900-12-3456", "US_SSN"),  # 9xx areas are not SSNs
     ("version 1.2.3.4.5", "IP_ADDRESS"),
     ("addr 999.10.10.10", "IP_ADDRESS"),
+    ("use a::b and dead::beef", "IP_ADDRESS"),  # paths in code, not addresses
+    ("logged 2026-11-23T10:48:00Z", "IP_ADDRESS"),
     ("btc 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3", "CRYPTO_WALLET"),  # checksum fails
     ("the passport office is closed", "US_PASSPORT"),
     ("number 912803456 without the magic word", "US_PASSPORT"),
