@@ -2,7 +2,8 @@
 # One command for every benchmark: sets up .venv (Veil) and .venv-bench (Veil with NER,
 # Presidio and the spaCy model used on both sides), runs the detection, logging, audit,
 # file-encryption, gateway and scan benchmarks, and writes their bench/results/*.json.
-# Copy the figures into docs/benchmarks.md. The audit benchmark uses VEIL_TEST_POSTGRES_URL when it is set.
+# Copy the figures into docs/benchmarks.md. The audit benchmark uses
+# VEIL_TEST_POSTGRES_URL when it is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh "dev,server,fast"
