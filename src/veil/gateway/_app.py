@@ -239,8 +239,10 @@ class Gateway:
         events: EventStore | None = None,
         answer_detector: Detector | None = None,
     ) -> None:
-        """``detector`` scans prompts; ``answer_detector`` (default: the same) screens
-        answers, which stream in pieces too short for a NER model to read well."""
+        """``detector`` scans prompts, and whole answers when the key's answer policy
+        changes names (see :class:`PolicyRedactors`); ``answer_detector`` (default: the
+        same) screens the rest of the answers, streamed in pieces too short for a NER
+        model to read well."""
         self.settings = settings
         self.engine = engine
         self.keys = keys
