@@ -31,6 +31,8 @@ FRAGMENTS = [
     "password: Tr0ub4dor&3",
     "born 1990-05-17",
     "2026-11-23T10:48:00Z",
+    'client_secret: "' + "Zq3v9XbT7LmN2pQr8sUvWx4yZa1f" * 6 + '"',
+    "the monkey keyboard tokenizer",
     "fe80::1ff:fe23:4567:890a",
     "x",
     ".",
@@ -206,6 +208,10 @@ def test_a_user_file_can_disable_a_builtin(tmp_path: Path) -> None:
         ),
         ("  - id: x\n    kind: X\n    pattern: 'a'\n    validator: nope\n", "unknown validator"),
         ("  - id: x\n    kind: X\n    pattern: 'a'\n    colour: red\n", "colour"),
+        (
+            "  - id: x\n    kind: X\n    pattern: 'a'\n    keywords_within: 5\n",
+            "keywords_within needs keywords",
+        ),
     ],
 )
 def test_bad_recognizer_files_name_the_line_and_the_problem(
@@ -231,6 +237,22 @@ def test_windowed_matching_on_long_texts_equals_plain_python(parts: list[str]) -
     text = ("".join(parts) + "\n") * (20_000 // max(1, len("".join(parts))) + 1)
     assert len(text) >= 16 << 10
     assert FAST.find(text) == PYTHON.find(text)
+
+
+def test_windowed_matching_finds_assignments_with_the_key_word_deep_in_the_name() -> None:
+    # The generic assignment recognizer searches long texts only near its key words
+    # (keywords_within): names with up to 40 characters before "private_key" must count.
+    names = [
+        prefix + word
+        for prefix in ("", "x", "my_service_", "a" * 39 + "_")
+        for word in ("secret", "token", "api-key", "private_key", "client.key", "credentials")
+    ]
+    value = "Zq3v9XbT7LmN2pQr8sUvWx4yZa1f" * 5
+    text = "".join(f'{name} = "{value}"\nnothing to see on this line\n' for name in names)
+    text *= 16_384 // len(text) + 1
+    found = FAST.find(text)
+    assert found == PYTHON.find(text)
+    assert sum(f.kind == "GENERIC_SECRET" for f in found) == text.count(value)
 
 
 def test_windowed_matching_maps_offsets_after_multibyte_characters() -> None:

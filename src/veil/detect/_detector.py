@@ -229,7 +229,7 @@ class Detector:
                 candidates.extend(self._candidates(recognizer, text))
                 continue
             ranges = _merge_windows([to_char(end) for end in ends[index]], width)
-            matches = _windowed_matches(recognizer.regex, text, ranges, width)
+            matches = _windowed_matches(recognizer, text, ranges, width)
             candidates.extend(self._candidates(recognizer, text, matches))
         return candidates
 
@@ -379,7 +379,7 @@ def _merge_windows(ends: list[int], width: int) -> list[tuple[int, int]]:
 
 
 def _windowed_matches(
-    regex: re.Pattern[str], text: str, ranges: list[tuple[int, int]], width: int
+    recognizer: CompiledRecognizer, text: str, ranges: list[tuple[int, int]], width: int
 ) -> Iterator[re.Match[str]]:
     """The matches ``regex.finditer(text)`` would give, searching only in ``ranges``.
 
@@ -387,13 +387,26 @@ def _windowed_matches(
     range from ``max(range start, previous match end)`` and keeping matches that start
     inside the range reproduces the leftmost, non-overlapping sequence. The search may
     look ``width + LOOKAROUND_MARGIN`` past a range so matches and look-aheads are whole.
+
+    With ``keywords_within`` (every match has a keyword at most that far after its
+    start), each search starts that far before the next keyword instead: no match can
+    start earlier, and the positions skipped are those the search would have tried in
+    vain (on long key-value values, most of a 600-character window).
     """
+    regex, keyword, reach = recognizer.regex, recognizer.keyword_regex, recognizer.keywords_within
+    # A keyword of a match that starts by a range's end begins by ``stop + reach``.
+    reach_end = reach + max(map(len, recognizer.spec.keywords), default=0)
     last_end = 0
     length = len(text)
     for start, stop in ranges:
         position = max(start, last_end)
         endpos = min(length, stop + width + LOOKAROUND_MARGIN)
         while position <= stop:
+            if keyword is not None:
+                hit = keyword.search(text, position, min(length, stop + reach_end))
+                if hit is None or hit.start() > stop + reach:
+                    break
+                position = max(position, hit.start() - reach)
             match = regex.search(text, position, endpos)
             if match is None or match.start() > stop:
                 break

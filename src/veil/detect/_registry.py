@@ -10,7 +10,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from veil._yaml import load_yaml, read_yaml_file, strip_lines
 from veil.detect._catalog import kind_info
@@ -33,6 +40,9 @@ class RecognizerSpec(BaseModel):
     group: int | Literal["first"] = 0
     validator: str | None = None
     keywords: tuple[str, ...] = ()
+    # Every match has one of the keywords starting at most this many characters after
+    # the match's own start: long texts are then searched only near keywords.
+    keywords_within: int | None = Field(default=None, ge=0, le=1000)
     context: tuple[str, ...] = ()
     context_required: bool = False
     score: float = Field(default=0.6, ge=0.0, le=1.0)
@@ -59,6 +69,12 @@ class RecognizerSpec(BaseModel):
     def _lowercase(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(word.lower() for word in value if word)
 
+    @model_validator(mode="after")
+    def _reach_needs_keywords(self) -> RecognizerSpec:
+        if self.keywords_within is not None and not self.keywords:
+            raise ValueError("keywords_within needs keywords")
+        return self
+
     def resolved_level(self) -> Level:
         if self.level is not None:
             return self.level
@@ -78,6 +94,10 @@ class CompiledRecognizer:
     context_regex: re.Pattern[str] | None
     level: Level
     max_width: int | None  # longest possible match, None when unbounded or empty-capable
+    # Where ``keywords_within`` is set: any of the keywords, case-insensitive, and how far
+    # after a match's start one begins at most.
+    keyword_regex: re.Pattern[str] | None = None
+    keywords_within: int = 0
 
     @property
     def id(self) -> str:
@@ -105,8 +125,19 @@ def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> C
         words = "|".join(re.escape(word) for word in sorted(spec.context, key=len, reverse=True))
         context = re.compile(rf"(?<![a-z0-9])(?:{words})(?![a-z0-9])")
     validator = VALIDATORS[spec.validator] if spec.validator else None
+    keyword_regex = None
+    if spec.keywords_within is not None:
+        words = "|".join(re.escape(word) for word in sorted(spec.keywords, key=len, reverse=True))
+        keyword_regex = re.compile(words, re.IGNORECASE | re.ASCII)
     return CompiledRecognizer(
-        spec, regex, validator, context, spec.resolved_level(), _max_width(spec.pattern)
+        spec,
+        regex,
+        validator,
+        context,
+        spec.resolved_level(),
+        _max_width(spec.pattern),
+        keyword_regex,
+        spec.keywords_within or 0,
     )
 
 
