@@ -8,6 +8,7 @@ environment alone: each worker process of ``veil serve --workers N`` calls it.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from starlette.applications import Starlette
@@ -79,6 +80,9 @@ def worker_app() -> Starlette:
     except VeilError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(STARTUP_FAILURE)
+    except Exception:  # a defect, not a setting: the traceback, then stop all the same
+        logging.getLogger(__name__).exception("A gateway worker failed to start.")
+        sys.exit(STARTUP_FAILURE)
 
 
 __all__ = [
@@ -98,4 +102,5 @@ __all__ = [
     "create_app",
     "open_gateway",
     "policy_by_name",
+    "worker_app",
 ]
