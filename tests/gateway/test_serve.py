@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -155,12 +157,30 @@ def test_workers_share_one_port_the_limits_and_the_ledger(
             answers = list(pool.map(ask, range(6)))
         assert answers.count("limited") == 2
         assert sum("@example.com" in answer for answer in answers) == 4
+        # Either worker answers a scrape, and reports both: the other's counts arrive
+        # within SharedMetrics.PERIOD, so scrape until they have.
+        expected = {
+            'veil_requests_total{endpoint="chat.completions",status="200"}': 4,
+            'veil_requests_total{endpoint="chat.completions",status="429"}': 2,
+            'veil_findings_total{kind="EMAIL"}': 4,
+        }
+        deadline = time.monotonic() + 30
+        while (counts := _scrape(served.root, expected)) != expected:
+            assert time.monotonic() < deadline, counts
+            time.sleep(0.2)
     finally:
         served.stop()
     assert "@example.com" not in upstream.everything_received()
     verified = served.veil("audit", "verify", "--json")
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["entries"] >= 6
+
+
+def _scrape(root: str, series: dict[str, int]) -> dict[str, int]:
+    with urllib.request.urlopen(root + "/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    values = dict(line.rsplit(" ", 1) for line in lines if not line.startswith("#"))
+    return {name: int(float(values.get(name, "0"))) for name in series}
 
 
 # Loaded by every Python process of the test through PYTHONPATH: in uvicorn's worker

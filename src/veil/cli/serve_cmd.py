@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 import sys
+import tempfile
 from typing import Annotated, Any
 
 import typer
@@ -73,7 +75,7 @@ def serve(
     exactly what a provider would have received."""
     import uvicorn
 
-    from veil.gateway import open_gateway
+    from veil.gateway import METRICS_DIR_VARIABLE, open_gateway
 
     settings = settings_from_context(ctx)
     if workers > 1 and not settings.redis_url:
@@ -154,7 +156,9 @@ def serve(
     gateway.engine.dispose()
     config = uvicorn.Config("veil.gateway:worker_app", factory=True, workers=workers, **_UVICORN)
     supervisor = Multiprocess(config, sockets=[sock])
-    supervisor.run()
+    with tempfile.TemporaryDirectory(prefix="veil-metrics-") as metrics_dir:
+        os.environ[METRICS_DIR_VARIABLE] = metrics_dir  # inherited by the workers
+        supervisor.run()
     if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
         # Uvicorn stops every worker when one cannot start, and returns quietly.
         raise ConfigError(

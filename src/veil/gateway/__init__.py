@@ -9,20 +9,30 @@ environment alone: each worker process of ``veil serve --workers N`` calls it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 
 from starlette.applications import Starlette
 
 from veil.config import Settings
 from veil.gateway._app import ENDPOINTS, Gateway, GatewayError
 from veil.gateway._limits import Limiter, MemoryLimiter, RedisLimiter
+from veil.gateway._metrics import SharedMetrics
 from veil.gateway._upstreams import Router, Upstream, configured_upstreams
 from veil.gateway._virtual_keys import KEY_PREFIX, Limit, VirtualKey, VirtualKeys, policy_by_name
 from veil.keys import KeyStore, RootKey
 
+# Set by ``veil serve --workers N`` for its workers: the directory where each publishes
+# its counts, so that /metrics reports the whole server (see SharedMetrics).
+METRICS_DIR_VARIABLE = "VEIL_WORKERS_METRICS_DIR"
 
-def open_gateway(settings: Settings, root: RootKey) -> Gateway:
-    """A gateway on the configured database, upstreams, limits store and root key."""
+
+def open_gateway(
+    settings: Settings, root: RootKey, *, shared_metrics: SharedMetrics | None = None
+) -> Gateway:
+    """A gateway on the configured database, upstreams, limits store and root key;
+    ``shared_metrics`` when it is one worker process of several."""
     from veil.analytics import EventStore
     from veil.audit import Ledger
     from veil.detect import Detector
@@ -52,6 +62,7 @@ def open_gateway(settings: Settings, root: RootKey) -> Gateway:
         router=Router(upstreams, settings.models),
         limiter=limiter,
         events=EventStore(engine, keys) if settings.analytics else None,
+        shared_metrics=shared_metrics,
     )
 
 
@@ -64,7 +75,9 @@ def create_app() -> Starlette:
 
     settings = load_settings()
     configure_process(settings.log_level)
-    return open_gateway(settings, root_key_from_settings(settings)).app
+    metrics_dir = os.environ.get(METRICS_DIR_VARIABLE)
+    shared = SharedMetrics(Path(metrics_dir)) if metrics_dir else None
+    return open_gateway(settings, root_key_from_settings(settings), shared_metrics=shared).app
 
 
 def worker_app() -> Starlette:
@@ -88,6 +101,7 @@ def worker_app() -> Starlette:
 __all__ = [
     "ENDPOINTS",
     "KEY_PREFIX",
+    "METRICS_DIR_VARIABLE",
     "Gateway",
     "GatewayError",
     "Limit",

@@ -29,7 +29,7 @@ from veil.config import Settings
 from veil.detect import Detector, Finding, kind_info
 from veil.errors import PolicyViolationError, StorageError, VeilError
 from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
-from veil.gateway._metrics import Metrics
+from veil.gateway._metrics import Metrics, SharedMetrics
 from veil.gateway._protect import (
     Exchange,
     FindingsCache,
@@ -238,11 +238,13 @@ class Gateway:
         limiter: Limiter | None = None,
         events: EventStore | None = None,
         answer_detector: Detector | None = None,
+        shared_metrics: SharedMetrics | None = None,
     ) -> None:
         """``detector`` scans prompts, and whole answers when the key's answer policy
         changes names (see :class:`PolicyRedactors`); ``answer_detector`` (default: the
         same) screens the rest of the answers, streamed in pieces too short for a NER
-        model to read well."""
+        model to read well. ``shared_metrics``: this process is one worker of several,
+        and ``/metrics`` reports them all."""
         self.settings = settings
         self.engine = engine
         self.keys = keys
@@ -259,6 +261,7 @@ class Gateway:
             timeout=settings.upstream_timeout, connect_timeout=settings.upstream_connect_timeout
         )
         self.metrics = Metrics()
+        self.shared_metrics = shared_metrics
         self.findings_cache = FindingsCache()
         self.app = Starlette(
             routes=[
@@ -279,10 +282,25 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.client.start()
+        shared = self.shared_metrics
+        publishing = asyncio.create_task(self._publish_metrics(shared)) if shared else None
         try:
             yield
         finally:
+            if shared is not None and publishing is not None:
+                publishing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await publishing
+                shared.publish(self.metrics)  # the last counts stay in the totals
             await self.close()
+
+    async def _publish_metrics(self, shared: SharedMetrics) -> None:
+        while True:
+            await asyncio.sleep(shared.PERIOD)
+            try:
+                shared.publish(self.metrics)
+            except OSError:
+                log.warning("Could not publish this worker's metrics to %s.", shared.directory)
 
     async def close(self) -> None:
         await self.client.close()
@@ -299,8 +317,10 @@ class Gateway:
         )
 
     async def render_metrics(self, request: Request) -> Response:
+        shared = self.shared_metrics
+        metrics = self.metrics if shared is None else shared.combined(self.metrics)
         return PlainTextResponse(
-            self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
     async def models(self, request: Request) -> Response:
