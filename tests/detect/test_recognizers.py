@@ -13,6 +13,12 @@ def kinds_in(text: str) -> list[tuple[str, str]]:
     return [(f.kind, text[f.start : f.end]) for f in DETECTOR.find(text)]
 
 
+# sntrys_ + base64 of {"iat", "url", "region_url", "org"} + _ + a 43-character secret
+SENTRY_ORG_TOKEN = (
+    "sntrys_eyJpYXQiOjE3MDAwMDAwMDAsInVybCI6Imh0dHBzOi8vc2VudHJ5LmlvIiwicmVnaW9uX3VybCI6Imh0dH"
+    "BzOi8vdXMuc2VudHJ5LmlvIiwib3JnIjoiYWNtZSJ9_Qm9uZCBKYW1lcyBCb25kIGZvciB0aGUgdGVzdHMxMjM"
+)
+
 POSITIVE = [
     ("write to jane.doe+ai@example.co.uk today", "EMAIL", "jane.doe+ai@example.co.uk"),
     ("call +1 (415) 555-0132 after six", "PHONE", "+1 (415) 555-0132"),
@@ -28,6 +34,12 @@ POSITIVE = [
     ("link fe80::1ff:fe23:4567:890a up", "IP_ADDRESS", "fe80::1ff:fe23:4567:890a"),
     ("peer 2a00::1 answered", "IP_ADDRESS", "2a00::1"),
     ("nic 00:1A:2b:3C:4d:5E", "MAC_ADDRESS", "00:1A:2b:3C:4d:5E"),
+    # vendor-style word prefixes before random characters are still key material
+    (
+        'service_token = "live_api_x8k2m9q4w7z1r5t3y6u0"',
+        "GENERIC_SECRET",
+        "live_api_x8k2m9q4w7z1r5t3y6u0",
+    ),
     ("see https://example.com/a?b=c.", "URL", "https://example.com/a?b=c"),
     ("on 2024-02-29 we met", "DATE", "2024-02-29"),
     ("she was born on 12/03/1985", "DATE_OF_BIRTH", "12/03/1985"),
@@ -76,6 +88,7 @@ SECRETS = [
     ("NPM_TOKEN", "npm_x7Rk2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2u"),
     ("SHOPIFY_TOKEN", "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"),
     ("TELEGRAM_BOT_TOKEN", "123456789:AAx7Rk2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0a"),
+    ("API_TOKEN", SENTRY_ORG_TOKEN),
     (
         "JWT",
         "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
@@ -116,6 +129,11 @@ NEGATIVE = [
     # camelCase words that merely start with Key/Token: not names of secrets
     ('AVEncVideoMaxKeyframeDistance, "2987123a-ba93-4704-b489-ec1e5f25292c"', "GENERIC_SECRET"),
     ('myTokenizerConfig = "a8f9d7c6b5e4a3b2c1d0e9f8a7b6c5d4"', "GENERIC_SECRET"),
+    # words joined into a value (an algorithm id, a type name), not key material
+    ('KEY_ALGORITHM = "id-Ed25519-Sha-Key-Agreement"', "GENERIC_SECRET"),
+    ('auth_token = "sess:ContentTypeNegotiationHandlerFactory"', "GENERIC_SECRET"),
+    # a Sentry org token ends in a 43-character secret; cut short, it is not one
+    (f"SENTRY_AUTH={SENTRY_ORG_TOKEN[:-7]}", "API_TOKEN"),
     ("password = ${DB_PASSWORD}", "PASSWORD"),
     ("AKIAIOSFODNN7EXAMPLE is AWS's documentation key", "AWS_ACCESS_KEY_ID"),
     ("The restaurant is at 17151 2450 Crown St", "PHONE"),  # a zip code and a house number

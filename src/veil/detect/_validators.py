@@ -359,16 +359,26 @@ def _placeholder(value: str) -> bool:
 
 
 _WORD = re.compile(r"^[A-Za-z]{4,}$")
+# Written the way words are (``id``, ``None``, ``KeyMeshing``): random key material
+# rarely has that case pattern, but vendor prefixes (``sm_aat_…``) do, so these words
+# must also make up half the value.
+_CASED_WORD = re.compile(r"^[A-Za-z][a-z]+(?:[A-Z][a-z]+)*$")
+_CAMEL_RUN = re.compile(r"(?:[A-Z][a-z]{2,}){3,}")
 _KEY_EQUALS_WORD = re.compile(r"^[\w-]+=[A-Za-z]+$")
 
 
 def _joined_words(value: str) -> bool:
-    """``struct_X509_pubkey_st``, ``id-Gost-89-None-KeyMeshing``: words, not randomness."""
+    """``struct_X509_pubkey_st``, ``id-Gost28147-89-None-KeyMeshing``,
+    ``clm97771:AgencyIdentificationCodeContentType``: words, not randomness."""
+    if sum(len(run) for run in _CAMEL_RUN.findall(value)) * 2 >= len(value):
+        return True
     segments = [segment for segment in re.split(r"[_.\-:]", value) if segment]
     if len(segments) < 3:
         return False
-    words = sum(1 for segment in segments if _WORD.match(segment))
-    return words * 2 >= len(segments)
+    if sum(1 for segment in segments if _WORD.match(segment)) * 2 >= len(segments):
+        return True
+    cased = [segment for segment in segments if _CASED_WORD.match(segment)]
+    return len(cased) * 2 >= len(segments) and sum(map(len, cased)) * 2 >= len(value)
 
 
 def shannon_entropy(value: str) -> float:
