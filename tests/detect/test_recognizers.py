@@ -195,6 +195,17 @@ def test_context_words_raise_the_score() -> None:
     assert with_context[0].score > plain[0].score
 
 
+def test_context_words_count_in_any_case() -> None:
+    assert ("US_PASSPORT", "912803456") in kinds_in("PASSPORT no. 912803456")
+
+
+def test_a_context_word_must_be_a_whole_word_even_where_the_window_cuts_it() -> None:
+    # The window of 48 characters before the number starts at the "p" of "nonpassport".
+    text = "nonpassport" + " " * 40 + "912803456"
+    assert "US_PASSPORT" not in [kind for kind, _ in kinds_in(text)]
+    assert ("US_PASSPORT", "912803456") in kinds_in(text[3:])
+
+
 def test_phone_region_hint_validates_national_numbers() -> None:
     text = "ruf 030 12345678 an"
     german = Detector(phone_region="DE").find(text)

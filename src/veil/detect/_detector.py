@@ -194,19 +194,19 @@ class Detector:
             if windowed is not None:
                 return windowed
         selected = self._prefilter.select(text) if self._prefilter is not None else None
+        lowered = _Lowered(text)
         if selected is None:
             # No one-pass prefilter: keywords (as in gitleaks) skip recognizers cheaply.
-            lowered = text.lower()
             recognizers = [
                 r
                 for r in self._compiled
-                if not r.spec.keywords or any(word in lowered for word in r.spec.keywords)
+                if not r.spec.keywords or any(word in lowered.text for word in r.spec.keywords)
             ]
         else:
             recognizers = [self._compiled[i] for i in selected]
         candidates: list[_Candidate] = []
         for recognizer in recognizers:
-            candidates.extend(self._candidates(recognizer, text))
+            candidates.extend(self._candidates(recognizer, text, lowered))
         return candidates
 
     def _windowed_candidates(self, text: str) -> list[_Candidate] | None:
@@ -221,22 +221,24 @@ class Detector:
             return None
         ends, always = self._prefilter.match_ends(data)
         to_char = _byte_to_char_offsets(text, data)
+        lowered = _Lowered(text)
         candidates: list[_Candidate] = []
         for index in sorted({*ends, *always}):
             recognizer = self._compiled[index]
             width = recognizer.max_width
             if index in always or width is None:
-                candidates.extend(self._candidates(recognizer, text))
+                candidates.extend(self._candidates(recognizer, text, lowered))
                 continue
             ranges = _merge_windows([to_char(end) for end in ends[index]], width)
             matches = _windowed_matches(recognizer, text, ranges, width)
-            candidates.extend(self._candidates(recognizer, text, matches))
+            candidates.extend(self._candidates(recognizer, text, lowered, matches))
         return candidates
 
     def _candidates(
         self,
         recognizer: CompiledRecognizer,
         text: str,
+        lowered: _Lowered,
         matches: Iterable[re.Match[str]] | None = None,
     ) -> Iterator[_Candidate]:
         spec = recognizer.spec
@@ -244,6 +246,12 @@ class Detector:
         # Locals: this loop runs for every candidate of every text.
         validator, context = recognizer.validator, recognizer.context_regex
         options, min_score, base_score = self._options, self._min_score, spec.score
+        if (
+            context is not None
+            and spec.context_required
+            and not _has_whole_word(lowered.text, spec.context)
+        ):
+            return  # no context word anywhere in the text: nothing can be reported
         for match in recognizer.regex.finditer(text) if matches is None else matches:
             if group == "first":
                 index = next((i for i, g in enumerate(match.groups(), 1) if g is not None), 0)
@@ -262,10 +270,7 @@ class Detector:
                 elif verdict is Verdict.WEAK:
                     score -= WEAK_PENALTY
             if context is not None:
-                before = match.start()
-                window = text[max(0, before - CONTEXT_BEFORE) : before]
-                window = f"{window} {text[end : end + CONTEXT_AFTER]}"
-                if context.search(window.lower()):
+                if _context_near(context, lowered.text, match.start(), end):
                     score = min(1.0, score + CONTEXT_BOOST)
                 elif spec.context_required:
                     continue
@@ -364,6 +369,63 @@ def _byte_to_char_offsets(text: str, data: bytes) -> Callable[[int], int]:
         return byte_offset - (extras[before - 1] if before else 0)
 
     return convert
+
+
+class _Lowered:
+    """A text in lower case, computed on first use and shared by the recognizers that
+    look for context words; always as long as the text, so positions carry over."""
+
+    __slots__ = ("_lowered", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._lowered: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._lowered is None:
+            lowered = self._text.lower()
+            if len(lowered) != len(self._text):  # "İ" lowers to two characters
+                lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in self._text)
+            self._lowered = lowered
+        return self._lowered
+
+
+_WORD_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _has_whole_word(lowered: str, words: Iterable[str]) -> bool:
+    """Whether any of ``words`` occurs in ``lowered`` with no letter or digit on either
+    side: what a context pattern would find, by substring search."""
+    size = len(lowered)
+    for word in words:
+        at = lowered.find(word)
+        while at >= 0:
+            after = at + len(word)
+            if (at == 0 or lowered[at - 1] not in _WORD_CHARACTERS) and (
+                after == size or lowered[after] not in _WORD_CHARACTERS
+            ):
+                return True
+            at = lowered.find(word, at + 1)
+    return False
+
+
+def _context_near(context: re.Pattern[str], lowered: str, start: int, end: int) -> bool:
+    """Whether a context word lies within the ``CONTEXT_BEFORE`` characters before
+    ``start`` or the ``CONTEXT_AFTER`` after ``end``, as a whole word of the (lowercased)
+    text: each search sees one character past its range and the characters before it,
+    so a word cut by a range's edge (``hotel`` cut to ``tel``) does not count. Every hit
+    is therefore one that a search of the whole text finds too, which lets a
+    ``context_required`` recognizer skip a text that has no context word at all."""
+    for low, high in ((max(0, start - CONTEXT_BEFORE), start), (end, end + CONTEXT_AFTER)):
+        hit = context.search(lowered, low, high + 1)
+        # A hit running past the range may hide a shorter one inside it ("date of
+        # birth" and "birth"): look again from the next character.
+        while hit is not None and hit.end() > high:
+            hit = context.search(lowered, hit.start() + 1, high + 1)
+        if hit is not None:
+            return True
+    return False
 
 
 def _merge_windows(ends: list[int], width: int) -> list[tuple[int, int]]:

@@ -122,6 +122,7 @@ def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> C
         )
     context = None
     if spec.context:
+        # Whole words of the lowercased text (see veil.detect._detector._context_near).
         words = "|".join(re.escape(word) for word in sorted(spec.context, key=len, reverse=True))
         context = re.compile(rf"(?<![a-z0-9])(?:{words})(?![a-z0-9])")
     validator = VALIDATORS[spec.validator] if spec.validator else None
