@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from veil._files import write_atomically
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -132,15 +133,8 @@ class SharedMetrics:
         return f"SharedMetrics({str(self.directory)!r})"
 
     def publish(self, metrics: Metrics) -> None:
-        data = json.dumps(metrics.snapshot()).encode()
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-            os.replace(temporary, self._own)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        # Not synced to disk: the counts only matter while this server runs.
+        write_atomically(self._own, json.dumps(metrics.snapshot()).encode(), sync=False)
 
     def combined(self, metrics: Metrics) -> Metrics:
         """``metrics`` (this process's, published first) plus every other worker's."""
