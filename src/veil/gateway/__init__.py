@@ -20,7 +20,7 @@ from veil.gateway._app import ENDPOINTS, Gateway, GatewayError
 from veil.gateway._limits import Limiter, MemoryLimiter, RedisLimiter
 from veil.gateway._metrics import SharedMetrics
 from veil.gateway._upstreams import Router, Upstream, configured_upstreams
-from veil.gateway._virtual_keys import KEY_PREFIX, Limit, VirtualKey, VirtualKeys, policy_by_name
+from veil.gateway._virtual_keys import KEY_PREFIX, Limit, VirtualKey, VirtualKeys
 from veil.keys import KeyStore, RootKey
 
 # Set by ``veil serve --workers N`` for its workers: the directory where each publishes
@@ -115,6 +115,5 @@ __all__ = [
     "configured_upstreams",
     "create_app",
     "open_gateway",
-    "policy_by_name",
     "worker_app",
 ]

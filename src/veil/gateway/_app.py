@@ -26,10 +26,11 @@ from veil import __version__
 from veil.analytics import EventStore
 from veil.audit import Ledger
 from veil.config import Settings
-from veil.detect import Detector, Finding, kind_info
+from veil.detect import Detector
 from veil.errors import PolicyViolationError, StorageError, VeilError
 from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
 from veil.gateway._metrics import Metrics, SharedMetrics
+from veil.gateway._policies import Policies
 from veil.gateway._protect import (
     Exchange,
     FindingsCache,
@@ -40,7 +41,6 @@ from veil.gateway._protect import (
     messages_answer_slots,
     messages_request_slots,
     prompt_slots,
-    without_pseudonyms,
 )
 from veil.gateway._streams import AnthropicStream, OpenAIStream, sse, sse_events
 from veil.gateway._upstreams import (
@@ -50,9 +50,9 @@ from veil.gateway._upstreams import (
     UpstreamError,
     upstream_error_of,
 )
-from veil.gateway._virtual_keys import VirtualKey, VirtualKeys, policy_by_name
+from veil.gateway._virtual_keys import VirtualKey, VirtualKeys
 from veil.keys import KeyStore
-from veil.transform import Policy, Redactor
+from veil.transform import PolicyStore
 
 log = logging.getLogger("veil.gateway")
 Api = Literal["openai", "anthropic"]
@@ -159,69 +159,6 @@ class Call:
     error: str | None = None
 
 
-# The kinds only a NER model finds well: when the answer policy changes any of them,
-# whole answers are read by the model too.
-_NAME_KINDS = ("PERSON", "LOCATION", "ORGANIZATION")
-
-
-def _answer_changes_names(policy: Policy) -> bool:
-    for kind in _NAME_KINDS:
-        info = kind_info(kind)
-        assert info is not None
-        probe = Finding(0, 1, kind, 1.0, info.level, "ner")
-        if policy.rule_for(probe, "answer").operator != "keep":
-            return True
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyRedactors:
-    """One policy's redactors: prompts, embeddings inputs, answers streamed in pieces,
-    and whole answers (the prompts' detector, NER included, when the answer policy
-    changes names, places or organizations; else the same as ``answer``)."""
-
-    prompt: Redactor
-    embed: Redactor
-    answer: Redactor
-    whole_answer: Redactor
-
-
-@dataclass
-class Policies:
-    """Per policy name: its redactors (built once)."""
-
-    home: Any
-    detector: Detector
-    answer_detector: Detector
-    keys: KeyStore
-    cache: dict[str, PolicyRedactors] = field(default_factory=dict)
-
-    def get(self, name: str) -> PolicyRedactors:
-        found = self.cache.get(name)
-        if found is None:
-            policy = policy_by_name(self.home, name)
-            answer = Redactor(
-                detector=self.answer_detector, policy=policy, surface="answer", keys=self.keys
-            )
-            whole_answer = answer
-            if self.detector.ner is not None and _answer_changes_names(policy):
-                whole_answer = Redactor(
-                    detector=self.detector, policy=policy, surface="answer", keys=self.keys
-                )
-            found = self.cache[name] = PolicyRedactors(
-                Redactor(detector=self.detector, policy=policy, surface="gateway", keys=self.keys),
-                Redactor(
-                    detector=self.detector,
-                    policy=without_pseudonyms(policy),
-                    surface="gateway",
-                    keys=self.keys,
-                ),
-                answer,
-                whole_answer,
-            )
-        return found
-
-
 class Gateway:
     """Everything one gateway process shares between requests."""
 
@@ -253,7 +190,9 @@ class Gateway:
         self.virtual_keys = virtual_keys
         self.router = router
         self.limiter: Limiter = limiter if limiter is not None else MemoryLimiter()
-        self.policies = Policies(settings.home, detector, answer_detector or detector, keys)
+        self.policies = Policies(
+            PolicyStore(settings.home), detector, answer_detector or detector, keys, ledger
+        )
         # A NER model takes milliseconds per text: prompts are then scanned in a worker
         # thread so the event loop keeps serving other requests meanwhile.
         self._scan_in_thread = detector.ner is not None
@@ -531,6 +470,8 @@ class Gateway:
         }
         if call.upstream is not None:
             details["upstream"] = call.upstream
+        if call.key is not None:
+            details["policy"] = call.key.policy  # its version: the last policy.load entry
         if call.exchange is not None:
             details.update(call.exchange.summary())
         if call.usage:

@@ -24,14 +24,13 @@ from sqlalchemy import Engine, insert, select, update
 from veil.errors import InputError
 from veil.keys import KeyStore
 from veil.store import as_utc, virtual_keys
-from veil.transform import Policy, default_policy, load_policy
+from veil.transform import PolicyStore
 
 KEY_PREFIX = "sk-veil-"
 _KEY = re.compile(r"^sk-veil-([0-9a-f]{12})-([A-Za-z0-9_-]{32,64})$")
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
-_POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 _CACHE_SECONDS = 2.0  # how long a revocation may take to reach another replica
 
 
@@ -81,24 +80,6 @@ class VirtualKey:
         }
 
 
-def policy_by_name(home: Path, name: str) -> Policy:
-    """``default`` (the shipped policy) or ``$VEIL_HOME/policies/NAME.yaml``."""
-    if name == "default":
-        return default_policy()
-    if not _POLICY_NAME.match(name):
-        raise InputError(
-            f"Invalid policy name {name!r}.",
-            hint="Use lower case letters, digits, '_' or '-' (the file name without .yaml).",
-        )
-    path = home / "policies" / f"{name}.yaml"
-    if not path.is_file():
-        raise InputError(
-            f"No policy named {name!r}: {path} does not exist.",
-            hint="Write the policy there (see docs/policies.md) or use --policy default.",
-        )
-    return load_policy(path)
-
-
 class VirtualKeys:
     """The virtual keys on one database. Thread-safe."""
 
@@ -133,7 +114,7 @@ class VirtualKeys:
         rate_limit = Limit.parse(rate, "rate") if rate else None
         token_limit = Limit.parse(tokens, "token") if tokens else None
         if home is not None:
-            policy_by_name(home, policy)  # fail now, not on the first request
+            PolicyStore(home).get(policy)  # fail now, not on the first request
         globs = [m.strip() for m in models or [] if m.strip()]
         key_id = secrets.token_hex(6)
         token = f"{KEY_PREFIX}{key_id}-{secrets.token_urlsafe(32)}"

@@ -1,26 +1,38 @@
 """Transformation: operators, policies, pseudonymization and restoration.
 
 Public API: :class:`Redactor`, :func:`redact`, :class:`Policy`, :func:`load_policy`,
-:func:`default_policy`, :class:`Pseudonymizer`, :class:`StreamRestorer`.
+:func:`default_policy`, :class:`PolicyStore` (named policies in ``$VEIL_HOME``),
+:class:`Pseudonymizer`, :class:`StreamRestorer`.
 """
 
 from __future__ import annotations
 
 from veil.transform._operators import decrypt_tokens, mask_value
-from veil.transform._policy import Policy, Rule, default_policy, load_policy, parse_policy
+from veil.transform._policy import (
+    Policy,
+    Rule,
+    default_policy,
+    default_policy_text,
+    load_policy,
+    parse_policy,
+)
+from veil.transform._policy_store import PolicyStore, StoredPolicy
 from veil.transform._pseudonymizer import TOKEN, Pseudonymizer, StreamRestorer
 from veil.transform._redactor import Redaction, Redactor, redact, shared_detector
 
 __all__ = [
     "TOKEN",
     "Policy",
+    "PolicyStore",
     "Pseudonymizer",
     "Redaction",
     "Redactor",
     "Rule",
+    "StoredPolicy",
     "StreamRestorer",
     "decrypt_tokens",
     "default_policy",
+    "default_policy_text",
     "load_policy",
     "mask_value",
     "parse_policy",

@@ -127,6 +127,10 @@ def load_policy(path: Path) -> Policy:
     return parse_policy(read_text(path, "policy"), origin=str(path))
 
 
+def default_policy_text() -> str:
+    """The YAML of the policy shipped with Veil."""
+    return resources.files("veil.transform").joinpath("default_policy.yaml").read_text("utf-8")
+
+
 def default_policy() -> Policy:
-    text = resources.files("veil.transform").joinpath("default_policy.yaml").read_text("utf-8")
-    return parse_policy(text, origin="default_policy.yaml")
+    return parse_policy(default_policy_text(), origin="default_policy.yaml")

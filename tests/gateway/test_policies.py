@@ -1,0 +1,87 @@
+"""Named policies in a running gateway: installed with ``veil policy``, applied to the
+keys that name them, reloaded when their file changes, every version in the ledger."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from tests.gateway.conftest import Served, gateway_env, start_gateway
+
+EMAIL = "omar.haddad@example.com"
+REDACT = "version: 1\nname: team\ndefault: {operator: redact}\n"
+MASK = "version: 1\nname: team\ndefault: {operator: redact}\nkinds:\n  EMAIL: {operator: mask}\n"
+
+
+def _install(served: Served, text: str) -> dict[str, Any]:
+    result = served.veil("policy", "install", "-", "--name", "team", "--json", stdin=text)
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def _forwarded(client: openai.OpenAI) -> str:
+    """What the echo upstream received: the prompt after the key's policy."""
+    answer = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": f"mail {EMAIL}"}]
+    )
+    return str(json.loads(answer.choices[0].message.content or "")["messages"][0]["content"])
+
+
+def _entries(served: Served, action: str) -> list[dict[str, Any]]:
+    result = served.veil("audit", "query", "--action", action)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def _until(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def test_a_policy_change_reaches_the_running_gateway_and_every_version_is_audited(
+    tmp_path: Path,
+) -> None:
+    served = start_gateway(gateway_env(tmp_path))
+    try:
+        first = _install(served, REDACT)
+        client = openai.OpenAI(
+            base_url=served.url, api_key=served.create_key("--name", "t", "--policy", "team")
+        )
+        assert _forwarded(client) == "mail [EMAIL]"
+        second = _install(served, MASK)
+        assert second["previous_sha256"] == first["sha256"]
+        _until(lambda: _forwarded(client) != "mail [EMAIL]", "the new policy never applied")
+        assert EMAIL not in _forwarded(client)
+        # An edit that breaks the file leaves the last good version in force (a file is
+        # looked at again when a request needs its policy).
+        masked = _forwarded(client)
+        Path(second["path"]).write_text("version: 1\ndefault: {operator: zap}\n")
+        _until(
+            lambda: (
+                _forwarded(client) == masked
+                and any(e["outcome"] == "error" for e in _entries(served, "policy.load"))
+            ),
+            "the broken file was never noticed",
+        )
+    finally:
+        served.stop()
+    loads = [e for e in _entries(served, "policy.load") if e["resource"] == "policy:team"]
+    assert [(e["outcome"], e["details"]["sha256"]) for e in loads] == [
+        ("ok", first["sha256"]),
+        ("ok", second["sha256"]),
+        ("error", second["sha256"]),
+    ]
+    assert loads[1]["details"]["previous_sha256"] == first["sha256"]
+    installs = _entries(served, "policy.install")
+    assert [e["details"]["sha256"] for e in installs] == [first["sha256"], second["sha256"]]
+    calls = _entries(served, "gateway.chat.completions")
+    assert calls
+    assert {e["details"]["policy"] for e in calls} == {"team"}
+    verified = served.veil("audit", "verify", "--json")
+    assert verified.returncode == 0, verified.stderr
