@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -274,3 +275,36 @@ def test_http_endpoint_in_a_config_file_is_reported(repo: Path) -> None:
     assert [(f["path"], f["line"], f["rule"]) for f in report["findings"]] == [
         ("settings.yaml", 1, "VEIL003")
     ]
+
+
+def test_ci_mode_records_each_run_in_the_ledger_without_values(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VEIL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    assert veil(repo, "--ci", ".").returncode == 0
+    (repo / "k.py").write_text(f'T = "{TOKEN}"\n')
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "oops")
+    assert veil(repo, "--ci", ".").returncode == 1
+    query = subprocess.run(
+        [VEIL, "audit", "query", "--action", "scan.ci"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    clean, dirty = [json.loads(line) for line in query.stdout.splitlines()]
+    assert clean["outcome"] == "ok"
+    assert clean["details"]["new"] == 0
+    assert dirty["outcome"] == "blocked"
+    assert dirty["details"]["commit"] == git(repo, "rev-parse", "HEAD")
+    assert dirty["details"]["rules"] == {"secret/GITHUB_TOKEN": 1}
+    assert TOKEN not in query.stdout
+    assert "k.py" not in query.stdout
+
+
+def test_ci_mode_without_a_root_key_fails_before_scanning(repo: Path) -> None:
+    (repo / "k.py").write_text(f'T = "{TOKEN}"\n')
+    result = veil(repo, "--ci", ".")
+    assert result.returncode == 4  # the key error, not 1: nothing was scanned
+    assert "veil init" in result.stderr

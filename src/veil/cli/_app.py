@@ -71,17 +71,22 @@ def settings_from_context(ctx: typer.Context) -> Settings:
 
 
 def audit_event(
-    ctx: typer.Context, action: str, resource: str, details: dict[str, Any] | None = None
+    ctx: typer.Context,
+    action: str,
+    resource: str,
+    details: dict[str, Any] | None = None,
+    *,
+    outcome: str = "ok",
 ) -> None:
-    """One ledger entry for an administrative change made from the CLI (the OS user is
-    the actor; never a secret value)."""
+    """One ledger entry for an administrative change or a run made from the CLI (the OS
+    user is the actor; never a secret value)."""
     import getpass
 
     from veil.audit import open_ledger
 
     ledger = open_ledger(settings_from_context(ctx))
     try:
-        ledger.append(getpass.getuser(), action, "ok", resource=resource, details=details)
+        ledger.append(getpass.getuser(), action, outcome, resource=resource, details=details)
     finally:
         ledger.close()
 

@@ -8,16 +8,19 @@ import stat
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from veil._files import write_atomically
-from veil.cli._app import app, out, print_json, settings_from_context
+from veil.cli._app import app, audit_event, out, print_json, settings_from_context
 from veil.errors import EXIT_FINDINGS, InputError
+
+if TYPE_CHECKING:
+    from veil.scan import ScanFinding
 
 _HOOK_MARK = "# installed by veil scan --install-hook"
 
@@ -85,6 +88,44 @@ def _print_text(findings: list, new: set[str], summary: dict) -> None:  # type: 
         )
 
 
+def _record_ci_run(
+    ctx: typer.Context,
+    staged: bool,
+    history: bool,
+    targets: list[Path],
+    findings: list[ScanFinding],
+    summary: dict[str, Any],
+    baseline: Path | None,
+) -> None:
+    """The ``scan.ci`` ledger entry: counts and the commit, never values or paths."""
+    from veil.scan._files import git_root
+
+    scope = "staged" if staged else "git" if history else "paths"
+    if [str(t) for t in targets] == ["-"]:
+        scope = "stdin"
+    details: dict[str, Any] = {
+        "scope": scope,
+        "findings": summary["findings"],
+        "new": summary["new"],
+        "files": summary["files"],
+        "baseline": baseline is not None,
+        "rules": dict(sorted(Counter(f.rule for f in findings).items())),
+    }
+    root = git_root(targets[0]) if scope != "stdin" else None
+    if root is not None:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if head.returncode == 0:
+            details["commit"] = head.stdout.strip()
+    outcome = "blocked" if summary["new"] else "ok"
+    audit_event(ctx, "scan.ci", f"scan:{scope}", details, outcome=outcome)
+
+
 @app.command("scan")
 def scan(
     ctx: typer.Context,
@@ -137,6 +178,15 @@ def scan(
     install_hook: Annotated[
         bool, typer.Option("--install-hook", help="Install a git pre-commit hook running --staged.")
     ] = False,
+    ci: Annotated[
+        bool,
+        typer.Option(
+            "--ci",
+            help="CI mode: record the run in the audit ledger (what was scanned, the git "
+            "commit, counts by rule, how many are new; never values or file names). Needs "
+            "a root key; point VEIL_DATABASE_URL at the team's ledger.",
+        ),
+    ] = False,
 ) -> None:
     """Find secrets (and with --pii personal data) in files, staged changes or git history,
     and code that would leak them. Exit 1 when there are findings not in the baseline.
@@ -153,6 +203,10 @@ def scan(
         raise InputError(f"Unknown --format {output_format!r}.", hint="Use text, json or sarif.")
     if update_baseline and baseline is None:
         raise InputError("--update-baseline needs --baseline FILE.")
+    if ci:
+        from veil.keys import root_key_from_settings
+
+        root_key_from_settings(settings)  # no key, no record: fail before scanning
     key = settings.scan_key.get_secret_value().encode() if settings.scan_key else None
     options = ScanOptions(
         pii=pii,
@@ -212,6 +266,8 @@ def scan(
         "skipped_large": result.skipped_large,
         "fingerprints_keyed": key is not None,
     }
+    if ci:
+        _record_ci_run(ctx, staged, history, targets, result.findings, summary, baseline)
     if fmt == "text" and output is None:
         _print_text(result.findings, new, summary)
     else:
