@@ -20,6 +20,28 @@ _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 
 def _simple(value: Any) -> bool:
+    # Exact types first, with loops rather than generators: this runs for every audit
+    # entry. Subclasses (a Counter, an IntEnum) take the general path below.
+    if value is None or value is True or value is False:
+        return True
+    kind = type(value)
+    if kind is str:
+        return True
+    if kind is int:
+        return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or max(key) < "\ud800"):
+                return _simple_any(value)
+            if not _simple(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(_simple(item) for item in value)
+    return _simple_any(value)
+
+
+def _simple_any(value: Any) -> bool:
     if value is None or isinstance(value, bool | str):
         return True
     if isinstance(value, int):

@@ -208,20 +208,37 @@ def _is_digest(value: str) -> bool:
     return len(value) == 76 and _DIGEST.fullmatch(value) is not None
 
 
-def _strings(value: Any, path: str | None) -> Iterator[tuple[str, str]]:
-    """Every string in ``value`` the engine must check, values and mapping keys alike,
-    with its path (or "" when ``path`` is None: the fast case builds no paths)."""
+def _texts(value: Any, out: list[str]) -> list[str]:
+    """Every string in ``value`` the engine must check, values and mapping keys alike
+    (what :func:`_strings` yields, without paths: the check of every entry runs this)."""
     if isinstance(value, str):
         if not _is_digest(value):
-            yield path or "", value
+            out.append(value)
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str):
-                yield (f"a key of {path}" if path else ""), key  # never echo the key
-            yield from _strings(item, f"{path}.{key}" if path else None)
+                out.append(key)
+            if not isinstance(item, int | float | bool) and item is not None:
+                _texts(item, out)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _texts(item, out)
+    return out
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """:func:`_texts` with the path of each string, to name the one at fault."""
+    if isinstance(value, str):
+        if not _is_digest(value):
+            yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield f"a key of {path}", key  # never echo the key
+            yield from _strings(item, f"{path}.{key}")
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]" if path else None)
+            yield from _strings(item, f"{path}[{index}]")
 
 
 class Ledger:
@@ -290,7 +307,7 @@ class Ledger:
             return
         # One engine pass over all strings, separated so no pattern joins two of them;
         # the paths that name the offending value are built only when there is one.
-        texts = [text for _, text in _strings(details, None)]
+        texts = _texts(details, [])
         if not texts:
             return
         joined = _SEPARATOR.join(texts)
