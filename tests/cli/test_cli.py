@@ -50,6 +50,16 @@ def test_command_lists_show_each_summary_as_flowing_text(group: tuple[str, ...])
     assert summary in result.output
 
 
+def test_starting_the_cli_loads_no_engine() -> None:
+    # Every command pays for what `import veil.cli` loads (start-up time, and the
+    # 64 MB peak of `veil encrypt`): the engines load in the commands that use them.
+    code = "import sys, veil.cli; print(sorted(m for m in sys.modules if m.startswith('veil.')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    loaded = result.stdout
+    for engine in ("veil.detect", "veil.transform", "veil.audit", "veil.gateway", "veil.scan"):
+        assert f"'{engine}'" not in loaded
+
+
 def test_unknown_command_is_a_usage_error() -> None:
     code, _ = veil("frobnicate")
     assert code == EXIT_USAGE

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from veil.cli._app import VeilGroup, app, audit_event, out, print_json, settings_from_context
 from veil.errors import InputError
-from veil.transform import PolicyStore, parse_policy
+
+if TYPE_CHECKING:
+    from veil.transform import PolicyStore
 
 policy_app = typer.Typer(
     cls=VeilGroup,
@@ -27,6 +29,9 @@ FileArgument = Annotated[Path, typer.Argument(help="Policy YAML file, or - for s
 
 
 def _store(ctx: typer.Context) -> PolicyStore:
+    # The policy code loads the detection engine: only in the commands that need it.
+    from veil.transform import PolicyStore
+
     return PolicyStore(settings_from_context(ctx).home)
 
 
@@ -56,6 +61,8 @@ def _active_keys_using(ctx: typer.Context, name: str) -> list[str]:
 @policy_app.command("check")
 def check(file: FileArgument, as_json: JsonOption = False) -> None:
     """Validate a policy file without installing it (exit 2 with the line at fault)."""
+    from veil.transform import parse_policy
+
     text, origin = _read(file)
     policy = parse_policy(text, origin=origin)
     if as_json:
