@@ -156,7 +156,18 @@ def serve(
     gateway.engine.dispose()
     config = uvicorn.Config("veil.gateway:worker_app", factory=True, workers=workers, **_UVICORN)
     supervisor = Multiprocess(config, sockets=[sock])
-    with tempfile.TemporaryDirectory(prefix="veil-metrics-") as metrics_dir:
+    # The workers' metrics (SharedMetrics) live in VEIL_HOME, private to its user: the
+    # counters name virtual key ids.
+    run_dir = settings.home / "run"
+    try:
+        run_dir.mkdir(mode=0o700, exist_ok=True)
+        metrics = tempfile.TemporaryDirectory(prefix="metrics-", dir=run_dir)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot create the workers' metrics directory in {run_dir}: {exc.strerror}.",
+            hint="Make VEIL_HOME writable by the user running veil serve.",
+        ) from None
+    with metrics as metrics_dir:
         os.environ[METRICS_DIR_VARIABLE] = metrics_dir  # inherited by the workers
         supervisor.run()
     if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
