@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from veil.gateway._metrics import Metrics, SharedMetrics
 
@@ -22,10 +26,26 @@ def _series(text: str) -> dict[str, str]:
     return dict(line.rsplit(" ", 1) for line in lines)
 
 
-def test_a_snapshot_added_to_empty_counts_renders_the_same() -> None:
-    metrics = _worker(3, 0.02, {"EMAIL": 2, "PHONE": 1})
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["chat.completions", "embeddings", "messages"]),
+            st.sampled_from([200, 400, 429, 502]),
+            st.floats(min_value=0, max_value=100, allow_nan=False),
+        ),
+        max_size=30,
+    ),
+    st.dictionaries(st.sampled_from(["EMAIL", "PHONE", "PERSON"]), st.integers(1, 5)),
+)
+def test_a_snapshot_through_json_added_to_empty_counts_renders_the_same(
+    calls: list[tuple[str, int, float]], kinds: dict[str, int]
+) -> None:
+    metrics = Metrics()
+    for endpoint, status, seconds in calls:
+        metrics.observe(endpoint, status, seconds)
+    metrics.found(Counter(kinds))
     copy = Metrics()
-    copy.add(metrics.snapshot())
+    copy.add(json.loads(json.dumps(metrics.snapshot())))
     assert copy.render() == metrics.render()
 
 
