@@ -148,6 +148,21 @@ def test_bad_outcome_is_an_input_error(ledger: Ledger) -> None:
         ledger.append("svc", "x", "maybe")
 
 
+@pytest.mark.parametrize("value", [{1, 2}, b"raw", object()])
+def test_details_that_are_not_json_are_an_input_error(ledger: Ledger, value: object) -> None:
+    with pytest.raises(InputError, match="must be JSON"):
+        ledger.append("svc", "x", "ok", details={"value": value})
+
+
+def test_details_that_contain_themselves_are_an_input_error(ledger: Ledger) -> None:
+    looped: dict[str, object] = {}
+    looped["self"] = looped
+    before = ledger.append("svc", "x", "ok").seq
+    with pytest.raises(InputError, match="must be JSON"):
+        ledger.append("svc", "x", "ok", details={"looped": looped})
+    assert ledger.append("svc", "x", "ok").seq == before + 1  # nothing written for it
+
+
 def test_edited_entry_is_named(ledger: Ledger, engine: Engine) -> None:
     tamper(
         engine,

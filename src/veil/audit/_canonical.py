@@ -11,12 +11,36 @@ package. A property test holds the two paths equal.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import rfc8785
 
 _MAX_SAFE = 2**53 - 1
 _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# The C encoder behind JSONEncoder.encode, built once with the same settings rather than
+# on every call (half the time of encoding a small entry's details). No circular-reference
+# markers: values reaching it passed _simple, which recursed through them already.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # None outside CPython
+_c_encode: Callable[[Any, int], Iterable[str]] | None = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", True, False, True
+    )
+)
+
+
+def _encode(value: Any) -> str:
+    if _c_encode is None:
+        return _encoder.encode(value)
+    return "".join(_c_encode(value, 0))
 
 
 def _simple(value: Any) -> bool:
@@ -60,7 +84,7 @@ def canonical_json(value: Any) -> bytes:
     """The RFC 8785 encoding of ``value`` (raises what ``rfc8785.dumps`` raises)."""
     if _simple(value):
         try:
-            return _encoder.encode(value).encode("utf-8")
+            return _encode(value).encode("utf-8")
         except UnicodeEncodeError:
             pass  # a lone surrogate: RFC 8785 escapes it
     return rfc8785.dumps(value)

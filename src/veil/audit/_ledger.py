@@ -464,10 +464,11 @@ class Ledger:
                 f"Unknown audit outcome {outcome!r}; use one of {', '.join(sorted(OUTCOMES))}."
             )
         details = dict(item.get("details") or {})
-        self._check_details(details)
         try:
+            self._check_details(details)
             encoded = canonical_json(details)
-        except (TypeError, ValueError, rfc8785.CanonicalizationError):
+        except (TypeError, ValueError, RecursionError, rfc8785.CanonicalizationError):
+            # RecursionError: a value that contains itself
             raise InputError(
                 "Audit details must be JSON: strings, numbers, booleans, null, lists and objects."
             ) from None
