@@ -91,9 +91,12 @@ class Policies:
         now = time.monotonic()
         version = self._versions.get(name)
         if version is None:
+            # The file's signature before its text: a replacement in between is then
+            # seen as a change on the next check, never missed.
+            signature = self._store.signature(name)
             stored = self._store.get(name)
             version = self._versions[name] = _Version(
-                stored.sha256, self._store.signature(name), self._build(stored), now
+                stored.sha256, signature, self._build(stored), now
             )
             self._record(name, "ok", {"sha256": stored.sha256})
             return version.redactors
