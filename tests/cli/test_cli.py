@@ -179,6 +179,19 @@ def test_doctor_fails_when_the_configured_ner_model_is_missing(
     assert "never downloads" in ner["detail"] or "spaCy is not installed" in ner["detail"]
 
 
+def test_doctor_fails_on_an_installed_policy_that_cannot_load(veil_home: Path) -> None:
+    veil("db", "upgrade")
+    (veil_home / "policies").mkdir(parents=True)
+    (veil_home / "policies" / "support.yaml").write_text("version: 1\ndefault: {operator: zap}\n")
+    code, checks = doctor_checks()
+    assert code == EXIT_FINDINGS
+    policies = checks["policies"]
+    assert policies["status"] == "fail"
+    assert "support" in policies["detail"]
+    assert "support.yaml:2" in policies["detail"]
+    assert "veil policy check" in policies["fix"]
+
+
 def test_detect_with_a_missing_ner_model_is_a_configuration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

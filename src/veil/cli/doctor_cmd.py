@@ -186,6 +186,30 @@ def check_ner(settings: Settings) -> Check:
     return Check("NER (names, places, organizations)", "ok", f"model {settings.ner_model}")
 
 
+def check_policies(settings: Settings) -> Check:
+    """Installed policies must load: a key naming a broken one fails its requests in any
+    gateway process that has not loaded it yet."""
+    from veil.transform import DEFAULT_POLICY, PolicyStore
+
+    store = PolicyStore(settings.home)
+    names = [name for name in store.names() if name != DEFAULT_POLICY]
+    broken = []
+    for name in names:
+        try:
+            store.get(name)
+        except VeilError as exc:
+            broken.append(f"{name} ({exc.message})")
+    if broken:
+        return Check(
+            "policies",
+            "fail",
+            f"{len(broken)} of {len(names)} cannot load: {'; '.join(broken)}",
+            "fix the file, then veil policy check FILE && veil policy install FILE",
+        )
+    detail = f"{len(names)} installed, all valid" if names else "only the shipped default"
+    return Check("policies", "ok", detail)
+
+
 def run_checks() -> list[Check]:
     env_file = env_file_path()
     checks = check_env_file(env_file)
@@ -202,6 +226,7 @@ def run_checks() -> list[Check]:
     checks.extend(check_database(settings))
     checks.extend(check_providers(settings))
     checks.append(check_ner(settings))
+    checks.append(check_policies(settings))
     return checks
 
 
@@ -212,7 +237,8 @@ _MARKS = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]", 
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Check the installation: file modes, .gitignore, database, provider endpoints.
+    """Check the installation: file modes, .gitignore, database, provider endpoints,
+    the NER model, installed policies.
 
     Each problem comes with the command that fixes it. Exits 1 when a check fails.
     """

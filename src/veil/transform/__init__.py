@@ -16,11 +16,12 @@ from veil.transform._policy import (
     load_policy,
     parse_policy,
 )
-from veil.transform._policy_store import PolicyStore, StoredPolicy
+from veil.transform._policy_store import DEFAULT_POLICY, PolicyStore, StoredPolicy
 from veil.transform._pseudonymizer import TOKEN, Pseudonymizer, StreamRestorer
 from veil.transform._redactor import Redaction, Redactor, redact, shared_detector
 
 __all__ = [
+    "DEFAULT_POLICY",
     "TOKEN",
     "Policy",
     "PolicyStore",

@@ -18,7 +18,7 @@ from veil._yaml import read_text
 from veil.errors import InputError
 from veil.transform._policy import Policy, default_policy_text, parse_policy
 
-DEFAULT = "default"
+DEFAULT_POLICY = "default"
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 
@@ -56,19 +56,24 @@ class PolicyStore:
     def names(self) -> list[str]:
         """``default`` and every installed name, sorted."""
         files = self.directory.glob("*.yaml") if self.directory.is_dir() else []
-        return [DEFAULT, *sorted(p.stem for p in files if NAME.match(p.stem) and p.stem != DEFAULT)]
+        return [
+            DEFAULT_POLICY,
+            *sorted(p.stem for p in files if NAME.match(p.stem) and p.stem != DEFAULT_POLICY),
+        ]
 
     def get(self, name: str) -> StoredPolicy:
         """The policy ``name``, validated (an :class:`InputError` naming the line)."""
         text = self.text(name)
-        if name == DEFAULT:
-            return StoredPolicy(DEFAULT, None, _digest(text), parse_policy(text, origin=DEFAULT))
+        if name == DEFAULT_POLICY:
+            return StoredPolicy(
+                DEFAULT_POLICY, None, _digest(text), parse_policy(text, origin=DEFAULT_POLICY)
+            )
         path = self.path(name)
         return StoredPolicy(name, path, _digest(text), parse_policy(text, origin=str(path)))
 
     def text(self, name: str) -> str:
         """The YAML of ``name`` as stored, valid or not."""
-        if name == DEFAULT:
+        if name == DEFAULT_POLICY:
             return default_policy_text()
         path = self.path(name)
         if not path.is_file():
@@ -81,7 +86,7 @@ class PolicyStore:
 
     def signature(self, name: str) -> tuple[int, int, int] | None:
         """What changes when the policy's file is replaced or edited (None: no file)."""
-        if name == DEFAULT:
+        if name == DEFAULT_POLICY:
             return (0, 0, 0)
         try:
             stat = os.stat(self.path(name))
@@ -93,7 +98,7 @@ class PolicyStore:
         """Validate ``text`` and store it as ``name`` (atomically: a running gateway
         reads the old file or the new one, never a mix); returns the stored policy and
         the digest of the one it replaced, if any."""
-        if name == DEFAULT:
+        if name == DEFAULT_POLICY:
             raise InputError(
                 "The policy `default` is the one shipped with Veil and cannot be replaced.",
                 hint="Install yours under another name and give it to the virtual keys "
@@ -108,7 +113,7 @@ class PolicyStore:
 
     def remove(self, name: str) -> str:
         """Delete an installed policy (valid or not); returns its digest."""
-        if name == DEFAULT:
+        if name == DEFAULT_POLICY:
             raise InputError("The policy `default` is shipped with Veil and cannot be removed.")
         text = self.text(name)
         self.path(name).unlink()
