@@ -10,20 +10,13 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from typer.testing import CliRunner
 
+from tests.cli.conftest import veil
 from veil.analytics import open_events
-from veil.cli import app
 from veil.config import load_settings
 from veil.errors import EXIT_OK, EXIT_USAGE
 
-runner = CliRunner()
 NOW = datetime.now(UTC)
-
-
-def veil(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 @pytest.fixture(autouse=True)

@@ -11,20 +11,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
 
+from tests.cli.conftest import veil
 from veil.audit import merkle, open_ledger
-from veil.cli import app
 from veil.config import load_settings
 from veil.errors import EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
 from veil.store import engine_for
-
-runner = CliRunner()
-
-
-def veil(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 @pytest.fixture(autouse=True)

@@ -10,17 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.cli.conftest import veil
 from veil import __version__
 from veil.cli import app
 from veil.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 
 OPENAI_KEY = "sk-proj-Zq3v9XbT7LmN2pQr8sUvWx4yZa1f"
-runner = CliRunner()
-
-
-def veil(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def test_version() -> None:

@@ -11,26 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from veil.cli import app
+from tests.cli.conftest import veil
 from veil.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
 
 TOKEN = "ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI"
 TEXT = f"Hi, I am bob@example.com, call +1-415-555-0132. token {TOKEN}\n"
-runner = CliRunner()
-
-
-def veil(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), input=stdin)
-    return result.exit_code, result.output
-
-
-@pytest.fixture
-def master_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    key = base64.b64encode(os.urandom(32)).decode()
-    monkeypatch.setenv("VEIL_MASTER_KEY", key)
-    return key
 
 
 def test_detect_table_masks_values_and_exits_1() -> None:

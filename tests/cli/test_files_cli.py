@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import subprocess
@@ -10,23 +9,14 @@ from pathlib import Path
 
 import pyrage
 import pytest
-from typer.testing import CliRunner
 
-from veil.cli import app
+from tests.cli.conftest import veil
 from veil.errors import EXIT_ERROR, EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
 
-runner = CliRunner()
 CONTENT = os.urandom(300_000) + b"end"
 
 
-def veil(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), input=stdin)
-    return result.exit_code, result.output
-
-
-@pytest.fixture(autouse=True)
-def master_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VEIL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+pytestmark = pytest.mark.usefixtures("master_key")
 
 
 @pytest.fixture

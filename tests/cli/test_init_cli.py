@@ -10,17 +10,9 @@ import keyring
 import keyring.backend
 import keyring.backends.fail
 import pytest
-from typer.testing import CliRunner
 
-from veil.cli import app
+from tests.cli.conftest import veil
 from veil.errors import EXIT_ERROR, EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
-
-runner = CliRunner()
-
-
-def veil(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def test_commands_needing_a_key_fail_until_init() -> None:
@@ -76,8 +68,8 @@ def test_init_with_a_configured_key_creates_nothing(monkeypatch: pytest.MonkeyPa
 def test_init_with_a_passphrase_then_unlock_with_it(
     monkeypatch: pytest.MonkeyPatch, veil_home: Path
 ) -> None:
-    code, output = veil_stdin(
-        ["init", "--passphrase", "--from-stdin", "--json"], "correct horse battery"
+    code, output = veil(
+        "init", "--passphrase", "--from-stdin", "--json", stdin="correct horse battery"
     )
     assert code == EXIT_OK, output
     report = json.loads(output)
@@ -100,14 +92,9 @@ def test_init_with_a_passphrase_then_unlock_with_it(
 
 
 def test_a_short_passphrase_is_refused() -> None:
-    code, output = veil_stdin(["init", "--passphrase", "--from-stdin"], "short")
+    code, output = veil("init", "--passphrase", "--from-stdin", stdin="short")
     assert code == EXIT_USAGE
     assert "at least 12" in output
-
-
-def veil_stdin(args: list[str], stdin: str) -> tuple[int, str]:
-    result = runner.invoke(app, args, input=stdin)
-    return result.exit_code, result.output
 
 
 def test_init_with_a_local_kms_then_unlock_through_it(

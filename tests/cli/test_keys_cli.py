@@ -9,18 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from veil.cli import app
+from tests.cli.conftest import veil
 from veil.errors import EXIT_OK, EXIT_USAGE
 
-runner = CliRunner()
 SECRET = "sk-proj-Q7mZ2vX9pL4tR8wK1nB6cY3hJ5dF0gS2aE7uI9oP4lM8kN3"
-
-
-def veil(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), input=stdin)
-    return result.exit_code, result.output
 
 
 def master_key_in_env_file() -> str:

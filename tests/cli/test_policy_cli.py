@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from veil.cli import app
+from tests.cli.conftest import veil
 from veil.errors import EXIT_OK, EXIT_USAGE
 from veil.transform import default_policy_text
 
 STRICT = "version: 1\nname: strict\ndefault: {operator: redact}\n"
 BROKEN = "version: 1\ndefault: {operator: zap}\n"
-runner = CliRunner()
 
 
-def veil(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), input=stdin)
-    return result.exit_code, result.output
-
-
-@pytest.fixture(autouse=True)
-def master_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VEIL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+pytestmark = pytest.mark.usefixtures("master_key")
 
 
 def _ledger(action: str) -> list[dict[str, object]]:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 
 import pytest
-from typer.testing import CliRunner
 
-from veil.cli import app
+from tests.cli.conftest import veil
 from veil.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 KEY_VALUE = "sk-proj-Q7mZ2vX9pL4tR8wK1nB6cY3hJ5dF0gS2aE7uI9oP4lM8kN3"
-runner = CliRunner()
 
 
-def veil(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), input=stdin)
-    return result.exit_code, result.output
-
-
-@pytest.fixture(autouse=True)
-def master_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VEIL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+pytestmark = pytest.mark.usefixtures("master_key")
 
 
 def test_set_from_stdin_then_get_masked_and_revealed() -> None:
