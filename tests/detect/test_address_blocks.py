@@ -53,7 +53,8 @@ def test_without_the_option_only_the_pieces_are_found() -> None:
 def test_a_building_number_line_above_a_unit_line_joins_the_block() -> None:
     text = "> 077 Mellemstræde 74\n> Apt. 316\n> Vordingborg\n> Denmark 4760"
     assert spans(BLOCKS, text) == [
-        ("LOCATION", "077 Mellemstræde 74"),
+        ("LOCATION", "077"),
+        ("LOCATION", "Mellemstræde 74"),
         ("LOCATION", "Apt. 316"),
         ("LOCATION", "Vordingborg"),
         ("LOCATION", "Denmark"),
@@ -116,3 +117,13 @@ def test_the_cli_turns_blocks_on_with_veil_address_blocks(tmp_path: Path) -> Non
     )
     sources = [finding["source"] for finding in json.loads(done.stdout)["findings"]]
     assert "address-block" in sources
+
+
+def test_a_finding_over_several_short_lines_seeds_a_block_like_a_one_line_piece() -> None:
+    # The line above a military address in a signature ("Hopstop") is covered as the city
+    # line above a street line would be.
+    text = "Thomas Svendsen\n\nHopstop\nPSC 6477, Box 2981\nAPO AE 83700"
+    assert spans(BLOCKS, text)[-2:] == [
+        ("LOCATION", "Hopstop"),
+        ("LOCATION", "PSC 6477, Box 2981\nAPO AE 83700"),
+    ]

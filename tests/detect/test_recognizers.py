@@ -281,3 +281,43 @@ def test_a_country_name_inside_a_longer_word_is_not_a_country() -> None:
 
 def test_a_label_without_a_capitalized_name_is_not_a_person() -> None:
     assert kinds_in("the name: value pair and mr. nobody") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("Meet me at Unit 7194 Box 5854\nDPO AE 73472", "Unit 7194 Box 5854\nDPO AE 73472"),
+        ("office: PSC 0413, Box 8144\nAPO AA 42323 today", "PSC 0413, Box 8144\nAPO AA 42323"),
+        ("send it to uscgc aslakhanov\nfpo ae 44941?", "uscgc aslakhanov\nfpo ae 44941"),
+        ("located at USNS Møller FPO AP 85844-1234", "USNS Møller FPO AP 85844-1234"),
+    ],
+)
+def test_a_military_address_is_one_location_over_its_lines(text: str, address: str) -> None:
+    assert kinds_in(text) == [("LOCATION", address)]
+
+
+def test_a_unit_and_box_without_the_military_post_office_are_two_pieces() -> None:
+    assert kinds_in("Unit 7194 Box 5854, DPO office") == [
+        ("LOCATION", "Unit 7194"),
+        ("LOCATION", "Box 5854"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "street"),
+    [
+        ("lives at 846 31 Rue Al Imam Al Bakri, Cite Merzgui", "846 31 Rue Al Imam Al Bakri"),
+        ("Verda lives on 33 avenue de Provence street.", "33 avenue de Provence"),
+        ("see you at 8 rue du Temple tomorrow", "8 rue du Temple"),
+        ("lives at 67952 Höfðagata 39, Keflavík", "Höfðagata 39"),
+        ("Cindy Holinka 5720 Skoanveien 226", "Skoanveien 226"),
+        ("The bus station is on C. Beerninckstraat 88", "Beerninckstraat 88"),
+        ("his address: 5049 Harjukuja 54, SEINÄJOKI", "Harjukuja 54"),
+    ],
+)
+def test_european_street_forms(text: str, street: str) -> None:
+    assert ("LOCATION", street) in kinds_in(text)
+
+
+def test_a_street_suffix_inside_a_word_without_a_number_is_not_a_street() -> None:
+    assert kinds_in("the Kiviveien project and Rue the day") == []

@@ -79,16 +79,17 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
     """``findings`` with the lines of each multi-line address around a LOCATION covered."""
     if "\n" not in text:
         return findings
-    # Seeds: LOCATION findings alone on a short line (most sit inside sentences: skipped
-    # with two string searches, before any pattern runs).
+    # Seeds: LOCATION findings alone on a short line, or on the short lines they cover (a
+    # military address: "PSC 3117, Box 0609\nAPO AA 44332"). Most sit inside sentences:
+    # skipped with two string searches, before any pattern runs.
     seeds: list[tuple[Finding, int, int]] = []
     for finding in findings:
         if finding.kind != "LOCATION":
             continue
         line_start = text.rfind("\n", 0, finding.start) + 1
-        line_end = text.find("\n", finding.start)
+        line_end = text.find("\n", finding.end)
         line_end = len(text) if line_end == -1 else line_end
-        if finding.end <= line_end and line_end - line_start <= _MAX_LINE + 16:
+        if line_end - line_start <= _MAX_LINE + 16:
             seeds.append((finding, line_start, line_end))
     if not seeds:
         return findings
