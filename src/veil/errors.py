@@ -43,6 +43,11 @@ class KeyMaterialError(VeilError):
     exit_code = EXIT_ERROR
 
 
+class KeyShreddedError(KeyMaterialError):
+    """The data key was destroyed on purpose (a data subject's erasure): what it sealed
+    can no longer be read, by design."""
+
+
 class IntegrityError(VeilError):
     """Stored data was altered: a tampered ledger, a corrupted or truncated ciphertext."""
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from veil.audit import Ledger, merkle, verify_archive
@@ -126,6 +128,68 @@ def test_only_exact_digests_skip_the_details_check(ledger: Ledger) -> None:
     disguised = ledger.digest("x") + " mail bob@example.com"
     with pytest.raises(PolicyViolationError, match=r"details\.prompt_digest.*EMAIL"):
         ledger.append("svc", "gateway.call", "ok", details={"prompt_digest": disguised})
+
+
+def test_personal_data_sealed_for_its_subject_is_accepted_and_reads_back(ledger: Ledger) -> None:
+    sealed = ledger.seal("user-9", "bob@example.com")
+    assert "bob" not in sealed
+    ledger.append("svc", "support.ticket", "ok", subject="user-9", details={"email": sealed})
+    assert ledger.entries(subject="user-9")[0]["details"]["email"] == sealed
+    assert ledger.unseal(sealed) == "bob@example.com"
+
+
+def test_text_that_only_starts_like_a_sealed_value_is_still_checked(ledger: Ledger) -> None:
+    sealed = ledger.seal("user-9", "x")
+    for disguised in ("sealed:v1:bob@example.com", sealed + " mail bob@example.com"):
+        with pytest.raises(PolicyViolationError, match="EMAIL"):
+            ledger.append("svc", "support.ticket", "ok", details={"email": disguised})
+    with pytest.raises(InputError, match="sealed:v1"):
+        ledger.unseal("sealed:v1:" + "A" * 60)
+
+
+def test_an_access_request_opens_the_subjects_values_and_is_recorded(ledger: Ledger) -> None:
+    details = {"email": ledger.seal("user-9", "bob@example.com"), "tags": ["vip"]}
+    ledger.append("svc", "support.ticket", "ok", subject="user-9", details=details)
+    found = ledger.access("user-9", "dpo")
+    assert [entry["details"] for entry in found] == [{"email": "bob@example.com", "tags": ["vip"]}]
+    recorded = ledger.entries(action="subject.access")
+    assert [(e["actor"], e["subject"], e["details"]) for e in recorded] == [
+        ("dpo", "user-9", {"entries": 1})
+    ]
+
+
+def test_erasure_shreds_the_subjects_values_and_the_ledger_still_verifies(
+    ledger: Ledger,
+) -> None:
+    mine = ledger.seal("user-9", "bob@example.com")
+    theirs = ledger.seal("user-8", "eve@example.com")
+    ledger.append("svc", "support.ticket", "ok", subject="user-9", details={"email": mine})
+    ledger.append("svc", "support.ticket", "ok", subject="user-8", details={"email": theirs})
+    entry = ledger.erase_subject("user-9", "dpo")
+    assert (entry.action, entry.subject, entry.details) == (
+        "subject.erase",
+        "user-9",
+        {"keys_destroyed": 1},
+    )
+    assert ledger.unseal(mine) is None
+    assert ledger.unseal(theirs) == "eve@example.com"
+    assert ledger.access("user-9", "dpo")[0]["details"] == {"email": "[erased]"}
+    assert ledger.verify()["entries"] == 12 + 4  # verify raises on any integrity failure
+
+
+def test_a_subject_can_be_sealed_for_again_after_erasure(ledger: Ledger) -> None:
+    old = ledger.seal("user-9", "old@example.com")
+    ledger.erase_subject("user-9", "dpo")
+    new = ledger.seal("user-9", "new@example.com")
+    assert (ledger.unseal(old), ledger.unseal(new)) == (None, "new@example.com")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=st.text(max_size=200))
+def test_seal_then_unseal_is_the_identity(ledger: Ledger, value: str) -> None:
+    assert ledger.unseal(ledger.seal("user-1", value)) == value
 
 
 def test_remembered_clean_details_do_not_let_a_changed_value_through(ledger: Ledger) -> None:

@@ -126,3 +126,29 @@ def test_archive_then_verify_and_verify_archive(tmp_path: Path) -> None:
     assert json.loads(output)["entries"] == 6
     code, output = veil("audit", "archive", "--out", str(tmp_path / "again.jsonl"))
     assert "Nothing to archive" in output
+
+
+def test_access_then_erase_a_data_subject() -> None:
+    ledger = open_ledger(load_settings())
+    sealed = ledger.seal("customer-7", "+1 415 555 0133")
+    ledger.append("svc", "support.call", "ok", subject="customer-7", details={"phone": sealed})
+    ledger.close()
+
+    code, output = veil("audit", "access", "customer-7")
+    assert code == EXIT_OK
+    entries = json.loads(output)
+    assert [e["details"] for e in entries] == [{"n": 5}, {"phone": "+1 415 555 0133"}]
+
+    code, output = veil("audit", "erase", "customer-7")
+    assert code == EXIT_USAGE  # nothing happens without --yes
+    assert "--yes" in output
+    code, output = veil("audit", "erase", "customer-7", "--yes", "--json")
+    assert code == EXIT_OK
+    assert json.loads(output)["keys_destroyed"] == 1
+
+    code, output = veil("audit", "access", "customer-7", "--format", "jsonl")
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert lines[1]["details"] == {"phone": "[erased]"}
+    assert [e["action"] for e in lines[2:]] == ["subject.access", "subject.erase"]
+    code, output = veil("audit", "verify", "--json")
+    assert (code, json.loads(output)["entries"]) == (EXIT_OK, 6 + 4)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from veil.errors import InputError, IntegrityError, KeyMaterialError
+from veil.errors import InputError, IntegrityError, KeyMaterialError, KeyShreddedError
 from veil.keys import KeyStore, RootKey, Vault, env_variable
 from veil.store import create_engine_for, upgrade
 
@@ -94,6 +94,16 @@ def test_shredding_a_subject_makes_its_data_unreadable_even_from_a_backup(
     with pytest.raises(KeyMaterialError, match="shredded"):
         store.open("subject", backup_copy)
     assert store.open("subject", other) == b"Bob's address"
+
+
+def test_data_sealed_for_a_subject_after_shredding_gets_a_fresh_key(store: KeyStore) -> None:
+    before = store.seal("subject", b"old address", subject="customer-42")
+    store.shred("customer-42")
+    after = store.seal("subject", b"new address", subject="customer-42")
+    assert store.open("subject", after) == b"new address"
+    with pytest.raises(KeyShreddedError):
+        store.open("subject", before)
+    assert store.shred("customer-42") == 1  # the fresh key only
 
 
 def test_an_unknown_key_id_names_it(store: KeyStore, engine: Engine) -> None:

@@ -32,8 +32,8 @@ from veil.audit import merkle
 from veil.audit._canonical import canonical_json
 from veil.audit._writer import IDLE_RELEASE_S, GroupWriter
 from veil.detect import Detector
-from veil.errors import InputError, IntegrityError, PolicyViolationError
-from veil.keys import KeyStore, RootKey
+from veil.errors import InputError, IntegrityError, KeyShreddedError, PolicyViolationError
+from veil.keys import KeyStore, RootKey, is_sealed_blob
 from veil.store import (
     SQLITE_BEGIN_OPTION,
     as_utc,
@@ -53,6 +53,8 @@ ARCHIVE_FORMAT = "veil-audit-segment-v1"
 OUTCOMES = frozenset({"ok", "denied", "blocked", "error", "redacted", "allowed"})
 _TREE_HEAD_CONTEXT = b"veil-tree-head-v1\0"
 _SEPARATOR = "\n\u2063\n"  # blank line + invisible separator: ends every pattern
+# What an access request shows for a value whose subject's key was destroyed.
+ERASED = "[erased]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,16 +205,37 @@ _CLEAN_CACHE_SIZE = 4096
 _DIGEST = re.compile(r"hmac-sha256:[0-9a-f]{64}")
 
 
-def _is_digest(value: str) -> bool:
-    # What Ledger.digest returns: 256 bits of keyed hash, nothing to scan for.
-    return len(value) == 76 and _DIGEST.fullmatch(value) is not None
+_SEALED_PREFIX = "sealed:v1:"
+_SEALED_BODY = re.compile(r"[A-Za-z0-9_-]{40,}")
+_SUBJECT_PURPOSE = "ledger-subject"
+_SUBJECT_AAD = b"veil-ledger-details-v1"
+
+
+def _is_opaque(value: str) -> bool:
+    # What Ledger.digest returns (256 bits of keyed hash) or Ledger.seal (ciphertext under
+    # a data subject's key): nothing to scan for.
+    if len(value) == 76:
+        return _DIGEST.fullmatch(value) is not None
+    return value.startswith(_SEALED_PREFIX) and _sealed_blob(value) is not None
+
+
+def _sealed_blob(value: str) -> bytes | None:
+    """The key store's blob inside a value :meth:`Ledger.seal` returned, else None."""
+    body = value[len(_SEALED_PREFIX) :]
+    if not value.startswith(_SEALED_PREFIX) or _SEALED_BODY.fullmatch(body) is None:
+        return None
+    try:
+        blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError:
+        return None
+    return blob if is_sealed_blob(blob) else None
 
 
 def _texts(value: Any, out: list[str]) -> list[str]:
     """Every string in ``value`` the engine must check, values and mapping keys alike
     (what :func:`_strings` yields, without paths: the check of every entry runs this)."""
     if isinstance(value, str):
-        if not _is_digest(value):
+        if not _is_opaque(value):
             out.append(value)
     elif isinstance(value, Mapping):
         for key, item in value.items():
@@ -229,7 +252,7 @@ def _texts(value: Any, out: list[str]) -> list[str]:
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """:func:`_texts` with the path of each string, to name the one at fault."""
     if isinstance(value, str):
-        if not _is_digest(value):
+        if not _is_opaque(value):
             yield path, value
     elif isinstance(value, Mapping):
         for key, item in value.items():
@@ -261,6 +284,7 @@ class Ledger:
         self.public_key = self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.key_id = "lk-" + hashlib.sha256(self.public_key).hexdigest()[:12]
         self._digest_key = keys.material("ledger-digest")
+        self._keys = keys
         self._detector = detector
         # Entries written by Veil's own services repeat the same detail strings (names of
         # kinds, actions, endpoints; numbers are not scanned), so texts found clean are
@@ -289,6 +313,62 @@ class Ledger:
         recovered by hashing guesses without the key)."""
         data = content.encode() if isinstance(content, str) else content
         return "hmac-sha256:" + hmac.digest(self._digest_key, data, "sha256").hex()
+
+    def seal(self, subject: str, value: str) -> str:
+        """``value`` sealed under ``subject``'s own data key, for ``details``: personal
+        data an entry must keep (the e-mail address a request concerned). It reads back
+        through :meth:`unseal` until :meth:`erase_subject` destroys the key; the entry's
+        hashes never change. Sealed values are ciphertext, so the details check skips
+        them."""
+        if not subject:
+            raise InputError("Sealing needs the data subject's identifier.")
+        blob = self._keys.seal(_SUBJECT_PURPOSE, value.encode(), _SUBJECT_AAD, subject=subject)
+        return _SEALED_PREFIX + base64.urlsafe_b64encode(blob).decode().rstrip("=")
+
+    def unseal(self, value: str) -> str | None:
+        """The value :meth:`seal` sealed, or None once its subject was erased."""
+        blob = _sealed_blob(value)
+        if blob is None:
+            raise InputError("Not a value sealed by the audit ledger (sealed:v1:...).")
+        try:
+            return self._keys.open(_SUBJECT_PURPOSE, blob, _SUBJECT_AAD).decode()
+        except KeyShreddedError:
+            return None
+
+    def _unsealed(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if _sealed_blob(value) is None:
+                return value
+            opened = self.unseal(value)
+            return ERASED if opened is None else opened
+        if isinstance(value, Mapping):
+            return {key: self._unsealed(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._unsealed(item) for item in value]
+        return value
+
+    def access(self, subject: str, actor: str) -> list[dict[str, Any]]:
+        """A data subject's access request: every entry about ``subject``, oldest first,
+        with the values sealed for them opened (:data:`ERASED` where their key was
+        destroyed). The request is recorded (``subject.access``, with the number of
+        entries found) before anything is returned."""
+        if not subject:
+            raise InputError("An access request needs the data subject's identifier.")
+        found = self.entries(subject=subject)
+        self.append(actor, "subject.access", "ok", subject=subject, details={"entries": len(found)})
+        return [{**entry, "details": self._unsealed(entry["details"])} for entry in found]
+
+    def erase_subject(self, subject: str, actor: str) -> Entry:
+        """A data subject's erasure request: destroy the keys of everything sealed for
+        ``subject`` (crypto-shredding; no entry changes, so the chain still verifies), then
+        record the erasure (``subject.erase``). Running it again records it again and
+        destroys keys created since."""
+        if not subject:
+            raise InputError("An erasure request needs the data subject's identifier.")
+        destroyed = self._keys.shred(subject)
+        return self.append(
+            actor, "subject.erase", "ok", subject=subject, details={"keys_destroyed": destroyed}
+        )
 
     def _known_clean(self, text: str) -> bool:
         if text in self._clean_texts:

@@ -152,6 +152,66 @@ def query(
     export_records(entries, output_format, columns)
 
 
+@audit_app.command("access")
+def access(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="The data subject's identifier in the ledger.")],
+    output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "json",
+) -> None:
+    """Answer a data subject's access request (GDPR art. 15): every entry about SUBJECT,
+    with the values sealed for them opened ("[erased]" after an erasure).
+
+    The request is recorded in the ledger (`subject.access`, the OS user as actor).
+    """
+    import getpass
+
+    check_export_format(output_format)
+    ledger = _ledger(ctx)
+    try:
+        entries = ledger.access(subject, getpass.getuser())
+    finally:
+        ledger.close()
+    columns = ["seq", "time", "actor", "action", "outcome", "subject", "resource", "details"]
+    export_records(entries, output_format, columns)
+
+
+@audit_app.command("erase")
+def erase(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="The data subject's identifier in the ledger.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: the erasure cannot be undone.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a data subject's erasure request (GDPR art. 17) by crypto-shredding: destroy
+    SUBJECT's keys, so everything sealed for them (in the ledger, in backups, in archives)
+    can no longer be read, while every entry and hash stays and `veil audit verify` passes.
+
+    The erasure is recorded in the ledger (`subject.erase`, the OS user as actor).
+    """
+    import getpass
+
+    if not yes:
+        raise InputError(
+            "Erasing a data subject destroys their keys for good.",
+            hint="Run again with --yes to confirm.",
+        )
+    ledger = _ledger(ctx)
+    try:
+        entry = ledger.erase_subject(subject, getpass.getuser())
+    finally:
+        ledger.close()
+    destroyed = entry.details["keys_destroyed"]
+    if as_json:
+        print_json({"subject": subject, "keys_destroyed": destroyed, "seq": entry.seq})
+    else:
+        out.print(
+            f"[green]✓[/] data subject erased: {destroyed} key(s) destroyed; recorded as "
+            f"audit entry {entry.seq}"
+        )
+
+
 @audit_app.command("archive")
 def archive(
     ctx: typer.Context,

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         passphrase_file,
         root_key_from_settings,
     )
-    from veil.keys._store import KeyStore
+    from veil.keys._store import KeyStore, is_sealed_blob
     from veil.keys._vault import Vault, VaultEntry, env_variable
 
 _HOMES = {
@@ -45,6 +45,7 @@ _HOMES = {
     "passphrase_file": "veil.keys._root",
     "root_key_from_settings": "veil.keys._root",
     "KeyStore": "veil.keys._store",
+    "is_sealed_blob": "veil.keys._store",
     "Vault": "veil.keys._vault",
     "VaultEntry": "veil.keys._vault",
     "env_variable": "veil.keys._vault",
@@ -62,6 +63,7 @@ __all__ = [
     "create_passphrase_root_key",
     "env_variable",
     "generate_root_key",
+    "is_sealed_blob",
     "keyring_file",
     "kms_file",
     "kms_from_url",

@@ -13,6 +13,7 @@ ciphertext+tag``; the associated data binds purpose, key id and the caller's ``a
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -26,11 +27,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 
-from veil.errors import IntegrityError, KeyMaterialError
+from veil.errors import IntegrityError, KeyMaterialError, KeyShreddedError
 from veil.keys._root import RootKey
 from veil.store import SQLITE_BEGIN_OPTION, data_keys
 
 _MAGIC = b"VK1"
+_KEY_ID = re.compile(r"dk-[0-9a-f]{20}")
 
 
 def _wrap_aad(purpose: str, subject: str, key_id: str, root_key_id: str) -> bytes:
@@ -47,6 +49,18 @@ def _parse_sealed(purpose: str, blob: bytes) -> tuple[str, bytes, bytes]:
     length = int.from_bytes(blob[3:5], "big")
     key_id = blob[5 : 5 + length].decode("ascii", errors="replace")
     return key_id, blob[5 + length : 17 + length], blob[17 + length :]
+
+
+def is_sealed_blob(blob: bytes) -> bool:
+    """Whether ``blob`` has the shape of what :meth:`KeyStore.seal` returns (magic, a data
+    key id, nonce and tag): ciphertext, nothing a content scan could find in it."""
+    if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + 2 + 12 + 16:
+        return False
+    length = int.from_bytes(blob[3:5], "big")
+    return (
+        len(blob) >= 5 + length + 12 + 16
+        and _KEY_ID.fullmatch(blob[5 : 5 + length].decode("ascii", errors="replace")) is not None
+    )
 
 
 def _seal_with(purpose: str, key_id: str, key: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -87,7 +101,7 @@ class KeyStore:
     def _unwrap(self, row: Row[Any]) -> bytes:
         key_id = str(row.key_id)
         if row.wrapped is None:
-            raise KeyMaterialError(
+            raise KeyShreddedError(
                 f"Data key {key_id} was shredded: what it sealed can no longer be read.",
             )
         if row.root_key_id != self._root.key_id:
@@ -273,13 +287,21 @@ class KeyStore:
         return len(rows)
 
     def shred(self, subject: str) -> int:
-        """Destroy every data key of ``subject``; returns how many were destroyed."""
+        """Destroy every data key of ``subject``; returns how many were destroyed.
+
+        The destroyed keys' rows stay (renamed out of their purpose), so data sealed for
+        the subject later gets a fresh key and what the old ones sealed stays unreadable.
+        """
         if not subject:
             raise KeyMaterialError("Only a data subject's keys can be shredded.")
         with self._engine.begin() as connection:
             result = connection.execute(
                 update(data_keys)
                 .where(data_keys.c.subject == subject, data_keys.c.wrapped.is_not(None))
-                .values(wrapped=None, destroyed_at=datetime.now(UTC))
+                .values(
+                    purpose=data_keys.c.purpose + "#shredded-" + data_keys.c.key_id,
+                    wrapped=None,
+                    destroyed_at=datetime.now(UTC),
+                )
             )
         return int(result.rowcount or 0)
