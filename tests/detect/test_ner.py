@@ -143,3 +143,23 @@ def test_address_blocks_with_ner_stay_disjoint() -> None:
         found = detector.find(text)
         assert all(a.end <= b.start for a, b in itertools.pairwise(found))
         assert any(f.source == "address-block" for f in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("Mr. Rangel flew to HORTEN on Monday morning.", "HORTEN"),
+        ("Dr. Burke is a 53 year old man who grew up in KNIVSTA.", "KNIVSTA"),
+        ("Coden is a design agency based in NAANTALI.", "NAANTALI"),
+        ("I'm in ÖSTERSKÄR, at the conference", "ÖSTERSKÄR"),
+    ],
+)
+def test_a_name_after_a_phrase_only_places_take_is_a_location(text: str, place: str) -> None:
+    found = {(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)}
+    assert (place, "LOCATION") in found
+
+
+def test_an_organization_after_such_a_phrase_stays_an_organization() -> None:
+    text = "She moved to Acme Corporation last year."
+    found = {(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)}
+    assert ("Acme Corporation", "ORGANIZATION") in found

@@ -51,6 +51,22 @@ _CALENDAR_DATE = re.compile(
 )
 
 
+# A name right after a phrase that only places take ("flew to", "grew up in", "originally
+# from") is a place, whatever the model called it: the small models often label unfamiliar
+# city names ORG or PERSON ("flew to LEPPEN", "grew up in SUND").
+_PLACE_BEFORE = re.compile(
+    r"(?:\b(?:flew|flown|moved|relocated|travell?ed|emigrated|immigrated)(?: back)? to"
+    r"|\b(?:grew up|born|raised|based|lives|living|resides|residing|stationed) in"
+    r"|\boriginally from|\bi(?:'|’| a)m (?:currently |now )?in)[ \t]{1,2}$",
+    re.IGNORECASE,
+)
+_ORGANIZATION_WORD = re.compile(
+    r"\b(?:inc|corp|corporation|llc|ltd|gmbh|plc|group|bank|university|college|institute"
+    r"|company|co|hospital|school|foundation)\b\.?",
+    re.IGNORECASE,
+)
+
+
 def spacy_available() -> bool:
     return importlib.util.find_spec("spacy") is not None
 
@@ -131,6 +147,12 @@ class NerRecognizer:
                 continue
             if kind == "DATE" and not _CALENDAR_DATE.search(text[start:end]):
                 continue
+            if (
+                kind in ("ORGANIZATION", "PERSON")
+                and _PLACE_BEFORE.search(text, max(0, start - 40), start)
+                and not _ORGANIZATION_WORD.search(text, start, end)
+            ):
+                kind = "LOCATION"
             info = kind_info(kind)
             level = info.level if info is not None else Level.HIGH
             yield Finding(start, end, kind, NER_SCORE, level, self.source)
