@@ -264,6 +264,9 @@ def test_offsets_are_python_str_indices_after_non_ascii_text() -> None:
         ("correct it to Dr. Berta Szöllössy?", "Berta Szöllössy"),
         ("Mr. Pavlović flew to Oslo", "Pavlović"),
         ("Name: Élodie Guðmundsdóttir", "Élodie Guðmundsdóttir"),
+        ("Hi, my name is Rubija.", "Rubija"),
+        ("and his last name is Boyle", "Boyle"),
+        ("Friends call me Aantje Møller", "Aantje Møller"),
     ],
 )
 def test_names_after_titles_and_form_labels(text: str, name: str) -> None:
@@ -281,6 +284,7 @@ def test_a_country_name_inside_a_longer_word_is_not_a_country() -> None:
 
 def test_a_label_without_a_capitalized_name_is_not_a_person() -> None:
     assert kinds_in("the name: value pair and mr. nobody") == []
+    assert kinds_in("my name is not important; call me later") == []
 
 
 @pytest.mark.parametrize(
