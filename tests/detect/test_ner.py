@@ -163,3 +163,9 @@ def test_an_organization_after_such_a_phrase_stays_an_organization() -> None:
     text = "She moved to Acme Corporation last year."
     found = {(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)}
     assert ("Acme Corporation", "ORGANIZATION") in found
+
+
+def test_an_abbreviation_keeps_its_period_and_a_lowercase_article_is_not_part_of_a_name() -> None:
+    text = "I work for Pixia Corp. and read the Socialeffort Inc. website."
+    found = [(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)]
+    assert found == [("Pixia Corp.", "ORGANIZATION"), ("Socialeffort Inc.", "ORGANIZATION")]

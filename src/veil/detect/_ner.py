@@ -60,6 +60,7 @@ _PLACE_BEFORE = re.compile(
     r"|\boriginally from|\bi(?:'|’| a)m (?:currently |now )?in)[ \t]{1,2}$",
     re.IGNORECASE,
 )
+_ABBREVIATION_END = re.compile(r"\b(?:Inc|Ltd|Corp|Co|Bros|Jr|Sr)\.$")
 _ORGANIZATION_WORD = re.compile(
     r"\b(?:inc|corp|corporation|llc|ltd|gmbh|plc|group|bank|university|college|institute"
     r"|company|co|hospital|school|foundation)\b\.?",
@@ -138,9 +139,14 @@ class NerRecognizer:
             text = doc.text
             if text[start:end].strip().lower() in _NOT_ENTITIES:
                 continue
-            # spaCy may include a trailing possessive or punctuation: trim it.
+            # spaCy may include a trailing possessive or punctuation: trim it, but not the
+            # period of an abbreviation that ends a name ("Pixia Corp.", "John Smith Jr.").
             while end > start and text[end - 1] in " \t\n.,;:'’":
+                if text[end - 1] == "." and _ABBREVIATION_END.search(text, start, end):
+                    break
                 end -= 1
+            if text.startswith("the ", start) and end - start > 4:
+                start += 4  # a lowercase article is not part of a name ("the Acme Inc.")
             if text[end - 2 : end] in ("'s", "’s"):
                 end -= 2
             if end <= start:
