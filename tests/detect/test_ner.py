@@ -169,3 +169,16 @@ def test_an_abbreviation_keeps_its_period_and_a_lowercase_article_is_not_part_of
     text = "I work for Pixia Corp. and read the Socialeffort Inc. website."
     found = [(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)]
     assert found == [("Pixia Corp.", "ORGANIZATION"), ("Socialeffort Inc.", "ORGANIZATION")]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Tomomi Nishiyama lives at 86036 Rua do Arenque 1634.", "Tomomi Nishiyama"),
+        ("Scott had given Belle his address.", "Scott"),
+        ("Sandra lives on Hansinegata 120.", "Sandra"),
+    ],
+)
+def test_a_name_before_words_only_people_take_is_a_person(text: str, name: str) -> None:
+    found = {(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)}
+    assert (name, "PERSON") in found

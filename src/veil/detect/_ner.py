@@ -60,6 +60,18 @@ _PLACE_BEFORE = re.compile(
     r"|\boriginally from|\bi(?:'|’| a)m (?:currently |now )?in)[ \t]{1,2}$",
     re.IGNORECASE,
 )
+# Likewise a name before or after words only people take ("Sandra lives on …", "Hakuba
+# had given …", "her maiden name is Vida", "directed by Brad L Key"), which the small
+# models often call ORG or GPE.
+_PERSON_AFTER = re.compile(
+    r"[ \t]{1,2}(?:(?:lives|lived|living|resides)[ \t]+(?:at|on|in)|(?:had|has)[ \t]+given"
+    r"|was[ \t]+born|is[ \t]+an?[ \t]+\d{1,3}[ \t]+years?[ \t]+old)\b"
+)
+_PERSON_BEFORE = re.compile(
+    r"(?:\bmaiden[ \t]+name[ \t]+is|\bdirected[ \t]+by|\bstarring|\bwritten[ \t]+by"
+    r"|\bmarried[ \t]+to)[ \t]{1,3}$",
+    re.IGNORECASE,
+)
 _ABBREVIATION_END = re.compile(r"\b(?:Inc|Ltd|Corp|Co|Bros|Jr|Sr)\.$")
 _ORGANIZATION_WORD = re.compile(
     r"\b(?:inc|corp|corporation|llc|ltd|gmbh|plc|group|bank|university|college|institute"
@@ -153,12 +165,14 @@ class NerRecognizer:
                 continue
             if kind == "DATE" and not _CALENDAR_DATE.search(text[start:end]):
                 continue
-            if (
-                kind in ("ORGANIZATION", "PERSON")
-                and _PLACE_BEFORE.search(text, max(0, start - 40), start)
-                and not _ORGANIZATION_WORD.search(text, start, end)
-            ):
-                kind = "LOCATION"
+            if kind != "DATE" and not _ORGANIZATION_WORD.search(text, start, end):
+                if kind != "LOCATION" and _PLACE_BEFORE.search(text, max(0, start - 40), start):
+                    kind = "LOCATION"
+                elif kind != "PERSON" and (
+                    _PERSON_AFTER.match(text, end)
+                    or _PERSON_BEFORE.search(text, max(0, start - 40), start)
+                ):
+                    kind = "PERSON"
             info = kind_info(kind)
             level = info.level if info is not None else Level.HIGH
             yield Finding(start, end, kind, NER_SCORE, level, self.source)
