@@ -44,14 +44,15 @@ def with_first_chars(pattern: str, flags: int) -> str:
         chars, nullable = _sequence(list(parsed), ascii_only)
     except (_UnboundedError, re.error, RecursionError):
         return pattern
-    if nullable or not chars or len(chars) > _MAX_CHARS:
+    # Letters outside ASCII are rare in most text: they do not count against the limit.
+    if nullable or not chars or sum(c.isascii() for c in chars) > _MAX_CHARS:
         return pattern
     if parsed.state.flags & re.IGNORECASE:
         # Outside ASCII mode "k" also matches the Kelvin sign: only ASCII folding is known.
         if not ascii_only or not all(c.isascii() for c in chars):
             return pattern
         chars = {variant for c in chars for variant in (c.lower(), c.upper())}
-        if len(chars) > _MAX_CHARS:
+        if sum(c.isascii() for c in chars) > _MAX_CHARS:
             return pattern
     lookahead = "(?=[" + "".join(re.escape(c) for c in sorted(chars)) + "])"
     flags_prefix = _LEADING_FLAGS.match(pattern)
