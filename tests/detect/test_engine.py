@@ -229,6 +229,22 @@ def test_recognizer_specs_are_data() -> None:
     assert finding.kind == "ORDER_ID"
 
 
+def test_a_recognizer_can_report_several_groups_of_a_match_as_findings() -> None:
+    spec = RecognizerSpec(
+        id="x", kind="ORDER_ID", pattern=r"\b(?:(ORD\d{4})/)?(LINE\d{2})\b", group=(1, 2)
+    )
+    text = "see ORD1234/LINE07 and LINE08"
+    found = [text[f.start : f.end] for f in Detector([spec]).find(text)]
+    assert found == ["ORD1234", "LINE07", "LINE08"]  # a group that did not match: no finding
+
+
+@pytest.mark.parametrize("group", [(1, 3), ()])
+def test_a_list_of_groups_must_exist_in_the_pattern(group: tuple[int, ...]) -> None:
+    spec = RecognizerSpec(id="x", kind="X", pattern=r"(a)(b)", group=group)
+    with pytest.raises(InputError, match="uses group"):
+        Detector([spec])
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), min_size=50, max_size=120)

@@ -310,7 +310,9 @@ def test_a_unit_and_box_without_the_military_post_office_are_two_pieces() -> Non
 @pytest.mark.parametrize(
     ("text", "street"),
     [
-        ("lives at 846 31 Rue Al Imam Al Bakri, Cite Merzgui", "846 31 Rue Al Imam Al Bakri"),
+        ("lives at 846 31 Rue Al Imam Al Bakri, Cite Merzgui", "31 Rue Al Imam Al Bakri"),
+        ("ul. Słowicza 10 Apt. 360", "ul. Słowicza 10"),
+        ("Rua Vinte e Cinco de Setembro 1257 St.", "Rua Vinte e Cinco de Setembro 1257"),
         ("Verda lives on 33 avenue de Provence street.", "33 avenue de Provence"),
         ("see you at 8 rue du Temple tomorrow", "8 rue du Temple"),
         ("lives at 67952 Höfðagata 39, Keflavík", "Höfðagata 39"),
@@ -325,3 +327,16 @@ def test_european_street_forms(text: str, street: str) -> None:
 
 def test_a_street_suffix_inside_a_word_without_a_number_is_not_a_street() -> None:
     assert kinds_in("the Kiviveien project and Rue the day") == []
+
+
+def test_a_building_number_before_a_street_is_a_part_of_its_own() -> None:
+    assert kinds_in("I live at 974 Via Roma 131 and 28919 136 Filadelfeos Street.") == [
+        ("LOCATION", "974"),
+        ("LOCATION", "Via Roma 131"),
+        ("LOCATION", "28919"),
+        ("LOCATION", "136 Filadelfeos Street"),
+    ]
+
+
+def test_a_via_street_stops_at_its_house_number() -> None:
+    assert kinds_in("at Via Roma 131 and 2 more") == [("LOCATION", "Via Roma 131")]

@@ -239,10 +239,12 @@ class Detector:
         recognizer: CompiledRecognizer,
         text: str,
         lowered: _Lowered,
-        matches: Iterable[re.Match[str]] | None = None,
+        matches: Iterable[re.Match[str] | _Part] | None = None,
+        group: int | str | tuple[int, ...] | None = None,
     ) -> Iterator[_Candidate]:
         spec = recognizer.spec
-        group = spec.group
+        if group is None:
+            group = spec.group
         # Locals: this loop runs for every candidate of every text.
         validator, context = recognizer.validator, recognizer.context_regex
         options, min_score, base_score = self._options, self._min_score, spec.score
@@ -254,8 +256,14 @@ class Detector:
             return  # no context word anywhere in the text: nothing can be reported
         for match in recognizer.regex.finditer(text) if matches is None else matches:
             if group == "first":
+                assert isinstance(match, re.Match)
                 index = next((i for i, g in enumerate(match.groups(), 1) if g is not None), 0)
                 start, end = match.span(index)
+            elif isinstance(group, tuple):  # several parts of the match, each a finding
+                assert isinstance(match, re.Match)  # parts come back with group 0
+                parts = [_Part(match, g) for g in group if match.start(g) < match.end(g)]
+                yield from self._candidates(recognizer, text, lowered, parts, 0)
+                continue
             else:
                 start, end = match.span(group)
             if start >= end:
@@ -369,6 +377,23 @@ def _byte_to_char_offsets(text: str, data: bytes) -> Callable[[int], int]:
         return byte_offset - (extras[before - 1] if before else 0)
 
     return convert
+
+
+class _Part:
+    """One group of a match, read by the candidate loop as a match of its own (its
+    context window still starts where the whole match starts)."""
+
+    __slots__ = ("_span", "_start")
+
+    def __init__(self, match: re.Match[str], group: int) -> None:
+        self._span = match.span(group)
+        self._start = match.start()
+
+    def span(self, _group: int | str = 0) -> tuple[int, int]:
+        return self._span
+
+    def start(self, _group: int | str = 0) -> int:
+        return self._start
 
 
 class _Lowered:

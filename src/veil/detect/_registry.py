@@ -37,7 +37,10 @@ class RecognizerSpec(BaseModel):
     id: str = Field(min_length=1, max_length=80)
     kind: str
     pattern: str
-    group: int | Literal["first"] = 0
+    # Which group is the value: a number, "first" (the first group that matched), or a list
+    # of groups, each reported as a finding of its own when it matched (the parts of one
+    # address: the building number and the street line).
+    group: int | Literal["first"] | tuple[int, ...] = 0
     validator: str | None = None
     keywords: tuple[str, ...] = ()
     # Every match has one of the keywords starting at most this many characters after
@@ -115,7 +118,10 @@ def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> C
             f"{origin}: recognizer {spec.id!r} has an invalid pattern ({exc.msg} at {exc.pos}).",
             hint="Patterns use Python `re` syntax.",
         ) from None
-    if isinstance(spec.group, int) and spec.group > regex.groups:
+    groups: tuple[int, ...] = (
+        () if spec.group == "first" else (spec.group,) if isinstance(spec.group, int) else spec.group
+    )
+    if spec.group != "first" and (not groups or max(groups) > regex.groups):
         raise InputError(
             f"{origin}: recognizer {spec.id!r} uses group {spec.group} but the pattern has "
             f"only {regex.groups}.",
