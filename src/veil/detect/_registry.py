@@ -118,10 +118,11 @@ def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> C
             f"{origin}: recognizer {spec.id!r} has an invalid pattern ({exc.msg} at {exc.pos}).",
             hint="Patterns use Python `re` syntax.",
         ) from None
-    groups: tuple[int, ...] = (
-        () if spec.group == "first" else (spec.group,) if isinstance(spec.group, int) else spec.group
-    )
-    if spec.group != "first" and (not groups or max(groups) > regex.groups):
+    if spec.group == "first":
+        groups: tuple[int, ...] = (1,)
+    else:
+        groups = (spec.group,) if isinstance(spec.group, int) else spec.group
+    if not groups or max(groups) > regex.groups:
         raise InputError(
             f"{origin}: recognizer {spec.id!r} uses group {spec.group} but the pattern has "
             f"only {regex.groups}.",
