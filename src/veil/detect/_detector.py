@@ -254,16 +254,16 @@ class Detector:
             and not _has_whole_word(lowered.text, spec.context)
         ):
             return  # no context word anywhere in the text: nothing can be reported
-        for match in recognizer.regex.finditer(text) if matches is None else matches:
+        if matches is None:
+            matches = recognizer.regex.finditer(text)
+        if isinstance(group, tuple):  # several parts of each match, each a finding
+            parts = [_Part(m, g) for m in matches for g in group if m.start(g) < m.end(g)]
+            yield from self._candidates(recognizer, text, lowered, parts, 0)
+            return
+        for match in matches:
             if group == "first":
-                assert isinstance(match, re.Match)
                 index = next((i for i, g in enumerate(match.groups(), 1) if g is not None), 0)
                 start, end = match.span(index)
-            elif isinstance(group, tuple):  # several parts of the match, each a finding
-                assert isinstance(match, re.Match)  # parts come back with group 0
-                parts = [_Part(match, g) for g in group if match.start(g) < match.end(g)]
-                yield from self._candidates(recognizer, text, lowered, parts, 0)
-                continue
             else:
                 start, end = match.span(group)
             if start >= end:
@@ -385,7 +385,7 @@ class _Part:
 
     __slots__ = ("_span", "_start")
 
-    def __init__(self, match: re.Match[str], group: int) -> None:
+    def __init__(self, match: re.Match[str] | _Part, group: int) -> None:
         self._span = match.span(group)
         self._start = match.start()
 
@@ -394,6 +394,12 @@ class _Part:
 
     def start(self, _group: int | str = 0) -> int:
         return self._start
+
+    def end(self, _group: int | str = 0) -> int:
+        return self._span[1]
+
+    def groups(self) -> tuple[str | None, ...]:
+        return ()
 
 
 class _Lowered:
