@@ -34,6 +34,10 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SubjectArgument = Annotated[
+    str, typer.Argument(help="The data subject's identifier in the ledger (customer-42).")
+]
+_COLUMNS = ["seq", "time", "actor", "action", "outcome", "subject", "resource", "details"]
 
 
 def _ledger(ctx: typer.Context) -> Ledger:
@@ -148,14 +152,13 @@ def query(
         subject=subject,
         outcome=outcome,
     )
-    columns = ["seq", "time", "actor", "action", "outcome", "subject", "resource", "details"]
-    export_records(entries, output_format, columns)
+    export_records(entries, output_format, _COLUMNS)
 
 
 @audit_app.command("access")
 def access(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="The data subject's identifier in the ledger.")],
+    subject: SubjectArgument,
     output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "json",
 ) -> None:
     """Answer a data subject's access request (GDPR art. 15): every entry about SUBJECT,
@@ -171,14 +174,13 @@ def access(
         entries = ledger.access(subject, getpass.getuser())
     finally:
         ledger.close()
-    columns = ["seq", "time", "actor", "action", "outcome", "subject", "resource", "details"]
-    export_records(entries, output_format, columns)
+    export_records(entries, output_format, _COLUMNS)
 
 
 @audit_app.command("erase")
 def erase(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="The data subject's identifier in the ledger.")],
+    subject: SubjectArgument,
     yes: Annotated[
         bool, typer.Option("--yes", help="Confirm: the erasure cannot be undone.")
     ] = False,
