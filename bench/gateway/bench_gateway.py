@@ -1,5 +1,6 @@
 """Gateway benchmark: the same upstream on 127.0.0.1 reached directly, through a minimal
-aiohttp pass-through (the floor for any Python gateway), through Veil (detection,
+aiohttp pass-through (the floor for any Python gateway), through the same relay on
+Starlette and uvicorn (the floor for a gateway built like Veil's), through Veil (detection,
 pseudonymization, restore, answer screening and the audit entry all on) and through the
 LiteLLM proxy (no database), without and with its Presidio guardrail (pre-call masking,
 output_parse_pii on; Presidio's REST API served by presidio_service.py), in one run.
@@ -193,13 +194,15 @@ def start_upstream() -> tuple[subprocess.Popen[bytes], str]:
     return process, f"http://127.0.0.1:{port}/v1"
 
 
-def start_passthrough(upstream: str) -> Target:
+def start_passthrough(upstream: str, script: str = "passthrough.py") -> Target:
+    """The aiohttp pass-through (the floor), or with ``starlette_passthrough.py`` the same
+    relay on Starlette and uvicorn (the floor for a gateway built like Veil's)."""
     port = free_port()
     start = time.perf_counter()
-    process = subprocess.Popen([PYTHON, str(HERE / "passthrough.py"), str(port), upstream])
+    process = subprocess.Popen([PYTHON, str(HERE / script), str(port), upstream])
     wait_ready(f"http://127.0.0.1:{port}/healthz")
     return Target(
-        "passthrough",
+        script.removesuffix(".py").replace("_", "-"),
         f"http://127.0.0.1:{port}/v1",
         {"content-type": "application/json"},
         process,
@@ -392,6 +395,7 @@ def main() -> None:
         presidio = None
         try:
             targets.append(start_passthrough(upstream))
+            targets.append(start_passthrough(upstream, "starlette_passthrough.py"))
             targets.append(start_veil(upstream, home))
             if args.workers > 1 and redis_reachable(REDIS_URL):
                 (home / "workers").mkdir()
@@ -416,10 +420,10 @@ def main() -> None:
                     entry["rss_mb"] = rss_mb(target.process.pid)
                 results["targets"][target.name] = entry
                 print(target.name, json.dumps(entry), file=sys.stderr)
-            veil = targets[2]
-            veil.stop()
+            index = next(i for i, target in enumerate(targets) if target.name == "veil")
+            targets[index].stop()
             restarted = start_veil(upstream, home)
-            targets[2] = restarted
+            targets[index] = restarted
             results["targets"]["veil"]["warm_restart_s"] = round(restarted.cold_start or 0, 2)
             if args.soak:
                 results["soak"] = asyncio.run(soak(restarted, args.soak))
@@ -435,6 +439,9 @@ def main() -> None:
         floor = by["passthrough"]["levels"][index]["rps"]
         summary[f"veil_vs_passthrough_rps_c{c}"] = round(
             by["veil"]["levels"][index]["rps"] / floor, 3
+        )
+        summary[f"starlette_passthrough_vs_passthrough_rps_c{c}"] = round(
+            by["starlette-passthrough"]["levels"][index]["rps"] / floor, 3
         )
         workers = f"veil-{args.workers}-workers"
         if workers in by:

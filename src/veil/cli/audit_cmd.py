@@ -162,7 +162,7 @@ def access(
     output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "json",
 ) -> None:
     """Answer a data subject's access request (GDPR art. 15): every entry about SUBJECT,
-    with the values sealed for them opened ("[erased]" after an erasure).
+    with the values sealed for them opened (shown as erased after an erasure).
 
     The request is recorded in the ledger (`subject.access`, the OS user as actor).
     """
