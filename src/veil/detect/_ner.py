@@ -80,6 +80,63 @@ _ORGANIZATION_WORD = re.compile(
 )
 
 
+# The other names of a list that holds a person's name ("Efimiya, Mary, Ariana and Jodi",
+# "Monjeau, Graves and Reed"): the model often tags one or two of them only. Names of one
+# to three words, each capitalized and not in capitals (or all lowercase in a lowercase
+# list); pronouns are not names ("Hi Freddy, I'm …").
+_NAME_WORD = (
+    r"(?!(?i:and|or|nor|the|i|me|you|he|him|she|her|it|we|us|they|them)\b)[^\W\d_][^\W\d_'’-]*"
+)
+_NAME = rf"{_NAME_WORD}(?:[ \t]{_NAME_WORD}){{0,2}}"
+_LIST_SEPARATOR = r"(?:,[ \t]+(?:(?:and|or|&)[ \t]+)?|[ \t]+(?:and|or|&)[ \t]+)"
+_NEXT_IN_LIST = re.compile(
+    rf"{_LIST_SEPARATOR}({_NAME})(?=[ \t]*(?:[,.;:!?)]|$|\n)|[ \t]+(?:and|or|&)\b)"
+)
+_ONE_WORD_NEXT = re.compile(rf"{_LIST_SEPARATOR}({_NAME_WORD})\b")
+_PREVIOUS_IN_LIST = re.compile(rf"(?<![^\W\d_])({_NAME}){_LIST_SEPARATOR}$")
+_MAX_LISTED = 12
+
+
+def _listed_name_ok(name: str, capitalized: bool) -> bool:
+    words = name.split()
+    if capitalized:  # "Mary", not "QC" or "ΣΤΡΟΒΟΛΟΣ" (regions and places in capitals)
+        return all(word[0].isupper() and not word[1:].isupper() for word in words)
+    return name.islower()
+
+
+def _with_listed_names(text: str, found: list[Finding]) -> list[Finding]:
+    """``found`` with the unreported names of every list a PERSON finding is part of."""
+    taken = [(f.start, f.end) for f in found]
+    added: list[Finding] = []
+
+    def free(start: int, end: int) -> bool:
+        return not any(a < end and start < b for a, b in taken)
+
+    info = kind_info("PERSON")
+    level = info.level if info is not None else Level.CRITICAL
+    for person in [f for f in found if f.kind == "PERSON"]:
+        capitalized = text[person.start].isupper()
+        position = person.end
+        for _ in range(_MAX_LISTED):  # rightwards: ", Mary", " and Jodi"
+            match = _NEXT_IN_LIST.match(text, position) or _ONE_WORD_NEXT.match(text, position)
+            if match is None or not _listed_name_ok(match.group(1), capitalized):
+                break
+            if free(*match.span(1)):
+                taken.append(match.span(1))
+                added.append(Finding(*match.span(1), "PERSON", NER_SCORE, level, "ner"))
+            position = match.end(1)
+        position = person.start
+        for _ in range(_MAX_LISTED):  # leftwards: "Efimiya, " before "Mary"
+            match = _PREVIOUS_IN_LIST.search(text, max(0, position - 120), position)
+            if match is None or not _listed_name_ok(match.group(1), capitalized):
+                break
+            if free(*match.span(1)):
+                taken.append(match.span(1))
+                added.append(Finding(*match.span(1), "PERSON", NER_SCORE, level, "ner"))
+            position = match.start(1)
+    return sorted([*found, *added], key=lambda f: f.start) if added else found
+
+
 def spacy_available() -> bool:
     return importlib.util.find_spec("spacy") is not None
 
@@ -142,7 +199,13 @@ class NerRecognizer:
     def __reduce__(self) -> tuple[object, ...]:
         return (NerRecognizer, (self.model,))
 
-    def _findings(self, doc: Any) -> Iterator[Finding]:
+    def _findings(self, doc: Any) -> list[Finding]:
+        found = list(self._entities(doc))
+        if any(f.kind == "PERSON" for f in found):
+            found = _with_listed_names(doc.text, found)
+        return found
+
+    def _entities(self, doc: Any) -> Iterator[Finding]:
         for entity in doc.ents:
             kind = LABELS.get(entity.label_)
             if kind is None:
@@ -206,7 +269,7 @@ class NerRecognizer:
         try:
             with self._one_thread():
                 docs = self._nlp.pipe(texts, batch_size=batch_size)
-                found = [list(self._findings(doc)) for doc in docs]
+                found = [self._findings(doc) for doc in docs]
         except Exception as exc:  # every caller of the batch gets the failure
             for request in batch:
                 request.error = exc
