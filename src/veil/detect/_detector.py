@@ -206,7 +206,7 @@ class Detector:
             recognizers = [self._compiled[i] for i in selected]
         candidates: list[_Candidate] = []
         for recognizer in recognizers:
-            candidates.extend(self._candidates(recognizer, text, lowered))
+            self._candidates(candidates, recognizer, text, lowered)
         return candidates
 
     def _windowed_candidates(self, text: str) -> list[_Candidate] | None:
@@ -227,21 +227,24 @@ class Detector:
             recognizer = self._compiled[index]
             width = recognizer.max_width
             if index in always or width is None:
-                candidates.extend(self._candidates(recognizer, text, lowered))
+                self._candidates(candidates, recognizer, text, lowered)
                 continue
             ranges = _merge_windows([to_char(end) for end in ends[index]], width)
             matches = _windowed_matches(recognizer, text, ranges, width)
-            candidates.extend(self._candidates(recognizer, text, lowered, matches))
+            self._candidates(candidates, recognizer, text, lowered, matches)
         return candidates
 
     def _candidates(
         self,
+        out: list[_Candidate],
         recognizer: CompiledRecognizer,
         text: str,
         lowered: _Lowered,
         matches: Iterable[re.Match[str] | _Part] | None = None,
         group: int | str | tuple[int, ...] | None = None,
-    ) -> Iterator[_Candidate]:
+    ) -> None:
+        """Append ``recognizer``'s candidates in ``text`` to ``out`` (a list, not a
+        generator: this runs for every selected recognizer of every text)."""
         spec = recognizer.spec
         if group is None:
             group = spec.group
@@ -258,7 +261,7 @@ class Detector:
             matches = recognizer.regex.finditer(text)
         if isinstance(group, tuple):  # several parts of each match, each a finding
             parts = [_Part(m, g) for m in matches for g in group if m.start(g) < m.end(g)]
-            yield from self._candidates(recognizer, text, lowered, parts, 0)
+            self._candidates(out, recognizer, text, lowered, parts, 0)
             return
         for match in matches:
             if group == "first":
@@ -285,7 +288,7 @@ class Detector:
             if score < min_score:
                 continue
             finding = Finding(start, end, spec.kind, score, recognizer.level, spec.id, validated)
-            yield _Candidate(finding, spec.specificity)
+            out.append(_Candidate(finding, spec.specificity))
 
     def find_many(
         self, texts: Sequence[str], *, workers: int = 1, batch_size: int = 256
