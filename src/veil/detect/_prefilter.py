@@ -89,6 +89,11 @@ def _cache_dir() -> Path:
     return Path(base) / "veil"
 
 
+def _collect(ident: int, _start: int, _end: int, _flags: int, hits: list[int]) -> None:
+    """Hyperscan's match callback in single-match mode: one call per recognizer."""
+    hits.append(ident)
+
+
 class Prefilter:
     """Which recognizers can match a text, and where their matches can end.
 
@@ -189,11 +194,8 @@ class Prefilter:
             return None
         # Single-match mode reports each recognizer at most once, so a list is enough.
         hits: list[int] = list(self._always)
-        self._database.scan(
-            data,
-            match_event_handler=lambda ident, _start, _end, _flags, _ctx: hits.append(ident),
-            scratch=self._scratch("single"),
-        )
+        scratch = getattr(self._local, "single", None) or self._scratch("single")
+        self._database.scan(data, _collect, 0, hits, scratch)
         return tuple(hits)
 
     def _scratch(self, which: str) -> Any:
