@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from time import monotonic
-from typing import Any
+from typing import Any, NamedTuple
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
@@ -110,10 +110,10 @@ class TreeHead:
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
+class _Item(NamedTuple):
     """An entry checked and encoded but for its ``seq`` and ``time``: its RFC 8785
-    encoding is ``before_seq + seq + before_time + time + "}"``."""
+    encoding is ``before_seq + seq + before_time + time + "}"``. A named tuple: one is
+    built per append, three times faster than a frozen dataclass."""
 
     actor: str
     action: str
@@ -231,9 +231,23 @@ def _sealed_blob(value: str) -> bytes | None:
     return blob if is_sealed_blob(blob) else None
 
 
+_NOT_TEXT = frozenset({int, float, bool, type(None)})
+
+
 def _texts(value: Any, out: list[str]) -> list[str]:
     """Every string in ``value`` the engine must check, values and mapping keys alike
     (what :func:`_strings` yields, without paths: the check of every entry runs this)."""
+    if type(value) is dict:  # the usual case first, by exact type; the rest below
+        for key, item in value.items():
+            if isinstance(key, str):
+                out.append(key)
+            kind = type(item)
+            if kind is str:
+                if not _is_opaque(item):
+                    out.append(item)
+            elif kind not in _NOT_TEXT:
+                _texts(item, out)
+        return out
     if isinstance(value, str):
         if not _is_opaque(value):
             out.append(value)
