@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from veil.audit._canonical import canonical_json
-from veil.audit._ledger import Entry, _encode_entry, _make_item, _timestamp
+from veil.audit._ledger import Entry, _encode_entry, _make_item, _strings, _texts, _timestamp
 
 scalars = (
     st.none()
@@ -75,3 +75,20 @@ def test_an_entry_assembled_from_parts_is_its_rfc8785_encoding(
     entry = Entry(seq, now, actor, action, "ok", subject, resource, details)
     assembled = _encode_entry(item, seq, canonical_json(_timestamp(now)))
     assert assembled == rfc8785.dumps(entry.to_dict())
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(details=st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_the_details_walk_collects_what_the_path_naming_walk_names(details: dict) -> None:  # type: ignore[type-arg]
+    """The fast walk every append runs and the slow one that names the value at fault
+    must see the same strings, or a refused value could be missed or misnamed."""
+    assert _texts(details, []) == [text for _, text in _strings(details, "details")]
