@@ -88,7 +88,7 @@ json_values = st.recursive(
 
 @settings(max_examples=300, deadline=None)
 @given(details=st.dictionaries(st.text(max_size=8), json_values, max_size=6))
-def test_the_details_walk_collects_what_the_path_naming_walk_names(details: dict) -> None:  # type: ignore[type-arg]
+def test_the_details_walk_collects_what_the_path_naming_walk_names(details: dict[str, Any]) -> None:
     """The fast walk every append runs and the slow one that names the value at fault
     must see the same strings, or a refused value could be missed or misnamed."""
     assert _texts(details, []) == [text for _, text in _strings(details, "details")]
