@@ -340,3 +340,24 @@ def test_a_building_number_before_a_street_is_a_part_of_its_own() -> None:
 
 def test_a_via_street_stops_at_its_house_number() -> None:
     assert kinds_in("at Via Roma 131 and 2 more") == [("LOCATION", "Via Roma 131")]
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        (
+            "send it to the corner of Pachergasse 64 and Radolič Harbor",
+            "the corner of Pachergasse 64 and Radolič Harbor",
+        ),
+        (
+            "meet at the corner of 3744 Retreat Avenue and Władysława Route. Then go",
+            "the corner of 3744 Retreat Avenue and Władysława Route",
+        ),
+    ],
+)
+def test_a_street_corner_is_one_location(text: str, place: str) -> None:
+    assert kinds_in(text) == [("LOCATION", place)]
+
+
+def test_a_corner_of_a_room_is_no_place() -> None:
+    assert kinds_in("it is in the corner of the room and the cat sleeps there all day") == []
