@@ -127,3 +127,20 @@ def test_a_finding_over_several_short_lines_seeds_a_block_like_a_one_line_piece(
         ("LOCATION", "Hopstop"),
         ("LOCATION", "PSC 6477, Box 2981\nAPO AE 83700"),
     ]
+
+
+def test_an_address_on_one_line_with_place_and_country_is_one_location() -> None:
+    text = "The letter arrived at 760 Passauer Strasse 33, Cite Guedouala, Tunisia last night."
+    assert spans(BLOCKS, text) == [("LOCATION", "760 Passauer Strasse 33, Cite Guedouala, Tunisia")]
+    text = "ship to 370 3911 Fourth Avenue Suite 697 Apt. 397, Mora de Rubielos, Spain 16200"
+    assert spans(BLOCKS, text) == [
+        ("LOCATION", "370 3911 Fourth Avenue Suite 697 Apt. 397, Mora de Rubielos, Spain 16200")
+    ]
+
+
+def test_a_street_and_a_country_in_one_sentence_stay_apart() -> None:
+    text = "Kevin lives at 136 Filadelfeos Street, and works nearby in Belgium."
+    assert spans(BLOCKS, text) == [
+        ("LOCATION", "136 Filadelfeos Street"),
+        ("LOCATION", "Belgium"),
+    ]

@@ -58,6 +58,58 @@ _STREET_LINE = re.compile(
 )
 
 
+# An address written on one line, its parts separated by commas: the street (with units
+# and a house number after the street pattern's match), a place, then a country and its
+# postcode ("760 Passauer Strasse 33, Cite Guedouala, Tunisia"; "213 Pilekrogen 53 Apt.
+# 263, Grand-Leez, Belgium 18431").
+_PLACE_BEFORE_COUNTRY = re.compile(rf",[ \t]*{_PLACE.pattern},[ \t]*$")
+_HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?")
+_POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,6}(?:-\d{3,4})?\b")
+_STREET_PARTS = frozenset({"street-address", "unit-designator"})
+
+
+def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
+    """``findings`` with each one-line address (street parts, a place, a country) made one
+    LOCATION from its first street part to the country and its postcode."""
+    joined: list[tuple[int, int, Finding]] = []
+    for index, country in enumerate(findings):
+        if country.source != "country":
+            continue
+        line_start = text.rfind("\n", 0, country.start) + 1
+        place = _PLACE_BEFORE_COUNTRY.search(text, line_start, country.start)
+        if place is None:
+            continue
+        cursor = place.start()
+        first = None
+        for part in reversed(findings[:index]):
+            if part.start >= cursor and first is None:
+                continue  # a finding in the place name (the model's): covered below
+            gap = text[part.end : cursor]
+            if not (
+                line_start <= part.start
+                and part.end <= cursor
+                and part.kind == "LOCATION"
+                and part.source in _STREET_PARTS
+                # blanks, or the house number after the last part ("Strasse 33")
+                and (not gap.strip(" \t") or (first is None and _HOUSE_NUMBER.fullmatch(gap)))
+            ):
+                break
+            first, cursor = part, part.start
+        if first is None:
+            continue
+        end = country.end
+        postcode = _POSTCODE_AFTER.match(text, end)
+        if postcode is not None:
+            end = postcode.end()
+        joined.append((first.start, end, country))
+    if not joined:
+        return findings
+    kept = [f for f in findings if not any(a <= f.start and f.end <= b for a, b, _ in joined)]
+    for start, end, country in joined:
+        kept.append(Finding(start, end, "LOCATION", country.score, country.level, "address-line"))
+    return sorted(kept, key=lambda f: f.start)
+
+
 def _content(text: str, start: int, end: int) -> tuple[int, int]:
     """The line ``text[start:end]`` without its indentation, quote marks and trailing space."""
     lead = _QUOTE.match(text, start, end)

@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Literal, NamedTuple, TextIO
 
-from veil.detect._address_blocks import extend_address_blocks
+from veil.detect._address_blocks import extend_address_blocks, join_address_lines
 from veil.detect._finding import Finding
 from veil.detect._ner import NER_SPECIFICITY, NerRecognizer
 from veil.detect._prefilter import Prefilter
@@ -179,7 +179,9 @@ class Detector:
         return self._blocks(text, resolve_overlaps(candidates))
 
     def _blocks(self, text: str, findings: list[Finding]) -> list[Finding]:
-        return extend_address_blocks(text, findings) if self._address_blocks else findings
+        if not self._address_blocks:
+            return findings
+        return extend_address_blocks(text, join_address_lines(text, findings))
 
     def _ner_candidates(self, findings: list[Finding]) -> Iterator[_Candidate]:
         for finding in findings:
