@@ -361,3 +361,13 @@ def test_a_street_corner_is_one_location(text: str, place: str) -> None:
 
 def test_a_corner_of_a_room_is_no_place() -> None:
     assert kinds_in("it is in the corner of the room and the cat sleeps there all day") == []
+
+
+def test_a_building_number_before_a_suffixed_street_and_a_unit_after_a_rue() -> None:
+    assert kinds_in("to 50668 Kiannonkatu 98 or 143 31 rue de la Hulotais Apt. 087") == [
+        ("LOCATION", "50668"),
+        ("LOCATION", "Kiannonkatu 98"),
+        ("LOCATION", "143"),
+        ("LOCATION", "31 rue de la Hulotais"),
+        ("LOCATION", "Apt. 087"),
+    ]
