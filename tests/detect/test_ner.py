@@ -182,3 +182,25 @@ def test_an_abbreviation_keeps_its_period_and_a_lowercase_article_is_not_part_of
 def test_a_name_before_words_only_people_take_is_a_person(text: str, name: str) -> None:
     found = {(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)}
     assert (name, "PERSON") in found
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        (
+            'Producer Christoffer Bertelsen explained to Fuse TV: "We all liked it"',
+            "Christoffer Bertelsen",
+        ),
+        (
+            "The Gunnhildur F. Helgadóttir version recorded for the album",
+            "Gunnhildur F. Helgadóttir",
+        ),
+        (
+            ">Barnett, Melton and Garcia\n>Alberico Rizzo\n>770 26 rue des lieutemants",
+            "Alberico Rizzo",
+        ),
+    ],
+)
+def test_a_role_an_article_or_a_quote_mark_is_not_part_of_a_name(text: str, name: str) -> None:
+    found = {(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)}
+    assert (name, "PERSON") in found

@@ -267,6 +267,8 @@ def test_offsets_are_python_str_indices_after_non_ascii_text() -> None:
         ("Hi, my name is Rubija.", "Rubija"),
         ("and his last name is Boyle", "Boyle"),
         ("Friends call me Aantje Møller", "Aantje Møller"),
+        ("could you please correct it to Mr. Richard McCray?", "Richard McCray"),
+        ("Her maiden name is LeBatelier.", "LeBatelier"),
     ],
 )
 def test_names_after_titles_and_form_labels(text: str, name: str) -> None:

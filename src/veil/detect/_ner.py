@@ -72,6 +72,10 @@ _PERSON_BEFORE = re.compile(
     r"|\bmarried[ \t]+to)[ \t]{1,3}$",
     re.IGNORECASE,
 )
+_LEADING_ROLE = re.compile(
+    r"(?:The|Producer|Director|Manager|President|Professor|Senator|Captain|Doctor|Judge"
+    r"|Officer|Agent|Coach|Chef|Editor|Author|Singer|Actor|Actress)[ \t]+(?=[^\W\d_])"
+)
 _ABBREVIATION_END = re.compile(r"\b(?:Inc|Ltd|Corp|Co|Bros|Jr|Sr)\.$")
 _ORGANIZATION_WORD = re.compile(
     r"\b(?:inc|corp|corporation|llc|ltd|gmbh|plc|group|bank|university|college|institute"
@@ -216,12 +220,18 @@ class NerRecognizer:
                 continue
             # spaCy may include a trailing possessive or punctuation: trim it, but not the
             # period of an abbreviation that ends a name ("Pixia Corp.", "John Smith Jr.").
-            while end > start and text[end - 1] in " \t\n.,;:'’":
+            while end > start and text[end - 1] in " \t\n.,;:'’>":
                 if text[end - 1] == "." and _ABBREVIATION_END.search(text, start, end):
                     break
                 end -= 1
             if text.startswith("the ", start) and end - start > 4:
                 start += 4  # a lowercase article is not part of a name ("the Acme Inc.")
+            if kind == "PERSON":
+                # Nor an article or a role in front of a person's name ("The Gunnhildur F.
+                # Helgadóttir version", "Producer Liviana Palerma explained").
+                role = _LEADING_ROLE.match(text, start, end)
+                if role is not None:
+                    start = role.end()
             if text[end - 2 : end] in ("'s", "’s"):
                 end -= 2
             if end <= start:
