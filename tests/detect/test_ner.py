@@ -152,6 +152,7 @@ def test_address_blocks_with_ner_stay_disjoint() -> None:
         ("Dr. Burke is a 53 year old man who grew up in KNIVSTA.", "KNIVSTA"),
         ("Coden is a design agency based in NAANTALI.", "NAANTALI"),
         ("I'm in ÖSTERSKÄR, at the conference", "ÖSTERSKÄR"),
+        ("On Labor Day we returned to Deanwell by helicopter.", "Deanwell"),
     ],
 )
 def test_a_name_after_a_phrase_only_places_take_is_a_location(text: str, place: str) -> None:

@@ -51,13 +51,15 @@ _CALENDAR_DATE = re.compile(
 )
 
 
-# A name right after a phrase that only places take ("flew to", "grew up in", "originally
-# from") is a place, whatever the model called it: the small models often label unfamiliar
-# city names ORG or PERSON ("flew to LEPPEN", "grew up in SUND").
+# A name right after a phrase that only places take ("flew to", "returned to", "arrived
+# at", "grew up in", "originally from") is a place, whatever the model called it: the
+# small models often label unfamiliar city names ORG or PERSON ("flew to LEPPEN").
 _PLACE_BEFORE = re.compile(
-    r"(?:\b(?:flew|flown|moved|relocated|travell?ed|emigrated|immigrated)(?: back)? to"
+    r"(?:\b(?:flew|flown|moved|relocated|travell?ed|emigrated|immigrated|returned|went|drove)"
+    r"(?: back)? to"
     r"|\b(?:grew up|born|raised|based|lives|living|resides|residing|stationed) in"
-    r"|\boriginally from|\bi(?:'|’| a)m (?:currently |now )?in)[ \t]{1,2}$",
+    r"|\b(?:originally|moved here|came here|comes) from|\barrived (?:at|in)"
+    r"|\bi(?:'|’| a)m (?:currently |now )?in)[ \t]{1,2}$",
     re.IGNORECASE,
 )
 # Likewise a name before or after words only people take ("Sandra lives on …", "Hakuba
