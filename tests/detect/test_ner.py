@@ -178,6 +178,7 @@ def test_an_abbreviation_keeps_its_period_and_a_lowercase_article_is_not_part_of
         ("Tomomi Nishiyama lives at 86036 Rua do Arenque 1634.", "Tomomi Nishiyama"),
         ("Scott had given Belle his address.", "Scott"),
         ("Sandra lives on Hansinegata 120.", "Sandra"),
+        ("Maite Lemmens's killers sentenced to life.", "Maite Lemmens"),
     ],
 )
 def test_a_name_before_words_only_people_take_is_a_person(text: str, name: str) -> None:

@@ -66,8 +66,12 @@ _PLACE_BEFORE = re.compile(
 # had given …", "her maiden name is Vida", "directed by Brad L Key"), which the small
 # models often call ORG or GPE.
 _PERSON_AFTER = re.compile(
-    r"[ \t]{1,2}(?:(?:lives|lived|living|resides)[ \t]+(?:at|on|in)|(?:had|has)[ \t]+given"
-    r"|was[ \t]+born|is[ \t]+an?[ \t]+\d{1,3}[ \t]+years?[ \t]+old)\b"
+    r"(?:[ \t]{1,2}(?:(?:lives|lived|living|resides)[ \t]+(?:at|on|in)|(?:had|has)[ \t]+given"
+    r"|was[ \t]+born|is[ \t]+an?[ \t]+\d{1,3}[ \t]+years?[ \t]+old)"
+    # a relative or someone close: only people have them ("Maite Lemmens's killers")
+    r"|['’]s?[ \t]+(?:daughter|son|wife|husband|mother|father|brother|sister|kids?|children"
+    r"|parents|grandmother|grandfather|granddaughter|grandson|cousin|aunt|uncle|niece|nephew"
+    r"|widow|widower|fianc[ée]e?|boyfriend|girlfriend|killers?|murderers?|funeral|birthday))\b"
 )
 _PERSON_BEFORE = re.compile(
     r"(?:\bmaiden[ \t]+name[ \t]+is|\bdirected[ \t]+by|\bstarring|\bwritten[ \t]+by"
