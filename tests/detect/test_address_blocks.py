@@ -144,3 +144,10 @@ def test_a_street_and_a_country_in_one_sentence_stay_apart() -> None:
         ("LOCATION", "136 Filadelfeos Street"),
         ("LOCATION", "Belgium"),
     ]
+
+
+def test_a_name_line_with_a_middle_initial_above_the_street_is_a_person() -> None:
+    text = "> Ella H. Snider\n> 228 Ringvej 144\n> Apt. 902\n> Qaqortoq\n> Greenland 96817"
+    found = spans(BLOCKS, text)
+    assert found[0] == ("PERSON", "Ella H. Snider")
+    assert all(kind == "LOCATION" for kind, _ in found[1:])

@@ -7,7 +7,9 @@ or the building number above a street line would be left in clear. When a LOCATI
 finding sits in such a block, the block's lines are covered — only lines shaped like
 address lines, at most a few of them, stopping at a blank line or at a line with a finding
 of another kind: the LOCATION pieces found in them stay, and the rest of each line becomes
-a LOCATION finding of its own.
+a LOCATION finding of its own (a PERSON where the line is a name with a middle initial,
+the addressee's). An address on one line with commas (street parts, a place, a country)
+becomes one LOCATION (:func:`join_address_lines`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import bisect
 import itertools
 import re
 
-from veil.detect._finding import Finding
+from veil.detect._catalog import kind_info
+from veil.detect._finding import Finding, Level
 
 _MAX_LINES_BELOW = 4
 _MAX_LINES_ABOVE = 2
@@ -66,6 +69,12 @@ _PLACE_BEFORE_COUNTRY = re.compile(rf",[ \t]*{_PLACE.pattern},[ \t]*$")
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,6}(?:-\d{3,4})?\b")
 _STREET_PARTS = frozenset({"street-address", "unit-designator"})
+
+
+_NAME_WITH_INITIAL = re.compile(
+    rf"(?=[^\W\d_a-z]){_WORD}[ \t]+[^\W\d_a-z]\.?[ \t]+(?=[^\W\d_a-z]){_WORD}"
+)
+_PERSON_LEVEL = getattr(kind_info("PERSON"), "level", Level.CRITICAL)
 
 
 def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
@@ -247,11 +256,13 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
                 while last > begin and text[last - 1] in _BETWEEN:
                     last -= 1
                 if last > begin:
-                    kept.append(
-                        Finding(
-                            begin, last, "LOCATION", finding.score, finding.level, "address-block"
-                        )
-                    )
+                    # The addressee's line above the street: a name with a middle initial
+                    # ("Ella H. Snider") is a person's, not a place.
+                    if _NAME_WITH_INITIAL.fullmatch(text, begin, last):
+                        kind, level = "PERSON", _PERSON_LEVEL
+                    else:
+                        kind, level = "LOCATION", finding.level
+                    kept.append(Finding(begin, last, kind, finding.score, level, "address-block"))
                 at = max(at, gap_end)
             cursor = stop + 1
     return sorted(kept, key=lambda f: f.start)
