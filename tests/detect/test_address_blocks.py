@@ -151,3 +151,9 @@ def test_a_name_line_with_a_middle_initial_above_the_street_is_a_person() -> Non
     found = spans(BLOCKS, text)
     assert found[0] == ("PERSON", "Ella H. Snider")
     assert all(kind == "LOCATION" for kind, _ in found[1:])
+
+
+def test_the_postcode_after_a_country_that_ends_a_line_is_a_part_of_its_own() -> None:
+    text = "??? Soto del Barco\n??? Spain 61709\nThanks"
+    assert ("LOCATION", "61709") in spans(BLOCKS, text)
+    assert ("LOCATION", "61709") not in spans(BLOCKS, "Spain 61709 people voted")

@@ -69,6 +69,7 @@ _PLACE_BEFORE_COUNTRY = re.compile(rf",[ \t]*{_PLACE.pattern},[ \t]*$")
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,6}(?:-\d{3,4})?\b")
 _STREET_PARTS = frozenset({"street-address", "unit-designator"})
+_POSTCODE_LINE_END = re.compile(r"[ \t]+(\d{3,6}(?:-\d{3,4})?)[ \t]*(?:\n|$)")
 
 
 _NAME_WITH_INITIAL = re.compile(
@@ -79,14 +80,20 @@ _PERSON_LEVEL = getattr(kind_info("PERSON"), "level", Level.CRITICAL)
 
 def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
     """``findings`` with each one-line address (street parts, a place, a country) made one
-    LOCATION from its first street part to the country and its postcode."""
+    LOCATION from its first street part to the country and its postcode, and the postcode
+    after a country that ends a line ("Spain 61709") a LOCATION of its own."""
     joined: list[tuple[int, int, Finding]] = []
+    postcodes: list[tuple[int, int, Finding]] = []
     for index, country in enumerate(findings):
         if country.source != "country":
             continue
         line_start = text.rfind("\n", 0, country.start) + 1
         place = _PLACE_BEFORE_COUNTRY.search(text, line_start, country.start)
         if place is None:
+            # An address's last line, "Spain 61709": its postcode is a part of its own.
+            postcode = _POSTCODE_LINE_END.match(text, country.end)
+            if postcode is not None:
+                postcodes.append((*postcode.span(1), country))
             continue
         cursor = place.start()
         first = None
@@ -111,11 +118,16 @@ def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
         if postcode is not None:
             end = postcode.end()
         joined.append((first.start, end, country))
-    if not joined:
+    if not joined and not postcodes:
         return findings
     kept = [f for f in findings if not any(a <= f.start and f.end <= b for a, b, _ in joined)]
     for start, end, country in joined:
         kept.append(Finding(start, end, "LOCATION", country.score, country.level, "address-line"))
+    for start, end, country in postcodes:
+        if not any(f.start < end and start < f.end for f in kept):
+            kept.append(
+                Finding(start, end, "LOCATION", country.score, country.level, "address-line")
+            )
     return sorted(kept, key=lambda f: f.start)
 
 
