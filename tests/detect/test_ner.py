@@ -206,3 +206,12 @@ def test_a_name_before_words_only_people_take_is_a_person(text: str, name: str) 
 def test_a_role_an_article_or_a_quote_mark_is_not_part_of_a_name(text: str, name: str) -> None:
     found = {(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)}
     assert (name, "PERSON") in found
+
+
+def test_a_weekday_named_relative_to_now_is_no_date_but_a_weekday_is() -> None:
+    relative = "She agreed, and on the last Sunday before Lent we met."
+    assert [f.kind for f in NerRecognizer(MODEL).find(relative)] == []
+    text = "Mr. Leiva flew to LEPPEN on Tuesday morning."
+    assert ("Tuesday", "DATE") in {
+        (text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)
+    }

@@ -147,6 +147,12 @@ def _with_listed_names(text: str, found: list[Finding]) -> list[Finding]:
     return sorted([*found, *added], key=lambda f: f.start) if added else found
 
 
+# "last Sunday", "next friday": a weekday named relative to now is no calendar date.
+_RELATIVE_DAY = re.compile(
+    r"(?i:last|next|this|every|each|that)[ \t]+(?i:mon|tues|wednes|thurs|fri|satur|sun)day$"
+)
+
+
 def spacy_available() -> bool:
     return importlib.util.find_spec("spacy") is not None
 
@@ -242,7 +248,9 @@ class NerRecognizer:
                 end -= 2
             if end <= start:
                 continue
-            if kind == "DATE" and not _CALENDAR_DATE.search(text[start:end]):
+            if kind == "DATE" and (
+                not _CALENDAR_DATE.search(text[start:end]) or _RELATIVE_DAY.match(text, start, end)
+            ):
                 continue
             if kind != "DATE" and not _ORGANIZATION_WORD.search(text, start, end):
                 if kind != "LOCATION" and _PLACE_BEFORE.search(text, max(0, start - 40), start):
