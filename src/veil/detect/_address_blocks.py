@@ -63,15 +63,14 @@ _STREET_LINE = re.compile(
 
 # An address written on one line, its parts separated by commas: the street (with units
 # and a house number after the street pattern's match), a place, then a country and its
-# postcode ("760 Passauer Strasse 33, Cite Guedouala, Tunisia"; "213 Pilekrogen 53 Apt.
-# 263, Grand-Leez, Belgium 18431").
+# postcode ("760 Passauer Strasse 33, Cite Guedouala, Tunisia"; "3911 Fourth Avenue Suite
+# 697, Mora de Rubielos, Spain 16200").
 _PLACE_BEFORE_COUNTRY = re.compile(rf",[ \t]*{_PLACE.pattern},[ \t]*$")
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,6}(?:-\d{3,4})?\b")
 _STREET_PARTS = frozenset({"street-address", "unit-designator"})
 _POSTCODE_LINE_END = re.compile(r"[ \t]+(\d{3,6}(?:-\d{3,4})?)[ \t]*(?:\n|$)")
-
-
+# A block line that is a name with a middle initial: the addressee ("Ella H. Snider").
 _NAME_WITH_INITIAL = re.compile(
     rf"(?=[^\W\d_a-z]){_WORD}[ \t]+[^\W\d_a-z]\.?[ \t]+(?=[^\W\d_a-z]){_WORD}"
 )
@@ -268,8 +267,8 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
                 while last > begin and text[last - 1] in _BETWEEN:
                     last -= 1
                 if last > begin:
-                    # The addressee's line above the street: a name with a middle initial
-                    # ("Ella H. Snider") is a person's, not a place.
+                    # A line that is a name with a middle initial is the addressee's (above
+                    # the street: "Ella H. Snider"), a person's name, not a place.
                     if _NAME_WITH_INITIAL.fullmatch(text, begin, last):
                         kind, level = "PERSON", _PERSON_LEVEL
                     else:
