@@ -373,3 +373,19 @@ def test_a_building_number_before_a_suffixed_street_and_a_unit_after_a_rue() -> 
         ("LOCATION", "31 rue de la Hulotais"),
         ("LOCATION", "Apt. 087"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("Mr. Leiva flew to LEPPEN on Tuesday morning.", "LEPPEN"),
+        ("She grew up in Chiclana de la Frontera.", "Chiclana de la Frontera"),
+        ("We moved here from Cite Guedouala", "Cite Guedouala"),
+    ],
+)
+def test_a_place_after_a_phrase_only_places_take(text: str, place: str) -> None:
+    assert ("LOCATION", place) in kinds_in(text)
+
+
+def test_a_month_after_born_in_is_no_place() -> None:
+    assert kinds_in("She was born in March and moved to bigger things.") == []
