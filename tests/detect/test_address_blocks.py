@@ -157,3 +157,8 @@ def test_the_postcode_after_a_country_that_ends_a_line_is_a_part_of_its_own() ->
     text = "??? Soto del Barco\n??? Spain 61709\nThanks"
     assert ("LOCATION", "61709") in spans(BLOCKS, text)
     assert ("LOCATION", "61709") not in spans(BLOCKS, "Spain 61709 people voted")
+
+
+def test_the_place_after_a_street_that_ends_the_sentence_is_a_location() -> None:
+    text = "Jay Pearce lives at 67952 Höfðagata 39, Keflavík."
+    assert ("LOCATION", "Keflavík") in spans(BLOCKS, text)

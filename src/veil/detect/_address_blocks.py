@@ -69,6 +69,7 @@ _PLACE_BEFORE_COUNTRY = re.compile(rf",[ \t]*{_PLACE.pattern},[ \t]*$")
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,6}(?:-\d{3,4})?\b")
 _STREET_PARTS = frozenset({"street-address", "unit-designator"})
+_CITY_AFTER = re.compile(rf",[ \t]*({_PLACE.pattern})(?=[ \t]*(?:[.;!?]|$|\n))")
 _POSTCODE_LINE_END = re.compile(r"[ \t]+(\d{3,6}(?:-\d{3,4})?)[ \t]*(?:\n|$)")
 # A block line that is a name with a middle initial: the addressee ("Ella H. Snider").
 _NAME_WITH_INITIAL = re.compile(
@@ -79,8 +80,9 @@ _PERSON_LEVEL = getattr(kind_info("PERSON"), "level", Level.CRITICAL)
 
 def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
     """``findings`` with each one-line address (street parts, a place, a country) made one
-    LOCATION from its first street part to the country and its postcode, and the postcode
-    after a country that ends a line ("Spain 61709") a LOCATION of its own."""
+    LOCATION from its first street part to the country and its postcode; the place after a
+    street line that ends a sentence or line ("Dunajska 56, Studenec") and the postcode
+    after a country that ends a line ("Spain 61709") LOCATIONs of their own."""
     joined: list[tuple[int, int, Finding]] = []
     postcodes: list[tuple[int, int, Finding]] = []
     for index, country in enumerate(findings):
@@ -117,11 +119,27 @@ def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
         if postcode is not None:
             end = postcode.end()
         joined.append((first.start, end, country))
-    if not joined and not postcodes:
+    # "Dunajska 56, Studenec": a street line and its place, ending the sentence or line.
+    cities: list[tuple[int, int, Finding]] = []
+    for street in findings:
+        if street.source == "street-address":
+            city = _CITY_AFTER.match(text, street.end)
+            if city is not None:
+                start, end = city.span(1)
+                end -= text[end - 1] == "."  # the sentence's period, not the place's
+                cities.append((start, end, street))
+    if not joined and not postcodes and not cities:
         return findings
     kept = [f for f in findings if not any(a <= f.start and f.end <= b for a, b, _ in joined)]
     for start, end, country in joined:
         kept.append(Finding(start, end, "LOCATION", country.score, country.level, "address-line"))
+    for start, end, street in cities:
+        # the place's own finding (a LOCATION) stays; a model's other guess gives way
+        if any(f.start < end and start < f.end and f.kind == "LOCATION" for f in kept):
+            continue
+        kept = [f for f in kept if not (f.start < end and start < f.end and f.source == "ner")]
+        if not any(f.start < end and start < f.end for f in kept):
+            kept.append(Finding(start, end, "LOCATION", street.score, street.level, "address-line"))
     for start, end, country in postcodes:
         if not any(f.start < end and start < f.end for f in kept):
             kept.append(
