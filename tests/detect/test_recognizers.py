@@ -381,6 +381,7 @@ def test_a_building_number_before_a_suffixed_street_and_a_unit_after_a_rue() -> 
         ("Mr. Leiva flew to LEPPEN on Tuesday morning.", "LEPPEN"),
         ("She grew up in Chiclana de la Frontera.", "Chiclana de la Frontera"),
         ("We moved here from Cite Guedouala", "Cite Guedouala"),
+        ("the economy of the White Stripes' home city Station Nord: Ranku", "Station Nord"),
     ],
 )
 def test_a_place_after_a_phrase_only_places_take(text: str, place: str) -> None:
