@@ -196,6 +196,9 @@ class Detector:
             if windowed is not None:
                 return windowed
         selected = self._prefilter.select(text) if self._prefilter is not None else None
+        candidates: list[_Candidate] = []
+        if not selected and selected is not None:
+            return candidates  # the prefilter ruled every recognizer out: most texts
         lowered = _Lowered(text)
         if selected is None:
             # No one-pass prefilter: keywords (as in gitleaks) skip recognizers cheaply.
@@ -205,8 +208,8 @@ class Detector:
                 if not r.spec.keywords or any(word in lowered.text for word in r.spec.keywords)
             ]
         else:
-            recognizers = [self._compiled[i] for i in selected]
-        candidates: list[_Candidate] = []
+            compiled = self._compiled
+            recognizers = [compiled[i] for i in selected]
         for recognizer in recognizers:
             self._candidates(candidates, recognizer, text, lowered)
         return candidates
@@ -253,6 +256,7 @@ class Detector:
         # Locals: this loop runs for every candidate of every text.
         validator, context = recognizer.validator, recognizer.context_regex
         options, min_score, base_score = self._options, self._min_score, spec.score
+        kind, level, source, specificity = spec.kind, recognizer.level, spec.id, spec.specificity
         if (
             context is not None
             and spec.context_required
@@ -289,8 +293,8 @@ class Detector:
                     continue
             if score < min_score:
                 continue
-            finding = Finding(start, end, spec.kind, score, recognizer.level, spec.id, validated)
-            out.append(_Candidate(finding, spec.specificity))
+            finding = Finding(start, end, kind, score, level, source, validated)
+            out.append(_Candidate(finding, specificity))
 
     def find_many(
         self, texts: Sequence[str], *, workers: int = 1, batch_size: int = 256
