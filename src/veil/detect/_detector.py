@@ -250,17 +250,26 @@ class Detector:
     ) -> None:
         """Append ``recognizer``'s candidates in ``text`` to ``out`` (a list, not a
         generator: this runs for every selected recognizer of every text)."""
-        spec = recognizer.spec
-        if group is None:
-            group = spec.group
         # Locals: this loop runs for every candidate of every text.
-        validator, context = recognizer.validator, recognizer.context_regex
-        options, min_score, base_score = self._options, self._min_score, spec.score
-        kind, level, source, specificity = spec.kind, recognizer.level, spec.id, spec.specificity
+        (
+            spec_group,
+            validator,
+            context,
+            context_required,
+            context_words,
+            base_score,
+            kind,
+            level,
+            source,
+            specificity,
+        ) = recognizer.loop
+        if group is None:
+            group = spec_group
+        options, min_score = self._options, self._min_score
         if (
             context is not None
-            and spec.context_required
-            and not _has_whole_word(lowered.text, spec.context)
+            and context_required
+            and not _has_whole_word(lowered.text, context_words)
         ):
             return  # no context word anywhere in the text: nothing can be reported
         if matches is None:
@@ -289,7 +298,7 @@ class Detector:
             if context is not None:
                 if _context_near(context, lowered.text, match.start(), end):
                     score = min(1.0, score + CONTEXT_BOOST)
-                elif spec.context_required:
+                elif context_required:
                     continue
             if score < min_score:
                 continue

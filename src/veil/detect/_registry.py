@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -89,6 +89,21 @@ class RecognizerSpec(BaseModel):
 MAX_WINDOW = 20_000
 
 
+class CandidateLoop(NamedTuple):
+    """A compiled recognizer's settings as the detector's candidate loop reads them."""
+
+    group: int | str | tuple[int, ...]
+    validator: Validator | None
+    context_regex: re.Pattern[str] | None
+    context_required: bool
+    context: tuple[str, ...]
+    score: float
+    kind: str
+    level: Level
+    source: str
+    specificity: int
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRecognizer:
     spec: RecognizerSpec
@@ -97,6 +112,9 @@ class CompiledRecognizer:
     context_regex: re.Pattern[str] | None
     level: Level
     max_width: int | None  # longest possible match, None when unbounded or empty-capable
+    # What the detector's candidate loop reads, in one tuple: it runs for every selected
+    # recognizer of every text, and one unpacking costs less than a dozen attribute reads.
+    loop: CandidateLoop
     # Where ``keywords_within`` is set: any of the keywords, case-insensitive, and how far
     # after a match's start one begins at most.
     keyword_regex: re.Pattern[str] | None = None
@@ -137,13 +155,27 @@ def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> C
     if spec.keywords_within is not None:
         words = "|".join(re.escape(word) for word in sorted(spec.keywords, key=len, reverse=True))
         keyword_regex = re.compile(words, re.IGNORECASE | re.ASCII)
+    level = spec.resolved_level()
+    loop = CandidateLoop(
+        spec.group,
+        validator,
+        context,
+        spec.context_required,
+        spec.context,
+        spec.score,
+        spec.kind,
+        level,
+        spec.id,
+        spec.specificity,
+    )
     return CompiledRecognizer(
         spec,
         regex,
         validator,
         context,
-        spec.resolved_level(),
+        level,
         _max_width(spec.pattern),
+        loop,
         keyword_regex,
         spec.keywords_within or 0,
     )
