@@ -198,7 +198,7 @@ class Detector:
         selected = self._prefilter.select(text) if self._prefilter is not None else None
         candidates: list[_Candidate] = []
         if not selected and selected is not None:
-            return candidates  # the prefilter ruled every recognizer out: most texts
+            return candidates  # the prefilter ruled every recognizer out: nothing to find
         lowered = _Lowered(text)
         if selected is None:
             # No one-pass prefilter: keywords (as in gitleaks) skip recognizers cheaply.

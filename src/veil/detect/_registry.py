@@ -108,12 +108,10 @@ class CandidateLoop(NamedTuple):
 class CompiledRecognizer:
     spec: RecognizerSpec
     regex: re.Pattern[str]
-    validator: Validator | None
-    context_regex: re.Pattern[str] | None
-    level: Level
     max_width: int | None  # longest possible match, None when unbounded or empty-capable
-    # What the detector's candidate loop reads, in one tuple: it runs for every selected
-    # recognizer of every text, and one unpacking costs less than a dozen attribute reads.
+    # The validator, context pattern, level and the spec's fields that the detector's
+    # candidate loop reads, in one tuple: it runs for every selected recognizer of every
+    # text, and one unpacking costs less than a dozen attribute reads.
     loop: CandidateLoop
     # Where ``keywords_within`` is set: any of the keywords, case-insensitive, and how far
     # after a match's start one begins at most.
@@ -169,15 +167,7 @@ def compile_recognizer(spec: RecognizerSpec, *, origin: str = "recognizer") -> C
         spec.specificity,
     )
     return CompiledRecognizer(
-        spec,
-        regex,
-        validator,
-        context,
-        level,
-        _max_width(spec.pattern),
-        loop,
-        keyword_regex,
-        spec.keywords_within or 0,
+        spec, regex, _max_width(spec.pattern), loop, keyword_regex, spec.keywords_within or 0
     )
 
 
