@@ -118,12 +118,14 @@ def _with_listed_names(text: str, found: list[Finding]) -> list[Finding]:
     """``found`` with the unreported names of every list a PERSON finding is part of."""
     taken = [(f.start, f.end) for f in found]
     added: list[Finding] = []
-
-    def free(start: int, end: int) -> bool:
-        return not any(a < end and start < b for a, b in taken)
-
     info = kind_info("PERSON")
     level = info.level if info is not None else Level.CRITICAL
+
+    def take(start: int, end: int) -> None:  # unless a finding covers it already
+        if not any(a < end and start < b for a, b in taken):
+            taken.append((start, end))
+            added.append(Finding(start, end, "PERSON", NER_SCORE, level, "ner"))
+
     for person in [f for f in found if f.kind == "PERSON"]:
         capitalized = text[person.start].isupper()
         position = person.end
@@ -131,18 +133,14 @@ def _with_listed_names(text: str, found: list[Finding]) -> list[Finding]:
             match = _NEXT_IN_LIST.match(text, position) or _ONE_WORD_NEXT.match(text, position)
             if match is None or not _listed_name_ok(match.group(1), capitalized):
                 break
-            if free(*match.span(1)):
-                taken.append(match.span(1))
-                added.append(Finding(*match.span(1), "PERSON", NER_SCORE, level, "ner"))
+            take(*match.span(1))
             position = match.end(1)
         position = person.start
         for _ in range(_MAX_LISTED):  # leftwards: "Efimiya, " before "Mary"
             match = _PREVIOUS_IN_LIST.search(text, max(0, position - 120), position)
             if match is None or not _listed_name_ok(match.group(1), capitalized):
                 break
-            if free(*match.span(1)):
-                taken.append(match.span(1))
-                added.append(Finding(*match.span(1), "PERSON", NER_SCORE, level, "ner"))
+            take(*match.span(1))
             position = match.start(1)
     return sorted([*found, *added], key=lambda f: f.start) if added else found
 
