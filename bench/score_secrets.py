@@ -2,7 +2,9 @@
 
 Recall on ``label == "secret"`` and false-positive rate on ``label == "not_secret"``,
 skipping rows judged by file name (``path``). A case counts as detected when Veil reports
-any secret kind in it. Usage: python bench/score_secrets.py [--misses N] [--json FILE]
+any secret kind in it. The false-positive rate is also given without the not_secret cases
+that another default gitleaks rule flags (``cross_rule_hit``: ambiguous, per the data's
+README). Usage: python bench/score_secrets.py [--misses N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def main() -> None:
     ]
     recall = sum(hit for _, hit in positives) / len(positives)
     fp_rate = sum(hit for _, hit in negatives) / len(negatives)
+    # The data's README calls the not_secret cases that another default gitleaks rule flags
+    # (``cross_rule_hit``) ambiguous: reported apart, the headline rate keeps them.
+    clear = [hit for row, hit in negatives if not row.get("cross_rule_hit")]
     by_origin = {}
     for origin in ("literal", "template", "generated"):
         subset = [hit for row, hit in positives if row.get("origin") == origin]
@@ -55,6 +60,8 @@ def main() -> None:
         "cases_not_secret": len(negatives),
         "recall": round(recall, 4),
         "false_positive_rate": round(fp_rate, 4),
+        "false_positive_rate_without_cross_rule_cases": round(sum(clear) / len(clear), 4),
+        "cross_rule_cases": len(negatives) - len(clear),
         "recall_by_origin": by_origin,
         "rules_with_a_hit": f"{len(covered)}/{len(rules)}",
         "seconds": round(elapsed, 2),
@@ -71,7 +78,8 @@ def main() -> None:
                 found = [
                     (f.kind, row["text"][f.start : f.end][:40]) for f in detector.find(row["text"])
                 ]
-                print("FP", row["rule"], repr(row["text"][:120]), found)
+                cross = " (cross-rule)" if row.get("cross_rule_hit") else ""
+                print("FP" + cross, row["rule"], repr(row["text"][:120]), found)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
