@@ -162,3 +162,8 @@ def test_the_postcode_after_a_country_that_ends_a_line_is_a_part_of_its_own() ->
 def test_the_place_after_a_street_that_ends_the_sentence_is_a_location() -> None:
     text = "Jay Pearce lives at 67952 Höfðagata 39, Keflavík."
     assert ("LOCATION", "Keflavík") in spans(BLOCKS, text)
+
+
+def test_a_one_line_address_takes_the_street_line_the_patterns_did_not_know() -> None:
+    text = "The letter arrived at 2035 Gewerbepark 45 Apt. 815, Brú, Iceland 82407 today"
+    assert spans(BLOCKS, text) == [("LOCATION", "2035 Gewerbepark 45 Apt. 815, Brú, Iceland 82407")]

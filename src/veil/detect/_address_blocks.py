@@ -69,6 +69,10 @@ _PLACE_BEFORE_COUNTRY = re.compile(rf",[ \t]*{_PLACE.pattern},[ \t]*$")
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,6}(?:-\d{3,4})?\b")
 _STREET_PARTS = frozenset({"street-address", "unit-designator"})
+_STREET_BEFORE = re.compile(
+    rf"(?<![\w-])\d{{1,6}}[ \t]+(?:(?:\d{{1,6}}[ \t]+)?(?:(?=[^\W\d_a-z]){_WORD}[ \t]+){{1,4}}"
+    r"\d{1,5}[A-Za-z]?[ \t]+)?$"
+)
 _CITY_AFTER = re.compile(rf",[ \t]*({_PLACE.pattern})(?=[ \t]*(?:[.;!?]|$|\n))")
 _POSTCODE_LINE_END = re.compile(r"[ \t]+(\d{3,6}(?:-\d{3,4})?)[ \t]*(?:\n|$)")
 # A block line that is a name with a middle initial: the addressee ("Ella H. Snider").
@@ -114,11 +118,16 @@ def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
             first, cursor = part, part.start
         if first is None:
             continue
+        # What precedes the first recognized part on the line, when it is the building
+        # number or a street line the patterns did not know ("213 Pilekrogen 53", "0912"
+        # before "P.O. Box 287"): part of the same address.
+        lead = _STREET_BEFORE.search(text, line_start, first.start)
+        start = lead.start() if lead is not None else first.start
         end = country.end
         postcode = _POSTCODE_AFTER.match(text, end)
         if postcode is not None:
             end = postcode.end()
-        joined.append((first.start, end, country))
+        joined.append((start, end, country))
     # "Dunajska 56, Studenec": a street line and its place, ending the sentence or line.
     cities: list[tuple[int, int, Finding]] = []
     for street in findings:
