@@ -167,3 +167,10 @@ def test_the_place_after_a_street_that_ends_the_sentence_is_a_location() -> None
 def test_a_one_line_address_takes_the_street_line_the_patterns_did_not_know() -> None:
     text = "The letter arrived at 2035 Gewerbepark 45 Apt. 815, Brú, Iceland 82407 today"
     assert spans(BLOCKS, text) == [("LOCATION", "2035 Gewerbepark 45 Apt. 815, Brú, Iceland 82407")]
+
+
+def test_a_one_line_address_may_leave_out_the_commas() -> None:
+    text = "I once lived in 17031 2202 Rissik St Apt. 050 Coalville South Africa."
+    assert spans(BLOCKS, text) == [
+        ("LOCATION", "17031 2202 Rissik St Apt. 050 Coalville South Africa")
+    ]

@@ -65,7 +65,7 @@ _STREET_LINE = re.compile(
 # and a house number after the street pattern's match), a place, then a country and its
 # postcode ("760 Passauer Strasse 33, Cite Guedouala, Tunisia"; "3911 Fourth Avenue Suite
 # 697, Mora de Rubielos, Spain 16200").
-_PLACE_BEFORE_COUNTRY = re.compile(rf",[ \t]*{_PLACE.pattern},[ \t]*$")
+_PLACE_BEFORE_COUNTRY = re.compile(rf"(?:,[ \t]*|[ \t]+){_PLACE.pattern}(?:,[ \t]*|[ \t]+)$")
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,6}(?:-\d{3,4})?\b")
 _STREET_PARTS = frozenset({"street-address", "unit-designator"})
