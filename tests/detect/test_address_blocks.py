@@ -174,3 +174,43 @@ def test_a_one_line_address_may_leave_out_the_commas() -> None:
     assert spans(BLOCKS, text) == [
         ("LOCATION", "17031 2202 Rissik St Apt. 050 Coalville South Africa")
     ]
+
+
+def test_an_address_a_sentence_leads_into_over_several_lines_is_one_location() -> None:
+    text = "Please send it to 1987 74 Diakou Street\n Suite 680\n Kissousa\n Cyprus 36903? Thanks."
+    assert spans(BLOCKS, text) == [
+        ("LOCATION", "1987 74 Diakou Street\n Suite 680\n Kissousa\n Cyprus 36903")
+    ]
+
+
+def test_the_last_line_of_a_led_address_may_go_on_with_the_sentence() -> None:
+    text = "I'll meet you at 25615 Tawastintie 72 Apt. 004\nKNIVSTA, nan 18237 after the concert."
+    assert spans(BLOCKS, text) == [
+        ("LOCATION", "25615 Tawastintie 72 Apt. 004\nKNIVSTA, nan 18237")
+    ]
+
+
+def test_an_address_under_an_address_label_is_one_location() -> None:
+    text = "Address:\nBrucker Bundesstrasse 31 Zezig Streets\n Suite 245\n FÜRLING\n Austria 25173."
+    assert spans(BLOCKS, text) == [
+        ("LOCATION", "Brucker Bundesstrasse 31 Zezig Streets\n Suite 245\n FÜRLING\n Austria 25173")
+    ]
+
+
+def test_a_led_address_does_not_take_a_prose_line_below() -> None:
+    text = "We met at 5 pm near Suite 200\nThe weather was nice."
+    assert spans(BLOCKS, text) == [("LOCATION", "Suite 200")]
+
+
+def test_a_block_under_a_name_keeps_its_parts_and_splits_two_part_lines() -> None:
+    # The building number before a street with its own house number, and a place with
+    # its postcode, are parts of their own, as the recognizers report them elsewhere.
+    text = "Marisa Bisliev\n\n28030 Edeby 55\n Apt. 297\n Qasigiannguit\n Greenlander 07609"
+    assert spans(BLOCKS, text)[-6:] == [
+        ("LOCATION", "28030"),
+        ("LOCATION", "Edeby 55"),
+        ("LOCATION", "Apt. 297"),
+        ("LOCATION", "Qasigiannguit"),
+        ("LOCATION", "Greenlander"),
+        ("LOCATION", "07609"),
+    ]

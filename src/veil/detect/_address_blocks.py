@@ -9,7 +9,9 @@ address lines, at most a few of them, stopping at a blank line or at a line with
 of another kind: the LOCATION pieces found in them stay, and the rest of each line becomes
 a LOCATION finding of its own (a PERSON where the line is a name with a middle initial,
 the addressee's). An address on one line with commas (street parts, a place, a country)
-becomes one LOCATION (:func:`join_address_lines`).
+becomes one LOCATION (:func:`join_address_lines`), and so does an address a sentence or an
+"Address:" label leads into and that goes on over the following lines
+(:func:`join_inline_addresses`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ _NAME_WITH_INITIAL = re.compile(
     rf"(?=[^\W\d_a-z]){_WORD}[ \t]+[^\W\d_a-z]\.?[ \t]+(?=[^\W\d_a-z]){_WORD}"
 )
 _PERSON_LEVEL = getattr(kind_info("PERSON"), "level", Level.CRITICAL)
+# A block line of two parts: a building number before a street that has its own house
+# number ("28030 Edeby 55"), or a place and its postcode ("Greenlander 07609").
+_PARTS = re.compile(
+    rf"(\d{{1,6}})[ \t]+((?=[^\W\d_]){_WORD}(?:[ \t]+{_WORD}){{0,4}}[ \t]+\d{{1,5}}[A-Za-z]?\.?)"
+    rf"|({_PLACE.pattern})[ \t]+(\d{{3,6}}(?:-\d{{3,4}})?)"
+)
 
 
 def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
@@ -155,6 +163,15 @@ def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
                 Finding(start, end, "LOCATION", country.score, country.level, "address-line")
             )
     return sorted(kept, key=lambda f: f.start)
+
+
+def _parts(text: str, begin: int, end: int) -> list[tuple[int, int]]:
+    """The parts of the block line ``text[begin:end]`` (see ``_PARTS``)."""
+    parts = _PARTS.fullmatch(text, begin, end)
+    if parts is None:
+        return [(begin, end)]
+    first = 1 if parts.start(1) != -1 else 3
+    return [parts.span(first), parts.span(first + 1)]
 
 
 def _content(text: str, start: int, end: int) -> tuple[int, int]:
@@ -300,7 +317,133 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
                         kind, level = "PERSON", _PERSON_LEVEL
                     else:
                         kind, level = "LOCATION", finding.level
-                    kept.append(Finding(begin, last, kind, finding.score, level, "address-block"))
+                    for part_start, part_end in _parts(text, begin, last):
+                        kept.append(
+                            Finding(
+                                part_start, part_end, kind, finding.score, level, "address-block"
+                            )
+                        )
                 at = max(at, gap_end)
             cursor = stop + 1
+    return sorted(kept, key=lambda f: f.start)
+
+
+# An address a sentence leads into and that goes on over the next lines ("Please send it
+# to 1987 74 Diakou Street\n Suite 680\n Kissousa\n Cyprus 36903?"), or one under an
+# "Address:" label: one mention, so one LOCATION from its first word to its postcode.
+# The words that end the sentence's part of the lead line, read backwards from its end:
+_LEAD_STOPS = frozenset(
+    {"at", "to", "in", "is", "with", "on", "from", "of", "me", "for", "and", "are", "was"}
+    | {"be", "by", "its", "it's", "here", "there", "as", "into", "near", "inside"}
+)
+_LEAD_MAX_WORDS = 9
+_REGION_LINE = re.compile(r",?[ \t]*[^\W_]{1,3}")  # ", CO", ", nan", ", 32"
+_POSTCODE = r"\d{3,6}(?:-\d{3,4})?"
+# The last line may go on with the sentence ("Cyprus 36903? I am in …").
+_TAIL = re.compile(
+    rf"{_PLACE.pattern}(?:,?[ \t]*[^\W_]{{1,3}})?[ \t]+{_POSTCODE}(?=[.?!,;]?(?:[ \t]|$))"
+    rf"|{_POSTCODE}(?=[.?!,;]?(?:[ \t]|$))"
+    rf"|{_PLACE.pattern}(?=[.?!](?:[ \t]|$))"
+)
+_LABEL = re.compile(r"(?i)\baddress[ \t]*:[ \t]*$")
+
+
+def _lead_start(text: str, line_start: int, line_end: int) -> int | None:
+    """Where the address on the lead line ``text[line_start:line_end]`` begins: after the
+    last word of the sentence before it, or at the line's start under an "Address:" label;
+    None when the line holds no address-shaped end."""
+    words = list(re.finditer(r"\S+", text[line_start:line_end]))
+    start = None
+    for count, word in enumerate(reversed(words)):
+        token = word.group().rstrip(",").lower()
+        if not any(c.isalnum() for c in token):
+            break  # marks before the line's text ("???", "--"): the line is the address
+        if token in _LEAD_STOPS or token.endswith((":", "?", "!")):
+            start = line_start + word.end()
+            break
+        if count == _LEAD_MAX_WORDS:
+            return None
+    if start is None:
+        # The whole line: only under a label line ("Address:", one blank line between).
+        if not _LABEL.search(text[max(0, line_start - 60) : line_start].rstrip()):
+            return None
+        start = line_start
+    while start < line_end and text[start] in " \t>":
+        start += 1
+    rest = text[start:line_end]
+    if not rest or not (rest[0].isdigit() or rest[0].isupper()):
+        return None
+    if not any(c.isdigit() for c in rest):
+        return None
+    return start
+
+
+def join_inline_addresses(text: str, findings: list[Finding]) -> list[Finding]:
+    """``findings`` with each address that a sentence (or an "Address:" label) leads into
+    and that goes on over the following address-shaped lines made one LOCATION."""
+    if "\n" not in text:
+        return findings
+    joined: list[tuple[int, int, Finding]] = []
+    seen: set[int] = set()
+    hard = [(f.start, f.end) for f in findings if f.kind != "LOCATION" and f.source != "ner"]
+    for finding in findings:
+        if finding.kind != "LOCATION" or (joined and finding.start < joined[-1][1]):
+            continue
+        line_start = text.rfind("\n", 0, finding.start) + 1
+        # The lead line is the finding's line, or the line above (the finding is below).
+        for lead in (line_start, text.rfind("\n", 0, max(line_start - 1, 0)) + 1):
+            if lead in seen:
+                continue
+            seen.add(lead)
+            lead_end = text.find("\n", lead)
+            if lead_end == -1 or lead_end > finding.end + 200:
+                continue
+            content_end = _content(text, lead, lead_end)[1]
+            start = _lead_start(text, lead, content_end)
+            if start is None or content_end - start > _MAX_LINE:
+                continue
+            end, cursor, lines = content_end, lead_end, 0
+            while cursor < len(text) and lines < _MAX_LINES_BELOW:
+                following = text.find("\n", cursor + 1)
+                following = len(text) if following == -1 else following
+                begin, stop = _content(text, cursor + 1, following)
+                if begin == stop or any(a < stop and begin < b for a, b in hard):
+                    break
+                bare = stop
+                while bare > begin and text[bare - 1] in ".?!;,":
+                    bare -= 1
+                if _REGION_LINE.fullmatch(text, begin, bare) or _address_line(text, begin, bare):
+                    end, cursor, lines = bare, following, lines + 1
+                    if bare < stop:
+                        break  # the sentence ends with it
+                    continue
+                tail = _TAIL.match(text, begin, stop)
+                if tail is not None:
+                    end, lines = tail.end(), lines + 1
+                break
+            before = text[lead:start]
+            label = not any(c.isalnum() for c in before) or _LABEL.search(before) is not None
+            if (lines == 0 and not label) or any(a < end and start < b for a, b in hard):
+                continue
+            inside = [
+                f for f in findings if f.kind == "LOCATION" and start <= f.end and f.start < end
+            ]
+            if not inside:
+                continue
+            start = min(start, inside[0].start)
+            joined.append((start, end, max(inside, key=lambda f: f.score)))
+            break
+    if not joined:
+        return findings
+    kept = [
+        f
+        for f in findings
+        if not any(
+            (start <= f.start < end and (f.kind == "LOCATION" or f.end <= end))
+            or (f.source == "ner" and f.start < end and start < f.end)
+            for start, end, _ in joined
+        )
+    ]
+    for start, end, best in joined:
+        kept.append(Finding(start, end, "LOCATION", best.score, best.level, "address-line"))
     return sorted(kept, key=lambda f: f.start)

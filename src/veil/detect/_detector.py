@@ -12,7 +12,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Literal, NamedTuple, TextIO
 
-from veil.detect._address_blocks import extend_address_blocks, join_address_lines
+from veil.detect._address_blocks import (
+    extend_address_blocks,
+    join_address_lines,
+    join_inline_addresses,
+)
 from veil.detect._finding import Finding
 from veil.detect._ner import NER_SPECIFICITY, NerRecognizer
 from veil.detect._prefilter import Prefilter
@@ -181,7 +185,8 @@ class Detector:
     def _blocks(self, text: str, findings: list[Finding]) -> list[Finding]:
         if not self._address_blocks:
             return findings
-        return extend_address_blocks(text, join_address_lines(text, findings))
+        blocks = extend_address_blocks(text, join_address_lines(text, findings))
+        return join_inline_addresses(text, blocks)
 
     def _ner_candidates(self, findings: list[Finding]) -> Iterator[_Candidate]:
         for finding in findings:
