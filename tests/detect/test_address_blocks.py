@@ -214,3 +214,16 @@ def test_a_block_under_a_name_keeps_its_parts_and_splits_two_part_lines() -> Non
         ("LOCATION", "Greenlander"),
         ("LOCATION", "07609"),
     ]
+
+
+def test_a_one_line_address_under_an_address_label_is_one_location() -> None:
+    text = "Address:\n7494 Hlíðarvegur 97 Suite 568 Apt. 108, Danmarkshavn, Greenlander 35940."
+    assert spans(BLOCKS, text) == [
+        ("LOCATION", "7494 Hlíðarvegur 97 Suite 568 Apt. 108, Danmarkshavn, Greenlander 35940")
+    ]
+
+
+def test_a_count_ending_a_sentence_leads_no_address() -> None:
+    text = "The total we counted this year is 12\nSuite 5\nLondon"
+    assert ("LOCATION", "Suite 5") in spans(BLOCKS, text)
+    assert all(not value.startswith("12") for _, value in spans(BLOCKS, text))

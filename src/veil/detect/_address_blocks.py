@@ -337,6 +337,8 @@ _LEAD_STOPS = frozenset(
     | {"be", "by", "its", "it's", "here", "there", "as", "into", "near", "inside"}
 )
 _LEAD_MAX_WORDS = 9
+_TWO_LETTERS = re.compile(r"[^\W\d_]{2}")
+_MAX_LEAD = 100  # characters of the address on its lead line
 _REGION_LINE = re.compile(r",?[ \t]*[^\W_]{1,3}")  # ", CO", ", nan", ", 32"
 _POSTCODE = r"\d{3,6}(?:-\d{3,4})?"
 # The last line may go on with the sentence ("Cyprus 36903? I am in …").
@@ -359,10 +361,10 @@ def _lead_start(text: str, line_start: int, line_end: int) -> int | None:
         if not any(c.isalnum() for c in token):
             break  # marks before the line's text ("???", "--"): the line is the address
         if token in _LEAD_STOPS or token.endswith((":", "?", "!")):
+            if count > _LEAD_MAX_WORDS:
+                return None  # a sentence that ends in a number, not a led address
             start = line_start + word.end()
             break
-        if count == _LEAD_MAX_WORDS:
-            return None
     if start is None:
         # The whole line: only under a label line ("Address:", one blank line between).
         if not _LABEL.search(text[max(0, line_start - 60) : line_start].rstrip()):
@@ -373,7 +375,8 @@ def _lead_start(text: str, line_start: int, line_end: int) -> int | None:
     rest = text[start:line_end]
     if not rest or not (rest[0].isdigit() or rest[0].isupper()):
         return None
-    if not any(c.isdigit() for c in rest):
+    # A number and a name: a street line or a unit, not a count ending a sentence.
+    if not any(c.isdigit() for c in rest) or _TWO_LETTERS.search(rest) is None:
         return None
     return start
 
@@ -396,13 +399,16 @@ def join_inline_addresses(text: str, findings: list[Finding]) -> list[Finding]:
                 continue
             seen.add(lead)
             lead_end = text.find("\n", lead)
-            if lead_end == -1 or lead_end > finding.end + 200:
+            lead_end = len(text) if lead_end == -1 else lead_end
+            if lead_end > finding.end + 200:
                 continue
             content_end = _content(text, lead, lead_end)[1]
             start = _lead_start(text, lead, content_end)
-            if start is None or content_end - start > _MAX_LINE:
+            if start is None or content_end - start > _MAX_LEAD:
                 continue
             end, cursor, lines = content_end, lead_end, 0
+            while end > start and text[end - 1] in ".?!;,":
+                end -= 1  # the sentence's end, when no line follows
             while cursor < len(text) and lines < _MAX_LINES_BELOW:
                 following = text.find("\n", cursor + 1)
                 following = len(text) if following == -1 else following
