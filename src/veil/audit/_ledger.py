@@ -125,13 +125,43 @@ class _Item(NamedTuple):
     before_time: bytes
 
 
-@dataclass(slots=True)
 class _Request:
-    """What one caller queued: one entry (``append``) or several in one transaction."""
+    """What one caller queued: one entry (``append``) or several in one transaction.
 
-    items: list[_Item]
-    future: Future[Any]
-    single: bool
+    The sequencer hands the outcome back through ``future`` (``submit``) or, for a caller
+    that blocks (``append``), through ``outcome`` and ``done``, a held lock it releases:
+    one lock instead of a future's condition, lock and waiter list per append."""
+
+    __slots__ = ("done", "future", "items", "outcome", "single")
+
+    def __init__(self, items: list[_Item], future: Future[Any] | None, single: bool) -> None:
+        self.items = items
+        self.future = future
+        self.single = single
+        self.outcome: Any = None
+        self.done: threading.Lock | None = None
+        if future is None:
+            self.done = threading.Lock()
+            self.done.acquire()
+
+    def finish(self, result: Any, error: BaseException | None) -> None:
+        if self.future is not None:
+            if error is None:
+                self.future.set_result(result)
+            else:
+                self.future.set_exception(error)
+            return
+        self.outcome = result if error is None else error
+        assert self.done is not None
+        self.done.release()
+
+    def wait(self) -> Any:
+        """The outcome of a request without a future (blocks until it is known)."""
+        assert self.done is not None
+        self.done.acquire()
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
 
 
 @functools.lru_cache(maxsize=4096)
@@ -444,9 +474,9 @@ class Ledger:
         whatever is waiting in one transaction under one signed head (group commit), and
         each caller returns when the transaction holding its entry has committed.
         """
-        return self.submit(
-            actor, action, outcome, subject=subject, resource=resource, details=details
-        ).result()
+        request = self._queue_one(None, actor, action, outcome, subject, resource, details)
+        entry: Entry = request.wait()
+        return entry
 
     def submit(
         self,
@@ -461,6 +491,20 @@ class Ledger:
         """Like :meth:`append`, but returns at once with a future of the entry (for
         event loops: ``await asyncio.wrap_future(ledger.submit(...))``). The entry is
         validated before this returns."""
+        future: Future[Entry] = Future()
+        self._queue_one(future, actor, action, outcome, subject, resource, details)
+        return future
+
+    def _queue_one(
+        self,
+        future: Future[Entry] | None,
+        actor: str,
+        action: str,
+        outcome: str,
+        subject: str | None,
+        resource: str | None,
+        details: Mapping[str, Any] | None,
+    ) -> _Request:
         item = self._prepare(
             {
                 "actor": actor,
@@ -471,18 +515,19 @@ class Ledger:
                 "details": details,
             }
         )
-        future: Future[Entry] = Future()
-        self._enqueue(_Request([item], future, single=True))
-        return future
+        request = _Request([item], future, single=True)
+        self._enqueue(request)
+        return request
 
     def append_many(self, items: Sequence[Mapping[str, Any]]) -> list[Entry]:
         """Append several entries in one transaction under one signed tree head."""
         prepared = [self._prepare(item) for item in items]
         if not prepared:
             return []
-        future: Future[list[Entry]] = Future()
-        self._enqueue(_Request(prepared, future, single=False))
-        return future.result()
+        request = _Request(prepared, None, single=False)
+        self._enqueue(request)
+        entries: list[Entry] = request.wait()
+        return entries
 
     def _enqueue(self, request: _Request) -> None:
         if self._sequencer is None:
@@ -540,13 +585,13 @@ class Ledger:
             entries = self._commit(writer, items)
         except BaseException as exc:  # every caller of the group learns it failed
             for request in batch:
-                request.future.set_exception(exc)
+                request.finish(None, exc)
             return
         offset = 0
         for request in batch:
             mine = entries[offset : offset + len(request.items)]
             offset += len(request.items)
-            request.future.set_result(mine[0] if request.single else mine)
+            request.finish(mine[0] if request.single else mine, None)
 
     def _prepare(self, item: Mapping[str, Any]) -> _Item:
         """Check an entry and encode its details (a bad one fails only its own caller)."""

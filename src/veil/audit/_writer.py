@@ -10,6 +10,7 @@ plain SQL over the engine's own pooled DB-API connection, so the connection sett
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -36,6 +37,15 @@ _UPDATE_STATE = "UPDATE audit_state SET size = ?, frontier = ? WHERE id = 1"
 _INSERT_HEAD = (
     "INSERT INTO audit_heads (size, root, time, key_id, signature) VALUES (?, ?, ?, ?, ?)"
 )
+
+_ROWS_PER_INSERT = 64  # 640 parameters, under SQLite's old limit of 999
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
+def _multi_insert(count: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * count)
+    return _INSERT_ENTRIES.split(" VALUES ")[0] + " VALUES " + values
+
 
 Rows = Sequence[tuple[Any, ...]]
 Build = Callable[[int, bytes], tuple[Rows, int, bytes, tuple[Any, ...]]]
@@ -82,7 +92,11 @@ class GroupWriter:
                 size, frontier = cursor.fetchone()
                 rows, new_size, new_frontier, head = build(int(size), bytes(frontier))
                 if self._sqlite:
-                    cursor.executemany(self._insert_entries, rows)
+                    # Rows in multi-row INSERTs: each statement step gives the GIL up and
+                    # takes it back, and with callers running that is a wait per row.
+                    for offset in range(0, len(rows), _ROWS_PER_INSERT):
+                        chunk = rows[offset : offset + _ROWS_PER_INSERT]
+                        cursor.execute(_multi_insert(len(chunk)), [v for row in chunk for v in row])
                     cursor.execute(self._update_state, (new_size, new_frontier))
                     cursor.execute(self._insert_head, head)
                     cursor.execute("COMMIT")
