@@ -132,7 +132,7 @@ class _Request:
     that blocks (``append``), through ``outcome`` and ``done``, a held lock it releases:
     one lock instead of a future's condition, lock and waiter list per append."""
 
-    __slots__ = ("done", "future", "items", "outcome", "single")
+    __slots__ = ("caller", "done", "future", "items", "outcome", "single")
 
     def __init__(self, items: list[_Item], future: Future[Any] | None, single: bool) -> None:
         self.items = items
@@ -140,9 +140,11 @@ class _Request:
         self.single = single
         self.outcome: Any = None
         self.done: threading.Lock | None = None
+        self.caller: int | None = None  # the blocking caller's thread
         if future is None:
             self.done = threading.Lock()
             self.done.acquire()
+            self.caller = threading.get_ident()
 
     def finish(self, result: Any, error: BaseException | None) -> None:
         if self.future is not None:
@@ -542,13 +544,14 @@ class Ledger:
     def _run_sequencer(self) -> None:
         writer = GroupWriter(self._engine)
         expected = 1  # callers the next group waits for (see below)
+        previous_callers: set[int] = set()
         try:
             while True:
                 try:
                     first = self._queue.get(timeout=IDLE_RELEASE_S)
                 except queue.Empty:  # a quiet second: whoever comes next starts afresh
                     writer.release_if_idle()
-                    expected = 1
+                    expected, previous_callers = 1, set()
                     continue
                 if first is None:
                     return
@@ -571,8 +574,13 @@ class Ledger:
                     count += len(waiting.items)
                 # One short group (a caller was slow to come back) lowers the expectation
                 # by one only: resetting it to the short group's size split 16 callers into
-                # two alternating groups of ~8 for good, with a commit each.
-                expected = max(len(batch), expected - 1)
+                # two alternating groups of ~8 for good, with a commit each. Blocking
+                # callers are also counted by thread over the last two groups, so two
+                # groups that alternate (8 + 8 threads) wait for each other and merge.
+                callers = {request.caller for request in batch if request.caller is not None}
+                threads = len(callers | previous_callers)
+                previous_callers = callers
+                expected = max(len(batch), expected - 1, threads)
                 self._commit_group(writer, batch)
                 if stop:
                     return
