@@ -227,3 +227,15 @@ def test_a_count_ending_a_sentence_leads_no_address() -> None:
     text = "The total we counted this year is 12\nSuite 5\nLondon"
     assert ("LOCATION", "Suite 5") in spans(BLOCKS, text)
     assert all(not value.startswith("12") for _, value in spans(BLOCKS, text))
+
+
+def test_bullets_before_the_lines_of_a_block_are_not_part_of_it() -> None:
+    text = "- 83854 Strickstrasse 61\n- Suite 292\n- Zuoz\n- Switzerland 53730"
+    assert spans(BLOCKS, text) == [
+        ("LOCATION", "83854"),
+        ("LOCATION", "Strickstrasse 61"),
+        ("LOCATION", "Suite 292"),
+        ("LOCATION", "Zuoz"),
+        ("LOCATION", "Switzerland"),
+        ("LOCATION", "53730"),
+    ]

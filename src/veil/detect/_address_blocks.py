@@ -29,7 +29,9 @@ _MAX_LINE = 60
 # The found piece must be most of its line: ", Klirou" or " Suite 838" may follow it, a
 # sentence may not.
 _MAX_REST = 12
-_QUOTE = re.compile(r"[ \t>]*")  # leading indentation and e-mail quote marks
+# Leading indentation, e-mail quote marks, and list bullets ("- ", "• ", "??? ": a bullet
+# that lost its encoding).
+_QUOTE = re.compile(r"(?:[ \t>]|[?•·*-]+(?=[ \t]))*")
 _BETWEEN = frozenset(" \t\r>,;")  # around the pieces of an address line
 
 _LETTER = r"[^\W\d_]"
@@ -303,7 +305,7 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
                 if f.start >= stop:
                     break
                 pieces.append((max(f.start, cursor), min(f.end, stop)))
-            at = cursor
+            at = _content(text, cursor, stop)[0]  # not the bullet or quote mark
             for gap_start, gap_end in [*pieces, (stop, stop)]:
                 begin, last = at, gap_start
                 while begin < last and text[begin] in _BETWEEN:
