@@ -390,3 +390,21 @@ def test_a_place_after_a_phrase_only_places_take(text: str, place: str) -> None:
 
 def test_a_month_after_born_in_is_no_place() -> None:
     assert kinds_in("She was born in March and moved to bigger things.") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("Tilly lives at 10252 Μεγάλη Άμμος 184, ΠΑΦΟΣ", ["10252", "Μεγάλη Άμμος 184"]),
+        ("his address: 172 Maneeži 75, Saareküla", ["172", "Maneeži 75"]),
+        ("she resided at 255 hersnapvej 18.", ["255", "hersnapvej 18"]),
+    ],
+)
+def test_a_street_without_a_street_word_after_lives_at_or_address(
+    text: str, parts: list[str]
+) -> None:
+    assert [value for kind, value in kinds_in(text) if kind == "LOCATION"][:2] == parts
+
+
+def test_a_name_and_a_number_without_an_address_phrase_are_no_street() -> None:
+    assert kinds_in("He upgraded 12 Windows 10 machines, then lives at 4 pm on Fridays.") == []

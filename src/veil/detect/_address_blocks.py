@@ -72,7 +72,8 @@ _STREET_LINE = re.compile(
 _PLACE_BEFORE_COUNTRY = re.compile(rf"(?:,[ \t]*|[ \t]+){_PLACE.pattern}(?:,[ \t]*|[ \t]+)$")
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,6}(?:-\d{3,4})?\b")
-_STREET_PARTS = frozenset({"street-address", "unit-designator"})
+_STREETS = frozenset({"street-address", "residence-street"})
+_STREET_PARTS = _STREETS | {"unit-designator"}
 _STREET_BEFORE = re.compile(
     rf"(?<![\w-])\d{{1,6}}[ \t]+(?:(?:\d{{1,6}}[ \t]+)?(?:(?=[^\W\d_a-z]){_WORD}[ \t]+){{1,4}}"
     r"\d{1,5}[A-Za-z]?[ \t]+)?$"
@@ -141,7 +142,7 @@ def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
     # "Dunajska 56, Studenec": a street line and its place, ending the sentence or line.
     cities: list[tuple[int, int, Finding]] = []
     for street in findings:
-        if street.source == "street-address":
+        if street.source in _STREETS:
             city = _CITY_AFTER.match(text, street.end)
             if city is not None:
                 start, end = city.span(1)
