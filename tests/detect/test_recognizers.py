@@ -408,3 +408,19 @@ def test_a_street_without_a_street_word_after_lives_at_or_address(
 
 def test_a_name_and_a_number_without_an_address_phrase_are_no_street() -> None:
     assert kinds_in("He upgraded 12 Windows 10 machines, then lives at 4 pm on Fridays.") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("the verses from Faina D. Yefremova's Cautionary Tales", "Faina D. Yefremova"),
+        ("Julieta S Almeida\n\nStaff development specialist", "Julieta S Almeida"),
+        ("we need to add Ryan P Costa as guardian", "Ryan P Costa"),
+    ],
+)
+def test_a_name_with_a_middle_initial_is_a_person(text: str, name: str) -> None:
+    assert kinds_in(text) == [("PERSON", name)]
+
+
+def test_nouns_that_take_a_letter_are_no_names() -> None:
+    assert kinds_in("Plan B Options, a Type A Personality and Vitamin C Serum") == []
