@@ -329,7 +329,7 @@ class Ledger:
         self._signing = Ed25519PrivateKey.from_private_bytes(seed)
         self.public_key = self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.key_id = "lk-" + hashlib.sha256(self.public_key).hexdigest()[:12]
-        self._digest_key = keys.material("ledger-digest")
+        self._digest_mac = hmac.new(keys.material("ledger-digest"), digestmod=hashlib.sha256)
         self._keys = keys
         self._detector = detector
         # Entries written by Veil's own services repeat the same detail strings (names of
@@ -358,7 +358,11 @@ class Ledger:
         """A keyed HMAC-SHA-256 of content, for ``details`` (short values cannot be
         recovered by hashing guesses without the key)."""
         data = content.encode() if isinstance(content, str) else content
-        return "hmac-sha256:" + hmac.digest(self._digest_key, data, "sha256").hex()
+        # A copy of a keyed HMAC object: one-shot hmac.digest() gives the GIL up even for
+        # a short prompt, and in the gateway taking it back waits on the sequencer thread.
+        mac = self._digest_mac.copy()
+        mac.update(data)
+        return "hmac-sha256:" + mac.hexdigest()
 
     def seal(self, subject: str, value: str) -> str:
         """``value`` sealed under ``subject``'s own data key, for ``details``: personal
