@@ -239,3 +239,14 @@ def test_bullets_before_the_lines_of_a_block_are_not_part_of_it() -> None:
         ("LOCATION", "Switzerland"),
         ("LOCATION", "53730"),
     ]
+
+
+def test_many_addresses_in_one_text_are_found_as_each_alone() -> None:
+    # The block rules look findings up by bisection; each copy must come out as alone.
+    unit = (
+        "Please send it to 1987 74 Diakou Street\n Suite 680\n Kissousa\n Cyprus 36903? "
+        "Thanks.\nMarisa Bisliev\n\n28030 Edeby 55\n Apt. 297\n Qasigiannguit\n"
+        " Greenland 07609\n\nShe lives at 172 Maneeži 75, Saareküla.\n\n"
+    )
+    alone = spans(BLOCKS, unit)
+    assert spans(BLOCKS, unit * 40) == alone * 40

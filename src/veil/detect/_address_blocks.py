@@ -93,6 +93,34 @@ _PARTS = re.compile(
 )
 
 
+class _Spans:
+    """Spans sorted by start (they may overlap), asked which overlap a range: a bisection
+    instead of a scan, so a long text with thousands of findings stays linear-ish."""
+
+    __slots__ = ("_ends", "_reach", "_starts")
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self._starts = [start for start, _ in spans]
+        self._ends = [end for _, end in spans]
+        # the largest end so far: non-decreasing, so it can be bisected
+        self._reach = list(itertools.accumulate(self._ends, max))
+
+    def hits(self, start: int, end: int) -> range:
+        """Indices of the spans that may overlap [start, end) (check ``overlaps``)."""
+        return range(bisect.bisect_right(self._reach, start), bisect.bisect_left(self._starts, end))
+
+    def overlaps(self, index: int, start: int, end: int) -> bool:
+        return self._starts[index] < end and start < self._ends[index]
+
+    def any(self, start: int, end: int) -> bool:
+        """Whether any span overlaps [start, end)."""
+        return any(self.overlaps(i, start, end) for i in self.hits(start, end))
+
+    def contains(self, start: int, end: int) -> bool:
+        """Whether one span holds all of [start, end)."""
+        return any(self._starts[i] <= start and end <= self._ends[i] for i in self.hits(start, end))
+
+
 def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
     """``findings`` with each one-line address (street parts, a place, a country) made one
     LOCATION from its first street part to the country and its postcode; the place after a
@@ -113,7 +141,8 @@ def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
             continue
         cursor = place.start()
         first = None
-        for part in reversed(findings[:index]):
+        for back in range(index - 1, -1, -1):
+            part = findings[back]
             if part.start >= cursor and first is None:
                 continue  # a finding in the place name (the model's): covered below
             gap = text[part.end : cursor]
@@ -150,22 +179,33 @@ def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
                 cities.append((start, end, street))
     if not joined and not postcodes and not cities:
         return findings
-    kept = [f for f in findings if not any(a <= f.start and f.end <= b for a, b, _ in joined)]
+    whole = _Spans([(a, b) for a, b, _ in joined])
+    kept = [f for f in findings if not whole.contains(f.start, f.end)]
     for start, end, country in joined:
         kept.append(Finding(start, end, "LOCATION", country.score, country.level, "address-line"))
+    kept.sort(key=lambda f: f.start)
+    spans = _Spans([(f.start, f.end) for f in kept])
+    dropped: set[int] = set()
+    added: list[Finding] = []  # in text order: the streets are
     for start, end, street in cities:
+        near = [i for i in spans.hits(start, end) if spans.overlaps(i, start, end)]
+        near = [i for i in near if i not in dropped]
         # the place's own finding (a LOCATION) stays; a model's other guess gives way
-        if any(f.start < end and start < f.end and f.kind == "LOCATION" for f in kept):
+        if any(kept[i].kind == "LOCATION" for i in near) or (added and added[-1].end > start):
             continue
-        kept = [f for f in kept if not (f.start < end and start < f.end and f.source == "ner")]
-        if not any(f.start < end and start < f.end for f in kept):
-            kept.append(Finding(start, end, "LOCATION", street.score, street.level, "address-line"))
+        dropped.update(i for i in near if kept[i].source == "ner")
+        if all(i in dropped for i in near):
+            added.append(
+                Finding(start, end, "LOCATION", street.score, street.level, "address-line")
+            )
+    kept = [f for i, f in enumerate(kept) if i not in dropped]
+    taken = _Spans([(f.start, f.end) for f in sorted([*kept, *added], key=lambda f: f.start)])
     for start, end, country in postcodes:
-        if not any(f.start < end and start < f.end for f in kept):
-            kept.append(
+        if not taken.any(start, end):
+            added.append(
                 Finding(start, end, "LOCATION", country.score, country.level, "address-line")
             )
-    return sorted(kept, key=lambda f: f.start)
+    return sorted([*kept, *added], key=lambda f: f.start)
 
 
 def _parts(text: str, begin: int, end: int) -> list[tuple[int, int]]:
@@ -214,11 +254,13 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
         return findings
     # Values of other kinds end a block; a named entity the language model put on a line
     # shaped like a street ("Søndergade 52" as a PERSON) does not, and becomes part of it.
-    others = [(f.start, f.end) for f in findings if f.kind != "LOCATION"]
-    hard = [(f.start, f.end) for f in findings if f.kind != "LOCATION" and f.source != "ner"]
+    others = _Spans([(f.start, f.end) for f in findings if f.kind != "LOCATION"])
+    hard = _Spans(
+        [(f.start, f.end) for f in findings if f.kind != "LOCATION" and f.source != "ner"]
+    )
 
     def free(begin: int, end: int, *, street: bool = False) -> bool:
-        return not any(start < end and begin < stop for start, stop in (hard if street else others))
+        return not (hard if street else others).any(begin, end)
 
     blocks: list[tuple[int, int, Finding]] = []
     for finding, line_start, line_end in seeds:
@@ -273,10 +315,14 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
     # language-model entity on one of its street lines, joins it; then blocks that touch
     # become one.
     grown: list[tuple[int, int, Finding]] = []
+    everything = _Spans([(f.start, f.end) for f in findings])
     for start, end, finding in blocks:
-        for f in findings:
-            if (f.kind == "LOCATION" or f.source == "ner") and f.start < end and start < f.end:
+        index = everything.hits(start, end).start
+        while index < len(findings) and findings[index].start < end:
+            f = findings[index]  # a finding reaching past the block grows it (in order)
+            if (f.kind == "LOCATION" or f.source == "ner") and start < f.end:
                 start, end = min(start, f.start), max(end, f.end)
+            index += 1
         grown.append((start, end, finding))
     merged: list[tuple[int, int, Finding]] = []
     for start, end, finding in sorted(grown, key=lambda block: block[0]):
@@ -288,12 +334,8 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
             merged.append((start, end, finding))
     # Inside a block, the pieces recognizers found stay (a street, a unit, a country); the
     # rest of each line becomes a LOCATION of its own, so the whole block is covered.
-    kept = [
-        f
-        for f in findings
-        if f.kind == "LOCATION"
-        or not any(start <= f.start and f.end <= end for start, end, _ in merged)
-    ]
+    in_blocks = _Spans([(start, end) for start, end, _ in merged])
+    kept = [f for f in findings if f.kind == "LOCATION" or not in_blocks.contains(f.start, f.end)]
     inside = sorted((f for f in kept if f.kind == "LOCATION"), key=lambda f: f.start)
     ends = [f.end for f in inside]  # sorted too: findings are disjoint
     for start, end, finding in merged:
@@ -302,7 +344,9 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
             stop = text.find("\n", cursor, end)
             stop = end if stop == -1 else stop
             pieces = []
-            for f in itertools.islice(inside, bisect.bisect_right(ends, cursor), None):
+            # an index, not islice(): islice walks the list from its start every time
+            for position in range(bisect.bisect_right(ends, cursor), len(inside)):
+                f = inside[position]
                 if f.start >= stop:
                     break
                 pieces.append((max(f.start, cursor), min(f.end, stop)))
@@ -391,7 +435,10 @@ def join_inline_addresses(text: str, findings: list[Finding]) -> list[Finding]:
         return findings
     joined: list[tuple[int, int, Finding]] = []
     seen: set[int] = set()
-    hard = [(f.start, f.end) for f in findings if f.kind != "LOCATION" and f.source != "ner"]
+    hard = _Spans(
+        [(f.start, f.end) for f in findings if f.kind != "LOCATION" and f.source != "ner"]
+    )
+    everything = _Spans([(f.start, f.end) for f in findings])
     for finding in findings:
         if finding.kind != "LOCATION" or (joined and finding.start < joined[-1][1]):
             continue
@@ -416,7 +463,7 @@ def join_inline_addresses(text: str, findings: list[Finding]) -> list[Finding]:
                 following = text.find("\n", cursor + 1)
                 following = len(text) if following == -1 else following
                 begin, stop = _content(text, cursor + 1, following)
-                if begin == stop or any(a < stop and begin < b for a, b in hard):
+                if begin == stop or hard.any(begin, stop):
                     break
                 bare = stop
                 while bare > begin and text[bare - 1] in ".?!;,":
@@ -432,10 +479,12 @@ def join_inline_addresses(text: str, findings: list[Finding]) -> list[Finding]:
                 break
             before = text[lead:start]
             label = not any(c.isalnum() for c in before) or _LABEL.search(before) is not None
-            if (lines == 0 and not label) or any(a < end and start < b for a, b in hard):
+            if (lines == 0 and not label) or hard.any(start, end):
                 continue
             inside = [
-                f for f in findings if f.kind == "LOCATION" and start <= f.end and f.start < end
+                f
+                for f in (findings[i] for i in everything.hits(start - 1, end))
+                if f.kind == "LOCATION" and start <= f.end and f.start < end
             ]
             if not inside:
                 continue
@@ -444,13 +493,16 @@ def join_inline_addresses(text: str, findings: list[Finding]) -> list[Finding]:
             break
     if not joined:
         return findings
+    joined_spans = _Spans([(start, end) for start, end, _ in joined])
     kept = [
         f
         for f in findings
         if not any(
             (start <= f.start < end and (f.kind == "LOCATION" or f.end <= end))
             or (f.source == "ner" and f.start < end and start < f.end)
-            for start, end, _ in joined
+            for start, end, _ in (
+                joined[i] for i in joined_spans.hits(f.start, max(f.end, f.start + 1))
+            )
         )
     ]
     for start, end, best in joined:
