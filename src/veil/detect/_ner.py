@@ -214,18 +214,19 @@ class NerRecognizer:
         return (NerRecognizer, (self.model,))
 
     def _findings(self, doc: Any) -> list[Finding]:
-        found = list(self._entities(doc))
+        # Doc.text joins every token's text anew on each access: once per document.
+        text = doc.text
+        found = list(self._entities(doc, text))
         if any(f.kind == "PERSON" for f in found):
-            found = _with_listed_names(doc.text, found)
+            found = _with_listed_names(text, found)
         return found
 
-    def _entities(self, doc: Any) -> Iterator[Finding]:
+    def _entities(self, doc: Any, text: str) -> Iterator[Finding]:
         for entity in doc.ents:
             kind = LABELS.get(entity.label_)
             if kind is None:
                 continue
             start, end = entity.start_char, entity.end_char
-            text = doc.text
             if text[start:end].strip().lower() in _NOT_ENTITIES:
                 continue
             # spaCy may include a trailing possessive or punctuation: trim it, but not the
