@@ -11,6 +11,7 @@ The mapping is kept in memory and persisted only sealed (a KeyStore data key).
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import threading
@@ -54,6 +55,8 @@ class Pseudonymizer:
         self.scope = scope
         self.style = style
         self._fake_pattern: re.Pattern[str] | None = None
+        self._sorted_tokens: list[str] | None = None  # for prefix questions; None: stale
+        self._any_fake = False
         self._by_value: dict[tuple[str, str], str] = {}
         self._by_token: dict[str, str] = {}
         self._counters: dict[str, int] = {}
@@ -113,9 +116,11 @@ class Pseudonymizer:
                 self._counters[kind] = number
                 if fake is not None:
                     self._fake_pattern = None
+                    self._any_fake = True
                 self._by_value[key] = token
                 self._by_token[token] = value
                 self._longest = max(self._longest, len(token))
+                self._sorted_tokens = None
             return token
 
     def value_of(self, token: str) -> str | None:
@@ -123,11 +128,18 @@ class Pseudonymizer:
 
     def is_token_prefix(self, text: str) -> bool:
         """Whether ``text`` could grow into a known token (for streaming hold-back)."""
-        return any(token.startswith(text) for token in self._by_token)
+        # A bisection in the sorted tokens, not a scan: a stream asks this for every
+        # chunk, and a long conversation's mapping holds thousands of tokens.
+        tokens = self._sorted_tokens
+        if tokens is None:
+            with self._lock:
+                tokens = self._sorted_tokens = sorted(self._by_token)
+        index = bisect.bisect_left(tokens, text)
+        return index < len(tokens) and tokens[index].startswith(text)
 
     @property
     def has_fakes(self) -> bool:
-        return self.style == "realistic" and any(not t.startswith("<") for t in self._by_token)
+        return self.style == "realistic" and self._any_fake
 
     def _fakes_regex(self) -> re.Pattern[str] | None:
         if self._fake_pattern is None:
@@ -184,6 +196,7 @@ class Pseudonymizer:
         for kind, value, token in data["entries"]:
             mapping._by_value[(kind, value)] = token
             mapping._by_token[token] = value
+            mapping._any_fake = mapping._any_fake or not token.startswith("<")
             mapping._longest = max(mapping._longest, len(token))
         mapping._counters = {str(k): int(v) for k, v in data["counters"].items()}
         return mapping
