@@ -148,11 +148,15 @@ def ip_address(value: str, _options: ValidatorOptions) -> Verdict:
     return Verdict.VALID
 
 
+_EXTENSION = re.compile(r"x|ext")
+_GROUP_SEPARATORS = re.compile(r"[\s().-]+")
+
+
 def phone(value: str, options: ValidatorOptions) -> Verdict:
     """Valid for the region hint (or its own country code): VALID. A grouped national
     number of another country: PLAUSIBLE when long, WEAK (needs context) when short."""
-    digits = _digits(re.split(r"x|ext", value)[0])
-    groups = [g for g in re.split(r"[\s().-]+", value) if g]
+    digits = _digits(_EXTENSION.split(value, maxsplit=1)[0])
+    groups = [g for g in _GROUP_SEPARATORS.split(value) if g]
     if not 7 <= len(digits) <= 15 or len(set(digits)) < 3 or _counting(groups):
         return Verdict.REJECT
     formatted = value.startswith(("+", "(")) or "(0)" in value
