@@ -17,6 +17,7 @@ from typing import Any
 
 from veil.detect._catalog import kind_info
 from veil.detect._finding import Finding, Level
+from veil.detect._speakers import with_speakers
 from veil.errors import ConfigError
 
 # spaCy's OntoNotes labels → Veil kinds.
@@ -219,6 +220,7 @@ class NerRecognizer:
         found = list(self._entities(doc, text))
         if any(f.kind == "PERSON" for f in found):
             found = _with_listed_names(text, found)
+            found = with_speakers(text, found, NER_SCORE)
         return found
 
     def _entities(self, doc: Any, text: str) -> Iterator[Finding]:
