@@ -53,3 +53,26 @@ def test_pronouns_capitals_and_findings_already_made_are_not_listed_names() -> N
         (text[f.start : f.end], f.kind)
         for f in _with_listed_names(text, [person(text, "Efimiya"), paris])
     ] == [("Efimiya", "PERSON"), ("Paris", "LOCATION"), ("Jodi", "PERSON")]
+
+
+def test_a_one_word_firm_in_a_list_of_names_is_a_name_but_not_an_organization_word() -> None:
+    text = "our founders: Kónya, Becker and Vasquez. Then Ana and Sons"
+    firm = [
+        Finding(
+            text.index(word),
+            text.index(word) + len(word),
+            "ORGANIZATION",
+            0.85,
+            Level.MEDIUM,
+            "ner",
+        )
+        for word in ("Becker", "Sons")
+    ]
+    found = _with_listed_names(text, [person(text, "Kónya"), person(text, "Ana"), *firm])
+    assert [(text[f.start : f.end], f.kind) for f in found] == [
+        ("Kónya", "PERSON"),
+        ("Becker", "PERSON"),
+        ("Vasquez", "PERSON"),
+        ("Ana", "PERSON"),
+        ("Sons", "ORGANIZATION"),
+    ]

@@ -86,7 +86,8 @@ _LEADING_ROLE = re.compile(
 _ABBREVIATION_END = re.compile(r"\b(?:Inc|Ltd|Corp|Co|Bros|Jr|Sr)\.$")
 _ORGANIZATION_WORD = re.compile(
     r"\b(?:inc|corp|corporation|llc|ltd|gmbh|plc|group|bank|university|college|institute"
-    r"|company|co|hospital|school|foundation)\b\.?",
+    r"|company|co|hospital|school|foundation|sons|brothers|bros|partners|associates|holdings"
+    r"|technologies|systems|solutions|labs)\b\.?",
     re.IGNORECASE,
 )
 
@@ -121,8 +122,18 @@ def _with_listed_names(text: str, found: list[Finding]) -> list[Finding]:
     added: list[Finding] = []
     info = kind_info("PERSON")
     level = info.level if info is not None else Level.CRITICAL
+    exact = {(f.start, f.end): f for f in found}
+    relabelled: set[tuple[int, int]] = set()
 
     def take(start: int, end: int) -> None:  # unless a finding covers it already
+        other = exact.get((start, end))
+        if other is not None and other.kind == "ORGANIZATION" and " " not in text[start:end]:
+            # a one-word item the model called a firm ("founders: Kónya, Becker and
+            # Vasquez" with Becker an ORG): a name like its neighbours, unless it is an
+            # organization word ("… and Sons"). A place stays one ("Efimiya, Paris").
+            if not _ORGANIZATION_WORD.search(text, start, end):
+                relabelled.add((start, end))
+            return
         if not any(a < end and start < b for a, b in taken):
             taken.append((start, end))
             added.append(Finding(start, end, "PERSON", NER_SCORE, level, "ner"))
@@ -143,7 +154,14 @@ def _with_listed_names(text: str, found: list[Finding]) -> list[Finding]:
                 break
             take(*match.span(1))
             position = match.start(1)
-    return sorted([*found, *added], key=lambda f: f.start) if added else found
+    if relabelled:
+        found = [
+            Finding(f.start, f.end, "PERSON", f.score, level, f.source)
+            if (f.start, f.end) in relabelled
+            else f
+            for f in found
+        ]
+    return sorted([*found, *added], key=lambda f: f.start) if added or relabelled else found
 
 
 # "last Sunday", "next friday": a weekday named relative to now is no calendar date.
