@@ -215,3 +215,15 @@ def test_a_weekday_named_relative_to_now_is_no_date_but_a_weekday_is() -> None:
     assert ("Tuesday", "DATE") in {
         (text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)
     }
+
+
+def test_the_names_after_founders_are_people_whatever_the_model_called_them() -> None:
+    text = "Verdafero is the brainchild of our 3 founders: Kónya, Becker and Vasquez. The idea"
+    found = {(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)}
+    assert {("Kónya", "PERSON"), ("Becker", "PERSON"), ("Vasquez", "PERSON")} <= found
+
+
+def test_the_speakers_of_a_dialogue_are_people() -> None:
+    text = "Ubul: What a wife.\nNicole: Remember me, Mary?\nJohn: You saved my life!"
+    found = {(text[f.start : f.end], f.kind) for f in NerRecognizer(MODEL).find(text)}
+    assert ("Ubul", "PERSON") in found

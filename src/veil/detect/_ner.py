@@ -76,7 +76,7 @@ _PERSON_AFTER = re.compile(
 )
 _PERSON_BEFORE = re.compile(
     r"(?:\bmaiden[ \t]+name[ \t]+is|\bdirected[ \t]+by|\bstarring|\bwritten[ \t]+by"
-    r"|\bmarried[ \t]+to)[ \t]{1,3}$",
+    r"|\bmarried[ \t]+to|\b(?:co-?)?founders?(?:[ \t]+(?:are|were))?[ \t]*:)[ \t]{1,3}$",
     re.IGNORECASE,
 )
 _LEADING_ROLE = re.compile(
