@@ -250,3 +250,12 @@ def test_many_addresses_in_one_text_are_found_as_each_alone() -> None:
     )
     alone = spans(BLOCKS, unit)
     assert spans(BLOCKS, unit * 40) == alone * 40
+
+
+def test_a_long_line_before_an_address_is_read_only_near_its_end() -> None:
+    lead = "word " * 3000 + "so please send it to 1987 74 Diakou Street"
+    text = lead + "\n Suite 680\n Kissousa\n Cyprus 36903? Thanks."
+    assert spans(BLOCKS, text)[-1] == (
+        "LOCATION",
+        "1987 74 Diakou Street\n Suite 680\n Kissousa\n Cyprus 36903",
+    )

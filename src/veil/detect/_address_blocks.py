@@ -385,6 +385,7 @@ _LEAD_STOPS = frozenset(
 )
 _LEAD_MAX_WORDS = 9
 _TWO_LETTERS = re.compile(r"[^\W\d_]{2}")
+_WORD_RUN = re.compile(r"\S+")
 _MAX_LEAD = 100  # characters of the address on its lead line
 _REGION_LINE = re.compile(r",?[ \t]*[^\W_]{1,3}")  # ", CO", ", nan", ", 32"
 _POSTCODE = r"\d{3,6}(?:-\d{3,4})?"
@@ -401,7 +402,12 @@ def _lead_start(text: str, line_start: int, line_end: int) -> int | None:
     """Where the address on the lead line ``text[line_start:line_end]`` begins: after the
     last word of the sentence before it, or at the line's start under an "Address:" label;
     None when the line holds no address-shaped end."""
-    words = list(re.finditer(r"\S+", text[line_start:line_end]))
+    # Only the line's end can hold an address of at most _MAX_LEAD characters and the word
+    # before it: a long line is not read whole for every finding on it.
+    window = max(line_start, line_end - 2 * _MAX_LEAD)
+    words = list(_WORD_RUN.finditer(text, window, line_end))
+    if words and window > line_start and not text[window - 1].isspace():
+        words = words[1:]  # a word the window cut ("c|at" is no "at")
     start = None
     for count, word in enumerate(reversed(words)):
         token = word.group().rstrip(",").lower()
@@ -410,9 +416,11 @@ def _lead_start(text: str, line_start: int, line_end: int) -> int | None:
         if token in _LEAD_STOPS or token.endswith((":", "?", "!")):
             if count > _LEAD_MAX_WORDS:
                 return None  # a sentence that ends in a number, not a led address
-            start = line_start + word.end()
+            start = word.end()
             break
     if start is None:
+        if window > line_start:
+            return None  # no sentence word near the end of a long line
         # The whole line: only under a label line ("Address:", one blank line between).
         if not _LABEL.search(text[max(0, line_start - 60) : line_start].rstrip()):
             return None
