@@ -17,6 +17,9 @@ UNIT = (
     "Please send it to 1987 74 Diakou Street\n Suite 680\n Kissousa\n Cyprus 36903? Thanks.\n"
     "Marisa Bisliev\n\n28030 Edeby 55\n Apt. 297\n Qasigiannguit\n Greenland 07609\n\n"
 )
+# The same rules on one long line (a log line, a minified page): streets and countries
+# with no line break for hundreds of kilobytes.
+LINE = "We shipped to 12 Main Street, Spain and Norway today. "
 
 
 def main() -> None:
@@ -27,17 +30,18 @@ def main() -> None:
     detector.find(UNIT)
     rows = []
     for copies in (int(n) for n in args.copies.split(",")):
-        text = UNIT * copies
-        started = time.perf_counter()
-        found = detector.find(text)
-        rows.append(
-            {
-                "copies": copies,
-                "chars": len(text),
-                "findings": len(found),
-                "seconds": round(time.perf_counter() - started, 3),
-            }
-        )
+        for shape, text in (("lines", UNIT * copies), ("one line", LINE * copies * 2 + "\nend")):
+            started = time.perf_counter()
+            found = detector.find(text)
+            rows.append(
+                {
+                    "text": shape,
+                    "copies": copies,
+                    "chars": len(text),
+                    "findings": len(found),
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+            )
     print(json.dumps(rows, indent=2))
 
 

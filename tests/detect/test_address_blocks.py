@@ -259,3 +259,9 @@ def test_a_long_line_before_an_address_is_read_only_near_its_end() -> None:
         "LOCATION",
         "1987 74 Diakou Street\n Suite 680\n Kissousa\n Cyprus 36903",
     )
+
+
+def test_streets_and_countries_on_one_long_line_are_found_as_each_alone() -> None:
+    unit = "We shipped to 12 Main Street, Spain and Norway today. "
+    alone = spans(BLOCKS, unit + "\nend")
+    assert spans(BLOCKS, unit * 300 + "\nend") == alone * 300

@@ -73,6 +73,9 @@ _PLACE_BEFORE_COUNTRY = re.compile(rf"(?:,[ \t]*|[ \t]+){_PLACE.pattern}(?:,[ \t
 _HOUSE_NUMBER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?")
 _POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,6}(?:-\d{3,4})?\b")
 _STREETS = frozenset({"street-address", "residence-street"})
+# How far back the place before a country, or a street line before a street part, can
+# start: longer than any place name or street line.
+_REACH = 200
 _STREET_PARTS = _STREETS | {"unit-designator"}
 _STREET_BEFORE = re.compile(
     rf"(?<![\w-])\d{{1,6}}[ \t]+(?:(?:\d{{1,6}}[ \t]+)?(?:(?=[^\W\d_a-z]){_WORD}[ \t]+){{1,4}}"
@@ -91,6 +94,30 @@ _PARTS = re.compile(
     rf"(\d{{1,6}})[ \t]+((?=[^\W\d_]){_WORD}(?:[ \t]+{_WORD}){{0,4}}[ \t]+\d{{1,5}}[A-Za-z]?\.?)"
     rf"|({_PLACE.pattern})[ \t]+(\d{{3,6}}(?:-\d{{3,4}})?)"
 )
+
+
+class _Lines:
+    """Where the line around a position starts and ends, by bisection in the text's line
+    breaks (``rfind``/``find`` per finding read a long line again and again)."""
+
+    __slots__ = ("_breaks", "_size")
+
+    def __init__(self, text: str) -> None:
+        self._breaks = [match.start() for match in _NEWLINE.finditer(text)]
+        self._size = len(text)
+
+    def start(self, position: int) -> int:
+        """``text.rfind("\\n", 0, position) + 1``."""
+        index = bisect.bisect_left(self._breaks, position)
+        return self._breaks[index - 1] + 1 if index else 0
+
+    def end(self, position: int) -> int:
+        """``text.find("\\n", position)``, or the text's length when there is none."""
+        index = bisect.bisect_left(self._breaks, position)
+        return self._breaks[index] if index < len(self._breaks) else self._size
+
+
+_NEWLINE = re.compile("\n")
 
 
 class _Spans:
@@ -128,11 +155,15 @@ def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
     after a country that ends a line ("Spain 61709") LOCATIONs of their own."""
     joined: list[tuple[int, int, Finding]] = []
     postcodes: list[tuple[int, int, Finding]] = []
+    rows = _Lines(text)
     for index, country in enumerate(findings):
         if country.source != "country":
             continue
-        line_start = text.rfind("\n", 0, country.start) + 1
-        place = _PLACE_BEFORE_COUNTRY.search(text, line_start, country.start)
+        line_start = rows.start(country.start)
+        # A search ending at the country, started at most _REACH characters before it:
+        # from the line's start it was quadratic on a long line with many countries.
+        reach = max(line_start, country.start - _REACH)
+        place = _PLACE_BEFORE_COUNTRY.search(text, reach, country.start)
         if place is None:
             # An address's last line, "Spain 61709": its postcode is a part of its own.
             postcode = _POSTCODE_LINE_END.match(text, country.end)
@@ -161,7 +192,7 @@ def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:
         # What precedes the first recognized part on the line, when it is the building
         # number or a street line the patterns did not know ("213 Pilekrogen 53", "0912"
         # before "P.O. Box 287"): part of the same address.
-        lead = _STREET_BEFORE.search(text, line_start, first.start)
+        lead = _STREET_BEFORE.search(text, max(line_start, first.start - _REACH), first.start)
         start = lead.start() if lead is not None else first.start
         end = country.end
         postcode = _POSTCODE_AFTER.match(text, end)
@@ -238,6 +269,7 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
     """``findings`` with the lines of each multi-line address around a LOCATION covered."""
     if "\n" not in text:
         return findings
+    rows = _Lines(text)
     # Seeds: LOCATION findings alone on a short line, or on the short lines they cover (a
     # military address: "PSC 3117, Box 0609\nAPO AA 44332"). Most sit inside sentences:
     # skipped with two string searches, before any pattern runs.
@@ -245,9 +277,8 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
     for finding in findings:
         if finding.kind != "LOCATION":
             continue
-        line_start = text.rfind("\n", 0, finding.start) + 1
-        line_end = text.find("\n", finding.end)
-        line_end = len(text) if line_end == -1 else line_end
+        line_start = rows.start(finding.start)
+        line_end = rows.end(finding.end)
         if line_end - line_start <= _MAX_LINE + 16:
             seeds.append((finding, line_start, line_end))
     if not seeds:
@@ -276,12 +307,10 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
         cursor = line_end
         blank_used = False
         while cursor < len(text) and lines <= _MAX_LINES_BELOW:
-            following = text.find("\n", cursor + 1)
-            following = len(text) if following == -1 else following
+            following = rows.end(cursor + 1)
             begin, end = _content(text, cursor + 1, following)
             if begin == end and not blank_used and following < len(text):
-                after = text.find("\n", following + 1)
-                after = len(text) if after == -1 else after
+                after = rows.end(following + 1)
                 next_begin, next_end = _content(text, following + 1, after)
                 if _PLACE_AND_POSTCODE.fullmatch(text, next_begin, next_end) and free(
                     next_begin, next_end
@@ -296,7 +325,7 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
         above = 0
         cursor = line_start - 1
         while cursor > 0 and above < _MAX_LINES_ABOVE:
-            previous = text.rfind("\n", 0, cursor) + 1
+            previous = rows.start(cursor)
             begin, end = _content(text, previous, cursor)
             street = bool(
                 _STREET_LINE.fullmatch(text, begin, end) or _UNIT.fullmatch(text, begin, end)
@@ -341,8 +370,7 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
     for start, end, finding in merged:
         cursor = start
         while cursor < end:
-            stop = text.find("\n", cursor, end)
-            stop = end if stop == -1 else stop
+            stop = min(rows.end(cursor), end)
             pieces = []
             # an index, not islice(): islice walks the list from its start every time
             for position in range(bisect.bisect_right(ends, cursor), len(inside)):
@@ -441,6 +469,7 @@ def join_inline_addresses(text: str, findings: list[Finding]) -> list[Finding]:
     and that goes on over the following address-shaped lines made one LOCATION."""
     if "\n" not in text:
         return findings
+    rows = _Lines(text)
     joined: list[tuple[int, int, Finding]] = []
     seen: set[int] = set()
     hard = _Spans(
@@ -450,14 +479,13 @@ def join_inline_addresses(text: str, findings: list[Finding]) -> list[Finding]:
     for finding in findings:
         if finding.kind != "LOCATION" or (joined and finding.start < joined[-1][1]):
             continue
-        line_start = text.rfind("\n", 0, finding.start) + 1
+        line_start = rows.start(finding.start)
         # The lead line is the finding's line, or the line above (the finding is below).
-        for lead in (line_start, text.rfind("\n", 0, max(line_start - 1, 0)) + 1):
+        for lead in (line_start, rows.start(max(line_start - 1, 0))):
             if lead in seen:
                 continue
             seen.add(lead)
-            lead_end = text.find("\n", lead)
-            lead_end = len(text) if lead_end == -1 else lead_end
+            lead_end = rows.end(lead)
             if lead_end > finding.end + 200:
                 continue
             content_end = _content(text, lead, lead_end)[1]
@@ -468,8 +496,7 @@ def join_inline_addresses(text: str, findings: list[Finding]) -> list[Finding]:
             while end > start and text[end - 1] in ".?!;,":
                 end -= 1  # the sentence's end, when no line follows
             while cursor < len(text) and lines < _MAX_LINES_BELOW:
-                following = text.find("\n", cursor + 1)
-                following = len(text) if following == -1 else following
+                following = rows.end(cursor + 1)
                 begin, stop = _content(text, cursor + 1, following)
                 if begin == stop or hard.any(begin, stop):
                     break
