@@ -76,3 +76,15 @@ def test_a_one_word_firm_in_a_list_of_names_is_a_name_but_not_an_organization_wo
         ("Ana", "PERSON"),
         ("Sons", "ORGANIZATION"),
     ]
+
+
+def test_a_long_text_of_lists_gives_each_list_its_names() -> None:
+    # Overlaps are looked up by bisection; each copy must come out as alone.
+    unit = "They had 3: Efimiya, Mary and Jodi.\n"
+
+    def listed(text: str) -> list[str]:
+        anchors = [i for i in range(len(text)) if text.startswith("Mary", i)]
+        found = [Finding(i, i + 4, "PERSON", 0.85, Level.CRITICAL, "ner") for i in anchors]
+        return [text[f.start : f.end] for f in _with_listed_names(text, found)]
+
+    assert listed(unit * 200) == listed(unit) * 200

@@ -17,11 +17,11 @@ becomes one LOCATION (:func:`join_address_lines`), and so does an address a sent
 from __future__ import annotations
 
 import bisect
-import itertools
 import re
 
 from veil.detect._catalog import kind_info
 from veil.detect._finding import Finding, Level
+from veil.detect._spans import Spans as _Spans
 
 _MAX_LINES_BELOW = 4
 _MAX_LINES_ABOVE = 2
@@ -118,34 +118,6 @@ class _Lines:
 
 
 _NEWLINE = re.compile("\n")
-
-
-class _Spans:
-    """Spans sorted by start (they may overlap), asked which overlap a range: a bisection
-    instead of a scan, so a long text with thousands of findings stays linear-ish."""
-
-    __slots__ = ("_ends", "_reach", "_starts")
-
-    def __init__(self, spans: list[tuple[int, int]]) -> None:
-        self._starts = [start for start, _ in spans]
-        self._ends = [end for _, end in spans]
-        # the largest end so far: non-decreasing, so it can be bisected
-        self._reach = list(itertools.accumulate(self._ends, max))
-
-    def hits(self, start: int, end: int) -> range:
-        """Indices of the spans that may overlap [start, end) (check ``overlaps``)."""
-        return range(bisect.bisect_right(self._reach, start), bisect.bisect_left(self._starts, end))
-
-    def overlaps(self, index: int, start: int, end: int) -> bool:
-        return self._starts[index] < end and start < self._ends[index]
-
-    def any(self, start: int, end: int) -> bool:
-        """Whether any span overlaps [start, end)."""
-        return any(self.overlaps(i, start, end) for i in self.hits(start, end))
-
-    def contains(self, start: int, end: int) -> bool:
-        """Whether one span holds all of [start, end)."""
-        return any(self._starts[i] <= start and end <= self._ends[i] for i in self.hits(start, end))
 
 
 def join_address_lines(text: str, findings: list[Finding]) -> list[Finding]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from veil.detect._catalog import kind_info
 from veil.detect._finding import Finding, Level
+from veil.detect._spans import DisjointSpans, Spans
 from veil.detect._speakers import with_speakers
 from veil.errors import ConfigError
 
@@ -118,7 +119,10 @@ def _listed_name_ok(name: str, capitalized: bool) -> bool:
 
 def _with_listed_names(text: str, found: list[Finding]) -> list[Finding]:
     """``found`` with the unreported names of every list a PERSON finding is part of."""
-    taken = [(f.start, f.end) for f in found]
+    # Overlap questions by bisection: a scan of every finding per listed name made long
+    # texts with many names quadratic.
+    made = Spans([(f.start, f.end) for f in sorted(found, key=lambda f: f.start)])
+    taken = DisjointSpans()
     added: list[Finding] = []
     info = kind_info("PERSON")
     level = info.level if info is not None else Level.CRITICAL
@@ -134,8 +138,8 @@ def _with_listed_names(text: str, found: list[Finding]) -> list[Finding]:
             if not _ORGANIZATION_WORD.search(text, start, end):
                 relabelled.add((start, end))
             return
-        if not any(a < end and start < b for a, b in taken):
-            taken.append((start, end))
+        if not made.any(start, end) and not taken.any(start, end):
+            taken.add(start, end)
             added.append(Finding(start, end, "PERSON", NER_SCORE, level, "ner"))
 
     for person in [f for f in found if f.kind == "PERSON"]:

@@ -15,6 +15,7 @@ import re
 
 from veil.detect._catalog import kind_info
 from veil.detect._finding import Finding, Level
+from veil.detect._spans import Spans
 
 # A speaker label: a one-word name at a line's start, a colon, then what was said (after
 # a space or an opening quote). Names in capitals ("NOTE:") are labels, not speakers.
@@ -53,23 +54,28 @@ def with_speakers(text: str, found: list[Finding], score: float) -> list[Finding
         return found  # no label is a person's name as far as the model can tell
     info = kind_info("PERSON")
     level = info.level if info is not None else Level.CRITICAL
-    kept = list(found)
+    # Look-ups by position, not scans of every finding: a long transcript has thousands
+    # of labels.
+    spans = Spans([(f.start, f.end) for f in found])
+    replaced: set[int] = set()  # starts of the model's findings given up
+    added: list[Finding] = []
     for start, end in labels:
         entity = starts.get(start)
         if entity is not None and entity.end > end + 1 and entity.kind == "PERSON":
             # 'Heather:"I'm Daniel' → "Heather" and, when one follows, the name after it
             # (Finding's own __len__ keeps NamedTuple._replace from working: build anew.)
-            kept.remove(entity)
-            kept.append(Finding(start, end, "PERSON", entity.score, entity.level, "ner"))
+            replaced.add(start)
+            added.append(Finding(start, end, "PERSON", entity.score, entity.level, "ner"))
             name = _INTRODUCED.match(text, end + 1, entity.end)
             if name is not None and name.end(1) == entity.end:
-                kept.append(
+                added.append(
                     Finding(name.start(1), entity.end, "PERSON", entity.score, level, "ner")
                 )
         elif entity is not None and entity.end == end:
             if entity.kind != "PERSON":  # "Danielle" as a LOCATION
-                kept.remove(entity)
-                kept.append(Finding(start, end, "PERSON", entity.score, level, "ner"))
-        elif not any(f.start < end and start < f.end for f in kept):
-            kept.append(Finding(start, end, "PERSON", score, level, "ner"))
-    return sorted(kept, key=lambda f: f.start)
+                replaced.add(start)
+                added.append(Finding(start, end, "PERSON", entity.score, level, "ner"))
+        elif not spans.any(start, end):  # labels start lines: they never overlap each other
+            added.append(Finding(start, end, "PERSON", score, level, "ner"))
+    kept = [f for f in found if f.start not in replaced]
+    return sorted([*kept, *added], key=lambda f: f.start)
