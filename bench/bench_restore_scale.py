@@ -1,6 +1,7 @@
 """Restoring pseudonyms in long texts and streams: time as the text (and the mapping)
-grows. `StreamRestorer` is fed 7-character chunks, so every chunk asks whether its tail
-could grow into a known token; that question must not scan the whole mapping.
+grows, with `<EMAIL_1>`-style tokens and with realistic fakes. `StreamRestorer` is fed
+7-character chunks, so every chunk asks whether its tail could grow into a known token;
+that question must not scan the whole mapping.
 
 Usage: python bench/bench_restore_scale.py [--lines 500,2000,8000]
 """
@@ -23,9 +24,11 @@ def main() -> None:
     args = parser.parse_args()
     detector = Detector()
     rows = []
-    for lines in (int(n) for n in args.lines.split(",")):
+    for style, lines in (
+        (style, int(n)) for style in ("token", "realistic") for n in args.lines.split(",")
+    ):
         text = "".join(LINE.format(i=i, n=i % 10000) for i in range(lines))
-        mapping = Pseudonymizer()
+        mapping = Pseudonymizer(style=style)
         pieces, last = [], 0
         for finding in detector.find(text):
             pieces += [
@@ -45,6 +48,7 @@ def main() -> None:
         assert "".join(out) == text
         rows.append(
             {
+                "style": style,
                 "chars": len(text),
                 "tokens": len(mapping),
                 "restore_s": round(whole, 3),
