@@ -19,4 +19,8 @@ mkdir -p bench/results
 .venv/bin/python bench/bench_files.py
 bash bench/gateway/run.sh
 bash bench/scan/run.sh
+# How the long-text paths scale (seconds as the input grows; each should be ~linear).
+.venv/bin/python bench/bench_blocks.py > bench/results/scale-blocks.json
+.venv/bin/python bench/bench_restore_scale.py > bench/results/scale-restore.json
+.venv/bin/python bench/code/bench_code_scale.py > bench/results/scale-code.json
 echo "results in bench/results/"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,22 @@ _MARKER = re.compile(
     r"/\* veil_l_\d+\n* \*/|// veil_l_\d+|-- veil_l_\d+|#\s?veil_[cl]_\d+"
     r"|[rRbBuU]{0,2}(?:\"\"\"|''')veil_d_\d+\n*(?:\"\"\"|''')"
 )
+
+
+class UsedWords:
+    """The identifier-shaped words of the files being anonymized. A generated name or
+    marker is free when it is none of them: restoring matches whole words (``IDENTIFIER``,
+    ``_MARKER``), so a word that only contains it ("v_10", "xv_1") cannot be confused with
+    it. A set lookup per candidate, where a substring search of all the files per
+    candidate made a large repository quadratic."""
+
+    __slots__ = ("_words",)
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        self._words = {word for text in texts for word in IDENTIFIER.findall(text)}
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._words
 
 
 @dataclass

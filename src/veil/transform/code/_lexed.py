@@ -19,7 +19,7 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Keyword, Name, String, Token, _TokenType
 
-from veil.transform.code._codemap import CodeMap
+from veil.transform.code._codemap import CodeMap, UsedWords
 from veil.transform.code._python import COMMENT_POLICIES, Anonymized, SourceFile
 from veil.transform.code._text_names import Renames, rename_words
 
@@ -271,7 +271,7 @@ class LexedAnonymizer:
             tokens = list(_lexer(language).get_tokens_unprocessed(file.text))
             lexed[file.path] = tokens
             declared |= _declared(tokens)
-        corpus = "\n".join(f.text for f in files)
+        corpus = UsedWords(f.text for f in files)
         names: dict[str, str] = {}
         counter = 0
         kept = []

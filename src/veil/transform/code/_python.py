@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from veil.transform.code._codemap import IDENTIFIER, CodeMap
+from veil.transform.code._codemap import IDENTIFIER, CodeMap, UsedWords
 from veil.transform.code._text_names import (
     PLACEHOLDER,
     Renames,
@@ -451,7 +451,7 @@ class PythonAnonymizer:
             for part in module.split("."):
                 if part and part not in defined:
                     defined[part] = "m"
-        corpus = "\n".join(f.text for f in files)
+        corpus = UsedWords(f.text for f in files)
         names: dict[str, str] = {}
         counters = {"C": 0, "f": 0, "v": 0, "m": 0}
         kept = []
@@ -507,7 +507,7 @@ class PythonAnonymizer:
             out_files.append(SourceFile(new_path, text))
         return Anonymized(out_files, code_map, len(names), len(defined), sorted(kept))
 
-    def _marker(self, kind: str, counter: dict[str, int], corpus: str) -> str:
+    def _marker(self, kind: str, counter: dict[str, int], corpus: UsedWords) -> str:
         while True:
             counter[kind] += 1
             marker = f"veil_{kind}_{counter[kind]}"
@@ -522,7 +522,7 @@ class PythonAnonymizer:
         all_strings: set[tuple[int, int]],
         code_map: CodeMap,
         counter: dict[str, int],
-        corpus: str,
+        corpus: UsedWords,
     ) -> str:
         text = file.text
         line_starts = [0]
@@ -566,7 +566,7 @@ class PythonAnonymizer:
         body: str,
         names: Renames,
         counter: dict[str, int],
-        corpus: str,
+        corpus: UsedWords,
         prose: Callable[[str], str] | None = None,
     ) -> str:
         """A doctest docstring's examples and expected output, renamed like the code, with
@@ -611,7 +611,7 @@ class PythonAnonymizer:
         names: Renames,
         code_map: CodeMap,
         counter: dict[str, int],
-        corpus: str,
+        corpus: UsedWords,
     ) -> str:
         prefix, quote, body, _ = _split_string(value)
         if position in docstrings and self.docstrings == "engine":
