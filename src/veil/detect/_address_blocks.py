@@ -7,8 +7,7 @@ or the building number above a street line would be left in clear. When a LOCATI
 finding sits in such a block, the block's lines are covered — only lines shaped like
 address lines, at most a few of them, stopping at a blank line or at a line with a finding
 of another kind: the LOCATION pieces found in them stay, and the rest of each line becomes
-a LOCATION finding of its own (a PERSON where the line is a name with a middle initial,
-the addressee's). An address on one line with commas (street parts, a place, a country)
+a LOCATION finding of its own. An address on one line with commas (street parts, a place, a country)
 becomes one LOCATION (:func:`join_address_lines`), and so does an address a sentence or an
 "Address:" label leads into and that goes on over the following lines
 (:func:`join_inline_addresses`).
@@ -19,8 +18,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from veil.detect._catalog import kind_info
-from veil.detect._finding import Finding, Level
+from veil.detect._finding import Finding
 from veil.detect._spans import Spans as _Spans
 
 _MAX_LINES_BELOW = 4
@@ -83,11 +81,6 @@ _STREET_BEFORE = re.compile(
 )
 _CITY_AFTER = re.compile(rf",[ \t]*({_PLACE.pattern})(?=[ \t]*(?:[.;!?]|$|\n))")
 _POSTCODE_LINE_END = re.compile(r"[ \t]+(\d{3,6}(?:-\d{3,4})?)[ \t]*(?:\n|$)")
-# A block line that is a name with a middle initial: the addressee ("Ella H. Snider").
-_NAME_WITH_INITIAL = re.compile(
-    rf"(?=[^\W\d_a-z]){_WORD}[ \t]+[^\W\d_a-z]\.?[ \t]+(?=[^\W\d_a-z]){_WORD}"
-)
-_PERSON_LEVEL = getattr(kind_info("PERSON"), "level", Level.CRITICAL)
 # A block line of two parts: a building number before a street that has its own house
 # number ("28030 Edeby 55"), or a place and its postcode ("Greenlander 07609").
 _PARTS = re.compile(
@@ -358,16 +351,17 @@ def extend_address_blocks(text: str, findings: list[Finding]) -> list[Finding]:
                 while last > begin and text[last - 1] in _BETWEEN:
                     last -= 1
                 if last > begin:
-                    # A line that is a name with a middle initial is the addressee's (above
-                    # the street: "Ella H. Snider"), a person's name, not a place.
-                    if _NAME_WITH_INITIAL.fullmatch(text, begin, last):
-                        kind, level = "PERSON", _PERSON_LEVEL
-                    else:
-                        kind, level = "LOCATION", finding.level
+                    # (An addressee's line, "Ella H. Snider", is the initialed-name
+                    # recognizer's PERSON, which a block stops at.)
                     for part_start, part_end in _parts(text, begin, last):
                         kept.append(
                             Finding(
-                                part_start, part_end, kind, finding.score, level, "address-block"
+                                part_start,
+                                part_end,
+                                "LOCATION",
+                                finding.score,
+                                finding.level,
+                                "address-block",
                             )
                         )
                 at = max(at, gap_end)
