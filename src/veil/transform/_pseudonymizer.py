@@ -21,6 +21,7 @@ from veil.detect import Finding
 from veil.errors import InputError
 from veil.keys import KeyStore
 from veil.transform._fakes import make_fake
+from veil.transform._literals_index import LiteralIndex
 
 TOKEN = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d{1,9})>")
 _PURPOSE = "pseudonym-map"
@@ -105,8 +106,11 @@ class Pseudonymizer:
                 if match.group(0) not in self._by_token:
                     self._reserved.add(match.group(0))
 
-    def token_for(self, value: str, kind: str, *, avoid: str = "", whole_word: bool = True) -> str:
-        """The pseudonym of ``value``; a new one never occurs literally in ``avoid``.
+    def token_for(
+        self, value: str, kind: str, *, avoid: str | LiteralIndex = "", whole_word: bool = True
+    ) -> str:
+        """The pseudonym of ``value``; a new one never occurs literally in ``avoid`` (a
+        text, or a :class:`LiteralIndex` of one when many values of a long text are asked).
 
         ``whole_word=False`` (the value touches a letter, digit or another value) always
         gives a self-delimiting token: a fake there could not be found again.

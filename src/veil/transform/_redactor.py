@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from veil.detect import Detector, Finding, Level
 from veil.errors import PolicyViolationError
 from veil.transform import _operators as op
+from veil.transform._literals_index import PLAIN_QUERIES, LiteralIndex
 from veil.transform._policy import Policy, default_policy
 from veil.transform._pseudonymizer import Pseudonymizer, stands_alone
 
@@ -85,12 +86,15 @@ class Redactor:
         if findings:
             self.pseudonymizer.reserve_literals(text)
         ordered = sorted(findings, key=lambda f: f.start)
+        # New fakes are checked against the text; an index answers that for many values
+        # of a long text without reading the whole text per value.
+        avoid = LiteralIndex(text) if len(findings) > PLAIN_QUERIES else text
         for index, finding in enumerate(ordered):
             rule = self._rule(finding)
             value = text[finding.start : finding.end]
             parts.append(text[cursor : finding.start])
             whole = rule.operator != "pseudonymize" or stands_alone(text, ordered, index)
-            parts.append(self._replacement(value, finding, rule, text, whole))
+            parts.append(self._replacement(value, finding, rule, avoid, whole))
             actions[rule.operator] = actions.get(rule.operator, 0) + 1
             cursor = finding.end
         parts.append(text[cursor:])
@@ -105,7 +109,12 @@ class Redactor:
         return rule
 
     def _replacement(
-        self, value: str, finding: Finding, rule: op.Rule, text: str, whole_word: bool
+        self,
+        value: str,
+        finding: Finding,
+        rule: op.Rule,
+        avoid: str | LiteralIndex,
+        whole_word: bool,
     ) -> str:
         kind = finding.kind
         match rule.operator:
@@ -116,7 +125,7 @@ class Redactor:
             case "hash":
                 return op.keyed_hash(value, kind, self._hash_key)
             case "pseudonymize":
-                return self.pseudonymizer.token_for(value, kind, avoid=text, whole_word=whole_word)
+                return self.pseudonymizer.token_for(value, kind, avoid=avoid, whole_word=whole_word)
             case "encrypt":
                 return op.encrypt(value, kind, self._encrypt_key)
             case "drop":

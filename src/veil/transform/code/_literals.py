@@ -4,6 +4,7 @@ only the code map can turn back (secrets included: the model sees ``<GITHUB_TOKE
 from __future__ import annotations
 
 from veil.detect import Detector
+from veil.transform._literals_index import PLAIN_QUERIES, LiteralIndex
 from veil.transform._pseudonymizer import Pseudonymizer
 
 
@@ -28,9 +29,10 @@ class LiteralTransformer:
             return body, {}
         self.pseudonymizer.reserve_literals(body)
         parts, introduced, cursor = [], {}, 0
+        avoid = LiteralIndex(body) if len(findings) > PLAIN_QUERIES else body
         for finding in sorted(findings, key=lambda f: f.start):
             value = body[finding.start : finding.end]
-            token = self.pseudonymizer.token_for(value, finding.kind, avoid=body)
+            token = self.pseudonymizer.token_for(value, finding.kind, avoid=avoid)
             introduced[token] = value
             parts += [body[cursor : finding.start], token]
             cursor = finding.end
