@@ -195,3 +195,24 @@ def test_realistic_style_survives_sealing(new_keystore: Callable[[], KeyStore]) 
     loaded = Pseudonymizer.from_sealed(key, redactor.pseudonymizer.to_sealed(key))
     assert loaded.style == "realistic"
     assert loaded.restore(masked) == REALISTIC_TEXT
+
+
+def test_realistic_fakes_past_a_kinds_range_become_tokens() -> None:
+    # The documentation IPv4 blocks hold 762 addresses: the 763rd value used to ask for
+    # ever more fakes that all repeated earlier ones, and never returned.
+    mapping = Pseudonymizer(style="realistic")
+    values = [f"10.{i // 250}.{i % 250}.7" for i in range(1000)]
+    text = " ".join(values)
+    pseudonyms = [mapping.token_for(value, "IP_ADDRESS", avoid=text) for value in values]
+    assert len(set(pseudonyms)) == len(values)
+    assert pseudonyms[761] == "203.0.113.254"
+    assert pseudonyms[762] == "<IP_ADDRESS_763>"
+    assert mapping.restore(" ".join(pseudonyms)) == text
+
+
+def test_realistic_phone_fakes_stop_before_their_last_digits_repeat() -> None:
+    mapping = Pseudonymizer(style="realistic")
+    values = [f"+1 212-555-{i:04d}" for i in range(10_000)] + ["+1 646-555-0000"]
+    pseudonyms = [mapping.token_for(value, "PHONE") for value in values]
+    assert len(set(pseudonyms)) == len(values)
+    assert pseudonyms[-1] == "<PHONE_10001>"

@@ -38,8 +38,18 @@ def _reshape(template: str, digits: str) -> str:
     return "".join(out)
 
 
+# How many distinct fakes a kind has before they would repeat: the documentation IPv4
+# blocks hold 3 x 254 addresses, fake phone numbers vary in their last four digits, card
+# numbers in six. Past that a value gets a ``<KIND_N>`` token (a repeated fake would name
+# two values, and asking for the next one would never end).
+IPV4_FAKES = 3 * 254
+PHONE_FAKES = 10_000
+CARD_FAKES = 1_000_000
+
+
 def make_fake(value: str, kind: str, n: int) -> str | None:
-    """The ``n``-th fake (n >= 1) for ``value`` of ``kind``, or ``None`` (use a token)."""
+    """The ``n``-th fake (n >= 1) for ``value`` of ``kind``, or ``None`` (use a token):
+    no realistic form for the kind, or its ``n``-th fake would repeat an earlier one."""
     if kind == "EMAIL":
         first, last = _FIRST[n % len(_FIRST)], _LAST[(n // len(_FIRST)) % len(_LAST)]
         return f"{first.lower()}.{last.lower()}{n}@example.net"
@@ -52,12 +62,14 @@ def make_fake(value: str, kind: str, n: int) -> str | None:
         return f"{first} {last}{suffix}"
     if kind == "PHONE":
         count = sum(ch.isdigit() for ch in value)
-        if count < 7:
+        if count < 7 or n > PHONE_FAKES:
             return None
-        return _reshape(value, "5" * (count - 4) + f"{n % 10000:04d}")
+        return _reshape(value, "5" * (count - 4) + f"{n % PHONE_FAKES:04d}")
     if kind == "CREDIT_CARD":
+        if n > CARD_FAKES:
+            return None
         count = sum(ch.isdigit() for ch in value)
-        body = ("4000" + "0" * 20)[: count - 1 - 6] + f"{n % 1_000_000:06d}"
+        body = ("4000" + "0" * 20)[: count - 1 - 6] + f"{n % CARD_FAKES:06d}"
         return _reshape(value, body + _luhn_digit(body))
     if kind == "IP_ADDRESS":
         try:
@@ -66,6 +78,8 @@ def make_fake(value: str, kind: str, n: int) -> str | None:
             return None
         if address.version == 6:
             return str(ipaddress.ip_address(int(ipaddress.ip_address("2001:db8::")) + n))
+        if n > IPV4_FAKES:
+            return None
         blocks = ("192.0.2", "198.51.100", "203.0.113")
         return f"{blocks[(n - 1) // 254 % 3]}.{(n - 1) % 254 + 1}"
     return None
