@@ -28,6 +28,19 @@ def test_detect_table_masks_values_and_exits_1() -> None:
     assert "bob@example.com" not in output
 
 
+def test_detect_lists_many_findings_as_plain_columns_with_their_lines() -> None:
+    # Past RICH_TABLE_ROWS findings the table is plain text (rich took 11 s for 16,000).
+    text = "".join(f"line {n} mails user{n}@example.com\n" for n in range(1, 602))
+    code, output = veil("detect", "-", stdin=text)
+    assert code == EXIT_FINDINGS
+    lines = output.splitlines()
+    assert lines[0] == "601 finding(s)"
+    assert lines[1].split()[:3] == ["line", "col", "kind"]
+    assert lines[2].split()[:3] == ["1", "14", "EMAIL"]
+    assert lines[-1].split()[:3] == ["601", "16", "EMAIL"]
+    assert "user600@example.com" not in output
+
+
 def test_detect_json_gives_offsets() -> None:
     path = Path("input.txt")
     path.write_text(TEXT)
