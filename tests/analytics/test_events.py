@@ -166,3 +166,16 @@ def test_prune_deletes_only_events_before_the_cutoff(engine: Engine) -> None:
     assert store.prune(now - timedelta(hours=24)) == 2
     assert [e.time > now - timedelta(hours=2) for e in store.events()] == [True]
     assert store.prune(now - timedelta(hours=24)) == 0
+
+
+def test_iter_events_streams_what_events_returns(engine: Engine) -> None:
+    store = EventStore(engine, RootKey(KEY))
+    for n in range(2100):  # more than one read batch
+        _record_call(store, prompt_tokens=n)
+    store.flush()
+    streamed = store.iter_events()
+    assert not isinstance(streamed, list)
+    events = list(streamed)
+    assert [e.values["prompt_tokens"] for e in events] == list(range(2100))
+    assert events == store.events()
+    store.close()

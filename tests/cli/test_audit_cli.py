@@ -152,3 +152,11 @@ def test_access_then_erase_a_data_subject() -> None:
     assert [e["action"] for e in lines[2:]] == ["subject.access", "subject.erase"]
     code, output = veil("audit", "verify", "--json")
     assert (code, json.loads(output)["entries"]) == (EXIT_OK, 6 + 4)
+
+
+def test_query_as_json_is_one_document_of_every_match() -> None:
+    code, output = veil("audit", "query", "--format", "json")
+    assert code == EXIT_OK
+    assert [entry["seq"] for entry in json.loads(output)] == [0, 1, 2, 3, 4, 5]
+    code, output = veil("audit", "query", "--actor", "nobody", "--format", "json")
+    assert json.loads(output) == []

@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from veil.store import analytics_events, as_utc, safe_url
 log = logging.getLogger("veil.analytics")
 
 ACTOR_PURPOSE = "analytics-actor"
+_READ_BATCH = 1000  # events read per round trip when iterating over many
 _NAME_LIMITS = {"source": 50, "action": 100, "outcome": 50}
 
 
@@ -246,6 +247,25 @@ class EventStore:
         limit: int | None = None,
     ) -> list[Event]:
         """Written events matching every filter given, oldest first."""
+        return list(
+            self.iter_events(
+                since=since, until=until, source=source, action=action, outcome=outcome, limit=limit
+            )
+        )
+
+    def iter_events(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        source: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Event]:
+        """Like :meth:`events`, read from the database in batches (an export of millions
+        of events holds one batch in memory); the connection stays open until the
+        iteration ends."""
         table = analytics_events
         query = select(table).order_by(table.c.id)
         if since is not None:
@@ -263,22 +283,20 @@ class EventStore:
             query = query.limit(limit)
         try:
             with self._engine.connect() as connection:
-                rows = connection.execute(query).all()
+                rows = connection.execution_options(yield_per=_READ_BATCH).execute(query)
+                for row in rows:
+                    yield Event(
+                        id=int(row.id),
+                        time=as_utc(row.time),
+                        source=row.source,
+                        action=row.action,
+                        outcome=row.outcome,
+                        actor=row.actor,
+                        dims=json.loads(row.dims),
+                        values=json.loads(row.event_values),
+                    )
         except SQLAlchemyError as exc:
             raise StorageError(
                 f"Analytics events could not be read ({type(exc).__name__}).",
                 hint="Check that the database is reachable and migrated (veil db upgrade).",
             ) from None
-        return [
-            Event(
-                id=int(row.id),
-                time=as_utc(row.time),
-                source=row.source,
-                action=row.action,
-                outcome=row.outcome,
-                actor=row.actor,
-                dims=json.loads(row.dims),
-                values=json.loads(row.event_values),
-            )
-            for row in rows
-        ]

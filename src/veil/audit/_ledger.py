@@ -232,6 +232,7 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_EXPORT_BATCH = 1000  # entries read per round trip when iterating over many
 _CLEAN_CACHE_TEXT = 2048  # longer detail texts are scanned every time, never remembered
 _CLEAN_CACHE_SIZE = 4096
 _DIGEST = re.compile(r"hmac-sha256:[0-9a-f]{64}")
@@ -754,6 +755,35 @@ class Ledger:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[dict[str, Any]]:
+        """Entries matching every filter given, as a list (see :meth:`iter_entries`)."""
+        return list(
+            self.iter_entries(
+                since=since,
+                until=until,
+                actor=actor,
+                action=action,
+                subject=subject,
+                outcome=outcome,
+                limit=limit,
+                newest_first=newest_first,
+            )
+        )
+
+    def iter_entries(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        subject: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Entries matching every filter given, oldest first (or newest first), read from
+        the database in batches: an export of millions of entries holds one batch in
+        memory, not the whole ledger. The connection stays open until the iteration ends."""
         query = select(audit_entries.c.entry)
         if since is not None:
             query = query.where(audit_entries.c.time >= since)
@@ -772,7 +802,10 @@ class Ledger:
         if limit is not None:
             query = query.limit(limit)
         with self._engine.connect() as connection:
-            return [json.loads(bytes(blob)) for blob in connection.execute(query).scalars()]
+            # yield_per streams: a server-side cursor on PostgreSQL, fetchmany on SQLite.
+            rows = connection.execution_options(yield_per=_EXPORT_BATCH).execute(query)
+            for blob in rows.scalars():
+                yield json.loads(bytes(blob))
 
     # -- retention -----------------------------------------------------------------
 

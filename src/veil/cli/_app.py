@@ -6,7 +6,7 @@ import csv
 import inspect
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,13 +120,22 @@ def check_export_format(output_format: str) -> None:
 
 
 def export_records(
-    records: Sequence[dict[str, Any]], output_format: str, columns: Sequence[str]
+    records: Iterable[dict[str, Any]], output_format: str, columns: Sequence[str]
 ) -> None:
     """Records on stdout as one JSON document, JSON lines, or CSV with ``columns`` (nested
-    values as sorted JSON text in their cell). Callers check ``output_format`` with
+    values as sorted JSON text in their cell), written as they come: an iterator of
+    millions of records is never held in memory. Callers check ``output_format`` with
     :func:`check_export_format` before doing the work."""
     if output_format == "json":
-        print_json(list(records))
+        # The same document print_json writes for the list, one record at a time.
+        sys.stdout.write("[")
+        separator = "\n  "
+        for record in records:
+            text = json.dumps(record, indent=2, ensure_ascii=False)
+            sys.stdout.write(separator + text.replace("\n", "\n  "))
+            separator = ",\n  "
+        sys.stdout.write("\n]\n" if separator != "\n  " else "]\n")
+        sys.stdout.flush()
     elif output_format == "jsonl":
         for record in records:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -75,10 +75,22 @@ def events(
     output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "jsonl",
 ) -> None:
     """Export events matching every filter given, oldest first."""
+    from veil.analytics import open_events
+
     check_export_format(output_format)
-    found = [e.as_dict() for e in _events(ctx, since, until, action, outcome, limit)]
     columns = ["id", "time", "source", "action", "outcome", "actor", "dims", "values"]
-    export_records(found, output_format, columns)
+    store = open_events(settings_from_context(ctx))
+    try:
+        found = store.iter_events(
+            since=parse_time(since, "since"),
+            until=parse_time(until, "until"),
+            action=action,
+            outcome=outcome,
+            limit=limit,
+        )
+        export_records((event.as_dict() for event in found), output_format, columns)
+    finally:
+        store.close()
 
 
 @analytics_app.command("summary")

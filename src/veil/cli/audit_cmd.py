@@ -144,7 +144,7 @@ def query(
 ) -> None:
     """Export entries matching every filter given, oldest first."""
     check_export_format(output_format)
-    entries = _ledger(ctx).entries(
+    entries = _ledger(ctx).iter_entries(
         since=parse_time(since, "since"),
         until=parse_time(until, "until"),
         actor=actor,
