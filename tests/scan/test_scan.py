@@ -87,6 +87,9 @@ def test_history_finds_a_deleted_secret_with_its_commit(repo: Path) -> None:
     assert finding["kind"] == "GITHUB_TOKEN"
     assert finding["commit"] == added
     assert TOKEN not in json.dumps(history)
+    # The summary counts what history held (it said "in 0 file(s)").
+    assert history["summary"]["files"] == 2  # app.py, settings.py
+    assert history["summary"]["commits"] == 2  # the deletion adds no lines
 
 
 def test_since_limits_history_to_later_commits(repo: Path) -> None:

@@ -77,9 +77,10 @@ def _print_text(findings: list, new: set[str], summary: dict) -> None:  # type: 
             )
             out.print(f"             [dim]{escape(rule.fix)}[/]")
     mb = summary["bytes"] / 1e6
+    of_commits = f" of {summary['commits']} commit(s)" if "commits" in summary else ""
     out.print(
         f"{summary['findings']} finding(s), {summary['new']} new, in {summary['files']} "
-        f"file(s) ({mb:.1f} MB, {summary['seconds']:.1f} s)."
+        f"file(s){of_commits} ({mb:.1f} MB, {summary['seconds']:.1f} s)."
     )
     if summary["new"]:
         out.print(
@@ -266,6 +267,8 @@ def scan(
         "skipped_large": result.skipped_large,
         "fingerprints_keyed": key is not None,
     }
+    if history:
+        summary["commits"] = result.commits
     if ci:
         _record_ci_run(ctx, staged, history, targets, result.findings, summary, baseline)
     if fmt == "text" and output is None:

@@ -45,6 +45,7 @@ class ScanResult:
     bytes: int = 0
     skipped_binary: int = 0
     skipped_large: int = 0
+    commits: int = 0  # with --git: the commits whose added lines were scanned
 
     def add(self, other: ScanResult) -> None:
         self.findings += other.findings
@@ -52,6 +53,7 @@ class ScanResult:
         self.bytes += other.bytes
         self.skipped_binary += other.skipped_binary
         self.skipped_large += other.skipped_large
+        self.commits += other.commits
 
     def sort(self) -> None:
         self.findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule))
@@ -250,10 +252,14 @@ class Scanner:
         root, _, scanner = self._repository(repo, "--git scans the history of a repository.")
         ignore = veilignore(root)
         seen: set[str] = set()
+        paths: set[str] = set()
+        commits: set[str] = set()
         result = ScanResult()
         for hunk in _git.history_hunks(root, since):
             if ignore is not None and ignore.match_file(hunk.path):
                 continue
+            paths.add(hunk.path)
+            commits.add(hunk.commit)
             text = "\n".join(line for _, line in hunk.lines)
             result.bytes += len(text.encode())
             mapping = {index: number for index, (number, _) in enumerate(hunk.lines, 1)}
@@ -261,6 +267,7 @@ class Scanner:
                 if finding.fingerprint not in seen:
                     seen.add(finding.fingerprint)
                     result.findings.append(finding)
+        result.files, result.commits = len(paths), len(commits)
         result.sort()
         return result
 
