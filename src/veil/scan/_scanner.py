@@ -253,7 +253,7 @@ class Scanner:
         ignore = veilignore(root)
         seen: set[str] = set()
         paths: set[str] = set()
-        commits: set[str] = set()
+        commits: set[str | None] = set()
         result = ScanResult()
         for hunk in _git.history_hunks(root, since):
             if ignore is not None and ignore.match_file(hunk.path):
