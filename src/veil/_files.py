@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int = 0o600, sync: bool = True) -> None:
@@ -24,3 +31,32 @@ def write_atomically(path: Path, data: bytes, *, mode: int = 0o600, sync: bool =
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for a read-modify-write of ``path`` across processes.
+
+    The lock is an OS advisory lock on a companion file (``.NAME.lock`` beside ``path``),
+    not on ``path`` itself: :func:`write_atomically` replaces ``path`` with a new file, and
+    a lock on the old one would no longer exclude anybody. Released when the block ends,
+    and by the OS if the process dies.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:  # pragma: no cover - Windows
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s itself
+                    break
+                except OSError:
+                    continue
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -168,6 +168,43 @@ def test_pseudonymize_reuses_the_tokens_of_an_existing_map(master_key: str) -> N
     assert second == "<EMAIL_2>, <EMAIL_1>"
 
 
+def test_concurrent_runs_on_one_map_keep_every_token(master_key: str) -> None:
+    # Two processes on one map used to load the same old map and each save their own:
+    # the first run's tokens were lost, or restored to the other run's values.
+    from veil._files import exclusive
+
+    inputs = {
+        "a": "".join(f"alice{n}@example.com\n" for n in range(30)),
+        "b": "".join(f"bruno{n}@example.org\n" for n in range(30)),
+    }
+    map_file = Path("shared.map")
+    with exclusive(map_file):  # both start while the map is busy, then race for it
+        runs = {
+            name: subprocess.Popen(
+                [sys.executable, "-m", "veil", "pseudonymize", "-", "--map", str(map_file)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for name in inputs
+        }
+        for name, process in runs.items():
+            assert process.stdin is not None
+            process.stdin.write(inputs[name])
+            process.stdin.close()
+    masked = {}
+    for name, process in runs.items():
+        assert process.stdout is not None
+        masked[name] = process.stdout.read()
+        assert process.wait(timeout=60) == EXIT_OK
+    tokens = [set(m.split()) for m in masked.values()]
+    assert len(tokens[0] | tokens[1]) == 60  # no token stands for two values
+    for name in inputs:
+        code, restored = veil("restore", "-", "--map", str(map_file), stdin=masked[name])
+        assert code == EXIT_OK
+        assert restored == inputs[name]
+
+
 def test_pseudonymize_without_a_root_key_says_how_to_configure_one() -> None:
     code, output = veil("pseudonymize", "-", "--map", "conv.map", stdin=TEXT)
     assert code == EXIT_ERROR

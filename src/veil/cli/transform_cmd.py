@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from veil._files import write_atomically
+from veil._files import exclusive, write_atomically
 from veil.cli._app import app, print_json, settings_from_context
 from veil.cli.detect_cmd import FileArgument, RecognizersOption, build_detector, read_input
 from veil.config import check_private_file
@@ -144,16 +144,21 @@ def pseudonymize_command(
     from veil.transform import Redactor
 
     keys = _keys(ctx)
-    mapping = _load_map(map_file, keys, style)
-    redactor = Redactor(
-        detector=build_detector(ctx, recognizers, None),
-        policy=_policy(policy),
-        surface="gateway",
-        pseudonymizer=mapping,
-        keys=keys,
-    )
-    result = redactor.redact(read_input(source))
-    _save_map(map_file, mapping, keys)
+    text = read_input(source)
+    detector = build_detector(ctx, recognizers, None)
+    # Another run on the same map waits here: each loads what the one before it saved, so
+    # no run's tokens are lost or handed out again for other values.
+    with exclusive(map_file):
+        mapping = _load_map(map_file, keys, style)
+        redactor = Redactor(
+            detector=detector,
+            policy=_policy(policy),
+            surface="gateway",
+            pseudonymizer=mapping,
+            keys=keys,
+        )
+        result = redactor.redact(text)
+        _save_map(map_file, mapping, keys)
     _audit(
         ctx, "pseudonymize", map_file, {"findings": len(result.findings), "actions": result.actions}
     )
