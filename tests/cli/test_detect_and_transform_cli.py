@@ -205,6 +205,22 @@ def test_concurrent_runs_on_one_map_keep_every_token(master_key: str) -> None:
         assert restored == inputs[name]
 
 
+def test_bytes_that_are_not_utf8_pass_through_unchanged(master_key: str) -> None:
+    # A Latin-1 log: redacting it used to turn every é into U+FFFD.
+    Path("latin1.log").write_bytes(b"Caf\xe9 owner bob@example.com, na\xefve \xff\n")
+
+    def run(*args: str, stdin: bytes | None = None) -> bytes:
+        done = subprocess.run(
+            [sys.executable, "-m", "veil", *args], input=stdin, capture_output=True, check=True
+        )
+        return done.stdout
+
+    assert run("redact", "latin1.log") == b"Caf\xe9 owner [EMAIL], na\xefve \xff\n"
+    masked = run("pseudonymize", "--map", "l.map", "latin1.log")
+    assert masked == b"Caf\xe9 owner <EMAIL_1>, na\xefve \xff\n"
+    assert run("restore", "--map", "l.map", "-", stdin=masked) == Path("latin1.log").read_bytes()
+
+
 def test_pseudonymize_without_a_root_key_says_how_to_configure_one() -> None:
     code, output = veil("pseudonymize", "-", "--map", "conv.map", stdin=TEXT)
     assert code == EXIT_ERROR

@@ -28,13 +28,31 @@ RecognizersOption = Annotated[
 
 
 def read_input(source: str) -> str:
+    """A file's (or stdin's) text. Bytes that are not UTF-8 (a Latin-1 log line) are kept
+    as lone surrogates, which no recognizer matches and :func:`write_output` writes back
+    as the same bytes: redacting such a file changes only what was found in it."""
     if source == "-":
-        return sys.stdin.read()
-    path = Path(source)
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
+        stdin = getattr(sys.stdin, "buffer", None)
+        data = stdin.read() if stdin is not None else sys.stdin.read().encode()
+    else:
+        path = Path(source)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
+    return data.decode("utf-8", "surrogateescape")
+
+
+def write_output(text: str) -> None:
+    """``text`` on stdout as UTF-8, bytes kept by :func:`read_input` written back as is."""
+    stdout = getattr(sys.stdout, "buffer", None)
+    if stdout is None:
+        sys.stdout.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    stdout.write(text.encode("utf-8", "surrogateescape"))
+    stdout.flush()
 
 
 def build_detector(ctx: typer.Context, recognizers: Path | None, region: str | None) -> Detector:

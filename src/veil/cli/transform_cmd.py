@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,7 +10,13 @@ import typer
 
 from veil._files import exclusive, write_atomically
 from veil.cli._app import app, print_json, settings_from_context
-from veil.cli.detect_cmd import FileArgument, RecognizersOption, build_detector, read_input
+from veil.cli.detect_cmd import (
+    FileArgument,
+    RecognizersOption,
+    build_detector,
+    read_input,
+    write_output,
+)
 from veil.config import check_private_file
 from veil.errors import InputError
 from veil.keys import KeyStore, root_key_from_settings
@@ -53,8 +58,7 @@ def _policy(path: Path | None) -> Policy:
 
 
 def _emit(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    write_output(text)
 
 
 def _keys(ctx: typer.Context) -> KeyStore:
