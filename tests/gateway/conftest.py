@@ -72,6 +72,15 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if "[[slow]]" in raw.decode():
             time.sleep(3)
+        for marker, status in (("[[html]]", 200), ("[[html-503]]", 503)):
+            if marker in raw.decode():  # a broken provider or a proxy's error page
+                page = b"<html><body>Service Unavailable</body></html>"
+                self.send_response(status)
+                self.send_header("content-type", "text/html")
+                self.send_header("content-length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
         if self.path == "/v1/embeddings":
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
             self._send_json(
@@ -130,7 +139,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         base = {"id": "x1", "created": 1, "model": body["model"]}
         pieces = [reply[i : i + CHUNK] for i in range(0, len(reply), CHUNK)]
+        drip = "[[drip]]" in reply  # a slow model: the client can leave mid-answer
         for piece in pieces:
+            if drip:
+                time.sleep(0.02)
             if chat:
                 chunk = {
                     **base,

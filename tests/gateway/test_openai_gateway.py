@@ -377,3 +377,61 @@ def test_every_call_is_an_analytics_event_without_content(served: Served) -> Non
     assert summary.returncode == 0, summary.stderr
     rows = json.loads(summary.stdout)
     assert any(r["model"] == "gpt-test" and r["totals"].get("found.EMAIL") for r in rows)
+
+
+def _chat_entries(served: Served) -> list[dict[str, Any]]:
+    result = served.veil("audit", "query", "--action", "gateway.chat.completions")
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_an_upstream_answer_that_is_not_json_is_a_502_and_is_not_relayed(
+    served: Served,
+) -> None:
+    # It used to go to the client as it came: neither restored nor screened.
+    with pytest.raises(openai.APIStatusError) as raised:
+        client(served).chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": f"[[html]] {EMAIL}"}]
+        )
+    assert raised.value.status_code == 502
+    assert "not a JSON object" in raised.value.message
+    assert "<html>" not in raised.value.response.text
+    last = _chat_entries(served)[-1]
+    assert (last["outcome"], last["details"]["error"]) == ("error", "upstream_bad_answer")
+
+
+def test_an_upstream_error_page_keeps_its_status_as_a_json_error(served: Served) -> None:
+    with pytest.raises(openai.APIStatusError) as raised:
+        client(served).chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "[[html-503]] hello"}]
+        )
+    assert raised.value.status_code == 503
+    assert raised.value.response.json()["error"]["code"] == "upstream"
+
+
+def test_a_streamed_answer_digest_is_keyed(served: Served) -> None:
+    stream = client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": "Yes"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    last = _chat_entries(served)[-1]
+    assert last["details"]["stream"] is True
+    assert last["details"]["digests"]["answer"].startswith("hmac-sha256:")
+
+
+def test_a_client_leaving_mid_stream_is_audited_as_not_delivered(served: Served) -> None:
+    before = len(_chat_entries(served))
+    stream = client(served).chat.completions.create(
+        model="gpt-test",
+        messages=[{"role": "user", "content": "[[drip]] " + "a long answer " * 40}],
+        stream=True,
+    )
+    for count, _ in enumerate(stream, 1):
+        if count == 3:
+            break
+    stream.close()
+    deadline = time.monotonic() + 10
+    while len(_chat_entries(served)) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    last = _chat_entries(served)[-1]
+    assert (last["outcome"], last["details"]["error"]) == ("error", "client_disconnected")

@@ -221,6 +221,22 @@ def _head_from_row(row: Any) -> TreeHead:
     )
 
 
+class StreamDigest:
+    """A keyed digest fed piece by piece; :meth:`value` equals ``Ledger.digest`` of the
+    pieces joined."""
+
+    __slots__ = ("_mac",)
+
+    def __init__(self, mac: hmac.HMAC) -> None:
+        self._mac = mac
+
+    def update(self, data: bytes) -> None:
+        self._mac.update(data)
+
+    def value(self) -> str:
+        return "hmac-sha256:" + self._mac.hexdigest()
+
+
 def tree_head_message(size: int, root: bytes, time: datetime) -> bytes:
     """What a tree-head signature covers (also what an external checker must rebuild)."""
     return _TREE_HEAD_CONTEXT + canonical_json(
@@ -364,6 +380,10 @@ class Ledger:
         mac = self._digest_mac.copy()
         mac.update(data)
         return "hmac-sha256:" + mac.hexdigest()
+
+    def digester(self) -> StreamDigest:
+        """:meth:`digest` of content that arrives in pieces (a streamed answer)."""
+        return StreamDigest(self._digest_mac.copy())
 
     def seal(self, subject: str, value: str) -> str:
         """``value`` sealed under ``subject``'s own data key, for ``details``: personal

@@ -593,7 +593,25 @@ class Gateway:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            return Response(payload, status_code=status, media_type=content_type)
+            # Never relayed unread: an answer Veil cannot parse is neither restored nor
+            # screened. The client gets a provider-style error instead.
+            call.outcome = "error"
+            error = (
+                GatewayError(
+                    502,
+                    f"The upstream {call.upstream} answered HTTP {status} with a body that is "
+                    "not a JSON object; Veil did not pass it on.",
+                    "upstream_bad_answer",
+                )
+                if status < 400
+                else GatewayError(
+                    status,
+                    f"The upstream {call.upstream} answered HTTP {status} (no JSON error body).",
+                    "upstream",
+                )
+            )
+            call.status, call.error = error.status, error.code
+            return error_response(endpoint.api, error)
         if endpoint.answer_slots is not None and status < 400:
             call.exchange.restore_slots(endpoint.answer_slots(data))
         call.usage = usage_of(data, endpoint.api)
@@ -611,7 +629,10 @@ class Gateway:
         assert call.exchange is not None
         openai = OpenAIStream(call.exchange) if endpoint.api == "openai" else None
         anthropic = AnthropicStream(call.exchange) if endpoint.api == "anthropic" else None
-        digest = hashlib.sha256()
+        # Keyed like every digest in the ledger: a short answer ("Yes") must not be
+        # recoverable by hashing guesses.
+        digest = self.ledger.digester()
+        completed = False
         try:
             async for name, data in sse_events(lines):
                 digest.update(data.encode())
@@ -636,6 +657,7 @@ class Gateway:
             if anthropic is not None:
                 for out in anthropic.finish():
                     yield sse(out, "content_block_delta")
+            completed = True
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = upstream_error_of(exc, upstream.name)
             call.outcome, call.error = "error", "upstream_stream"
@@ -646,7 +668,11 @@ class Gateway:
         finally:
             if response is not None:
                 response.release()
-            call.digests["answer"] = "sha256:" + digest.hexdigest()
+            if not completed and call.error is None:
+                # The client went away mid-answer (the server closed this generator): the
+                # entry says the answer was not delivered whole.
+                call.outcome, call.error = "error", "client_disconnected"
+            call.digests["answer"] = digest.value()
             if openai is not None and openai.usage:
                 call.usage = {k: int(v) for k, v in openai.usage.items() if isinstance(v, int)}
             elif anthropic is not None and (anthropic.input_tokens or anthropic.output_tokens):
