@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 try:
     import fcntl
@@ -18,11 +19,20 @@ def write_atomically(path: Path, data: bytes, *, mode: int = 0o600, sync: bool =
     """Write ``data`` to a temporary file beside ``path``, flush it to disk (unless
     ``sync`` is False: readers still never see a partial file, but a power cut may lose
     it), set ``mode``, then rename it over ``path`` (atomic on POSIX)."""
+    with atomic_writer(path, mode=mode, sync=sync) as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, *, mode: int = 0o600, sync: bool = True) -> Iterator[BinaryIO]:
+    """:func:`write_atomically` for content written piece by piece: the file handed out
+    is a temporary one beside ``path``, renamed over it only when the block ends without
+    an exception (and removed when it raises)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             if sync:
                 os.fsync(handle.fileno())

@@ -283,7 +283,7 @@ class EventStore:
             query = query.limit(limit)
         try:
             with self._engine.connect() as connection:
-                rows = connection.execution_options(yield_per=_READ_BATCH).execute(query)
+                rows = connection.execute(query, execution_options={"yield_per": _READ_BATCH})
                 for row in rows:
                     yield Event(
                         id=int(row.id),

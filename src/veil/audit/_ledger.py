@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, literal, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 
-from veil._files import write_atomically
+from veil._files import atomic_writer
 from veil.audit import merkle
 from veil.audit._canonical import canonical_json
 from veil.audit._writer import IDLE_RELEASE_S, GroupWriter
@@ -823,7 +823,7 @@ class Ledger:
             query = query.limit(limit)
         with self._engine.connect() as connection:
             # yield_per streams: a server-side cursor on PostgreSQL, fetchmany on SQLite.
-            rows = connection.execution_options(yield_per=_EXPORT_BATCH).execute(query)
+            rows = connection.execute(query, execution_options={"yield_per": _EXPORT_BATCH})
             for blob in rows.scalars():
                 yield json.loads(bytes(blob))
 
@@ -866,45 +866,55 @@ class Ledger:
                     return {"archived": 0, "start": start, "end": start}
                 end = int(head_row.size)
                 head = _head_from_row(head_row)
+                # Per statement: on the connection, yield_per would make the writes below
+                # server-side cursors too (PostgreSQL refuses to DECLARE one for INSERT).
                 rows = connection.execute(
                     select(audit_entries.c.seq, audit_entries.c.entry, audit_entries.c.leaf_hash)
                     .where(audit_entries.c.seq >= start, audit_entries.c.seq < end)
-                    .order_by(audit_entries.c.seq)
-                ).all()
-                lines = [
-                    json.dumps(
-                        {
-                            "format": ARCHIVE_FORMAT,
-                            "start": start,
-                            "end": end,
-                            "start_frontier": [node.hex() for node in start_frontier],
-                            "tree_head": head.to_dict(self.public_key),
-                        }
-                    )
-                ]
-                for expected, (seq, raw, stored_leaf) in enumerate(rows, start):
-                    leaf = merkle.leaf_hash(bytes(raw))
-                    if seq != expected or leaf != bytes(stored_leaf):
+                    .order_by(audit_entries.c.seq),
+                    execution_options={"yield_per": _EXPORT_BATCH},
+                )
+                header = {
+                    "format": ARCHIVE_FORMAT,
+                    "start": start,
+                    "end": end,
+                    "start_frontier": [node.hex() for node in start_frontier],
+                    "tree_head": head.to_dict(self.public_key),
+                }
+                # Written as the rows stream in (a segment of millions of entries is never
+                # held in memory) to a temporary file that replaces ``out`` only once
+                # every entry checked out.
+                file_hash = hashlib.sha256()
+                with atomic_writer(out, mode=0o600) as handle:
+
+                    def put(line: bytes) -> None:
+                        file_hash.update(line)
+                        handle.write(line)
+
+                    put(json.dumps(header).encode() + b"\n")
+                    for expected, (seq, raw, stored_leaf) in enumerate(rows, start):
+                        entry = bytes(raw)
+                        leaf = merkle.leaf_hash(entry)
+                        if seq != expected or leaf != bytes(stored_leaf):
+                            raise IntegrityError(
+                                f"Audit entry {expected} does not verify; run `veil audit "
+                                "verify` before archiving."
+                            )
+                        frontier.append(leaf)
+                        put(entry + b"\n")
+                    if frontier.size != end or frontier.root() != head.root:
                         raise IntegrityError(
-                            f"Audit entry {expected} does not verify; run `veil audit verify` "
-                            "before archiving."
+                            f"The entries below {end} do not match their signed tree head; "
+                            "run `veil audit verify` before archiving."
                         )
-                    frontier.append(leaf)
-                    lines.append(bytes(raw).decode())
-                if frontier.size != end or frontier.root() != head.root:
-                    raise IntegrityError(
-                        f"The entries below {end} do not match their signed tree head; run "
-                        "`veil audit verify` before archiving."
-                    )
-                data = ("\n".join(lines) + "\n").encode()
-                write_atomically(out, data, mode=0o600)
+                digest = file_hash.hexdigest()
                 connection.execute(
                     insert(audit_segments).values(
                         end_size=end,
                         start_size=start,
                         frontier=b"".join(frontier.subtrees),
                         root=head.root,
-                        archive_sha256=hashlib.sha256(data).hexdigest(),
+                        archive_sha256=digest,
                         archived_at=datetime.now(UTC),
                     )
                 )
@@ -914,7 +924,7 @@ class Ledger:
             "start": start,
             "end": end,
             "file": str(out),
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256": digest,
         }
 
     @staticmethod
@@ -1108,25 +1118,32 @@ def _hash_all_entries(
 
 
 def verify_archive(path: Path, public_key: bytes) -> dict[str, Any]:
-    """Check an archived segment on its own: its entries rebuild the signed root."""
+    """Check an archived segment on its own: its entries rebuild the signed root. The file
+    is read line by line (a segment can hold millions of entries)."""
     try:
-        lines = path.read_bytes().splitlines()
-        header = json.loads(lines[0])
-        head = header["tree_head"]
-        start, end = int(header["start"]), int(header["end"])
-        frontier = merkle.Frontier(start, [bytes.fromhex(h) for h in header["start_frontier"]])
-    except (OSError, IndexError, KeyError, ValueError, TypeError):
-        raise InputError(f"{path} is not a Veil audit archive.") from None
-    if header.get("format") != ARCHIVE_FORMAT:
-        raise InputError(f"{path} is not a Veil audit archive ({ARCHIVE_FORMAT}).")
-    for expected, raw in enumerate(lines[1:], start):
-        try:
-            seq = json.loads(raw).get("seq")
-        except ValueError:
-            raise IntegrityError(f"Archived entry {expected} is not valid JSON.") from None
-        if seq != expected:
-            raise IntegrityError(f"Archived entry {expected} is missing or out of order.")
-        frontier.append(merkle.leaf_hash(raw))
+        with path.open("rb") as handle:
+            try:
+                header = json.loads(handle.readline())
+                head = header["tree_head"]
+                start, end = int(header["start"]), int(header["end"])
+                frontier = merkle.Frontier(
+                    start, [bytes.fromhex(h) for h in header["start_frontier"]]
+                )
+            except (IndexError, KeyError, ValueError, TypeError, AttributeError):
+                raise InputError(f"{path} is not a Veil audit archive.") from None
+            if header.get("format") != ARCHIVE_FORMAT:
+                raise InputError(f"{path} is not a Veil audit archive ({ARCHIVE_FORMAT}).")
+            for expected, line in enumerate(handle, start):
+                raw = line.rstrip(b"\n")
+                try:
+                    seq = json.loads(raw).get("seq")
+                except (ValueError, AttributeError):
+                    raise IntegrityError(f"Archived entry {expected} is not valid JSON.") from None
+                if seq != expected:
+                    raise IntegrityError(f"Archived entry {expected} is missing or out of order.")
+                frontier.append(merkle.leaf_hash(raw))
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
     if frontier.size != end:
         raise IntegrityError(f"The archive holds entries up to {frontier.size}, not {end}.")
     signed = TreeHead(
