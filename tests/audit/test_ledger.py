@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from veil.audit import Ledger, merkle, verify_archive
+from veil.audit._canonical import canonical_json
 from veil.audit._ledger import _entries_agree_in_database
 from veil.detect import Detector
 from veil.errors import (
@@ -512,3 +513,53 @@ def test_iter_entries_reads_in_batches_and_matches_entries(ledger: Ledger) -> No
     newest = list(ledger.iter_entries(newest_first=True, limit=3))
     last = streamed[-1]["seq"]  # the fixture's entries came first
     assert [e["seq"] for e in newest] == [last, last - 1, last - 2]
+
+
+def _proof_checks(ledger: Ledger, seq: int) -> None:
+    proof = ledger.prove(seq)
+    merkle.verify_inclusion(
+        seq,
+        proof["tree_size"],
+        merkle.leaf_hash(proof["entry"].encode()),
+        [bytes.fromhex(node) for node in proof["proof"]],
+        bytes.fromhex(proof["root"]),
+    )
+
+
+def test_every_entry_proof_equals_the_proof_over_all_leaves(ledger: Ledger) -> None:
+    # The streamed prover against the reference that holds every leaf in memory.
+    ledger.append_many(
+        [
+            {"actor": "svc", "action": "bulk", "outcome": "ok", "details": {"i": i}}
+            for i in range(33)
+        ]
+    )
+    leaves = [
+        merkle.leaf_hash(canonical_json(entry)) for entry in ledger.entries()
+    ]  # 45 entries: an odd-sized tree
+    for seq in range(len(leaves)):
+        proof = ledger.prove(seq)
+        assert proof["proof"] == [node.hex() for node in merkle.inclusion_proof(seq, leaves)]
+
+
+def test_entries_after_an_archive_are_still_provable(
+    ledger: Ledger, engine: Engine, tmp_path: Path
+) -> None:
+    # Proving read every leaf from the database: after archiving, it crashed for every
+    # entry. The archived prefix is now stood for by the segment's stored right edge.
+    tamper(
+        engine,
+        "UPDATE audit_entries SET time = :t WHERE seq < 5",
+        t=datetime(2010, 1, 1, tzinfo=UTC),
+    )
+    assert ledger.archive(datetime(2015, 1, 1, tzinfo=UTC), tmp_path / "old.jsonl")["end"] == 5
+    ledger.append_many(
+        [
+            {"actor": "svc", "action": "bulk", "outcome": "ok", "details": {"i": i}}
+            for i in range(20)
+        ]
+    )
+    for seq in range(5, 32):
+        _proof_checks(ledger, seq)
+    with pytest.raises(InputError, match="archived"):
+        ledger.prove(3)

@@ -733,31 +733,98 @@ class Ledger:
             raise InputError("The audit ledger is empty; there is nothing to checkpoint yet.")
         return head.to_dict(self.public_key)
 
-    def _leaf_hashes(self, size: int) -> list[bytes]:
-        with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(audit_entries.c.leaf_hash)
-                .where(audit_entries.c.seq < size)
-                .order_by(audit_entries.c.seq)
-            ).scalars()
-            return [bytes(value) for value in rows]
-
     def prove(self, seq: int) -> dict[str, Any]:
-        """An inclusion proof of entry ``seq`` against the latest signed tree head."""
+        """An inclusion proof of entry ``seq`` against the latest signed tree head.
+
+        The leaves are streamed once and each range of the audit path is hashed as it
+        passes (memory stays flat in the ledger's size); leaves moved to an archived
+        segment are stood for by the segment's stored right edge."""
         head = self.latest_head()
         if head is None or not 0 <= seq < head.size:
             raise InputError(f"Entry {seq} is not in the signed ledger.")
-        leaves = self._leaf_hashes(head.size)
         with self._engine.connect() as connection:
+            segment = connection.execute(
+                select(audit_segments.c.end_size, audit_segments.c.frontier)
+                .order_by(audit_segments.c.end_size.desc())
+                .limit(1)
+            ).first()
+            archived = int(segment.end_size) if segment is not None else 0
+            if seq < archived:
+                raise InputError(
+                    f"Entry {seq} was archived (entries below {archived} are in an archive "
+                    "file, not in the database).",
+                    hint="Check the archive with `veil audit verify-archive FILE`: it "
+                    "rebuilds the root its signed tree head signs.",
+                )
+            # The archived prefix: its perfect subtrees by leaf range.
+            known: dict[int, tuple[int, bytes]] = {}
+            if segment is not None:
+                edge = _split_frontier(bytes(segment.frontier), archived).subtrees
+                for (start, end), node in zip(merkle.frontier_ranges(archived), edge, strict=True):
+                    known[start] = (end, node)
+            ranges = merkle.inclusion_ranges(seq, head.size)
+            order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
+            roots: list[bytes | None] = [None] * len(ranges)
+            rows = connection.execute(
+                select(audit_entries.c.seq, audit_entries.c.leaf_hash)
+                .where(audit_entries.c.seq >= archived, audit_entries.c.seq < head.size)
+                .order_by(audit_entries.c.seq),
+                execution_options={"yield_per": _EXPORT_BATCH},
+            )
+            position, current, frontier = archived, -1, merkle.Frontier()
+            leaf: bytes | None = None
+
+            def open_range(index: int) -> merkle.Frontier:
+                start, end = ranges[order[index]]
+                fresh, at = merkle.Frontier(), start
+                while at < min(end, archived):  # its archived part: whole subtrees
+                    stop, node = known[at]
+                    fresh.append_subtree(node, (stop - at).bit_length() - 1)
+                    at = stop
+                return fresh
+
+            def close_range(index: int, tree: merkle.Frontier) -> None:
+                start, end = ranges[order[index]]
+                if tree.size != end - start:
+                    raise IntegrityError(
+                        f"Entries {start}..{end - 1} are not all in the ledger; run "
+                        "`veil audit verify`."
+                    )
+                roots[order[index]] = tree.root()
+
+            for number, value in rows:
+                if number != position:
+                    raise IntegrityError(
+                        f"Entry {position} is missing from the ledger; run `veil audit verify`."
+                    )
+                position += 1
+                if number == seq:
+                    leaf = bytes(value)
+                    continue
+                while current < 0 or number >= ranges[order[current]][1]:
+                    if current >= 0:
+                        close_range(current, frontier)
+                    current += 1
+                    frontier = open_range(current)
+                frontier.append(bytes(value))
+            if current >= 0:
+                close_range(current, frontier)
+            for index in range(current + 1, len(order)):  # wholly archived ranges
+                close_range(index, open_range(index))
             entry = connection.execute(
                 select(audit_entries.c.entry).where(audit_entries.c.seq == seq)
-            ).scalar_one()
-        proof = merkle.inclusion_proof(seq, leaves)
+            ).scalar_one_or_none()
+        if leaf is None or entry is None or position != head.size:
+            raise IntegrityError(
+                f"The ledger does not hold every entry up to {head.size}; run `veil audit verify`."
+            )
+        proof = [node for node in roots if node is not None]
+        assert len(proof) == len(ranges)  # every range was closed above
         return {
             "leaf_index": seq,
             "tree_size": head.size,
             "entry": bytes(entry).decode(),
-            "leaf_hash": leaves[seq].hex(),
+            "leaf_hash": leaf.hex(),
             "proof": [node.hex() for node in proof],
             "root": head.root.hex(),
             "tree_head": head.to_dict(self.public_key),

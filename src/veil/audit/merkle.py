@@ -77,6 +77,19 @@ class Frontier:
         subtrees.append(node)
         self._size += 1
 
+    def append_subtree(self, node: bytes, height: int) -> None:
+        """Append the root of a perfect subtree of ``2**height`` leaves, the same as
+        appending those leaves one by one; the size must be a multiple of its size."""
+        if self._size % (1 << height):
+            raise ValueError(f"a subtree of height {height} cannot start at {self._size}")
+        size = self._size >> height
+        subtrees = self._subtrees
+        while size & 1:
+            node = _sha256(b"\x01" + subtrees.pop() + node).digest()
+            size >>= 1
+        subtrees.append(node)
+        self._size += 1 << height
+
     def extend(self, leaves: Sequence[bytes]) -> None:
         """Append many leaves; the same as appending them one by one, but runs of
         ``2**_RUN_HEIGHT`` aligned leaves are hashed level by level and joined as one
@@ -134,6 +147,36 @@ def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
         return [*path(m - k, start + k, end), _subtree_root(leaves, start, start + k)]
 
     return path(index, 0, n)
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges ``[start, end)`` whose subtree roots make up the audit path of leaf
+    ``index`` in a tree of ``size`` leaves, in the proof's order (RFC 6962 §2.1.1): a
+    prover can stream the leaves once and hash each range as it passes."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of size {size}")
+    ranges: list[tuple[int, int]] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index < start + k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start += k
+    ranges.reverse()  # the path lists the sibling nearest the leaf first
+    return ranges
+
+
+def frontier_ranges(size: int) -> list[tuple[int, int]]:
+    """The leaf ranges of a :class:`Frontier`'s subtrees at ``size`` (largest first)."""
+    ranges, start = [], 0
+    for bit in range(size.bit_length() - 1, -1, -1):
+        if size >> bit & 1:
+            ranges.append((start, start + (1 << bit)))
+            start += 1 << bit
+    return ranges
 
 
 def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
