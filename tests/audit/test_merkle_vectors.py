@@ -114,3 +114,22 @@ def test_extend_equals_appending_leaf_by_leaf(start: int, count: int) -> None:
         extended.append(leaf)
     extended.extend(leaves[start:])
     assert (extended.size, extended.subtrees) == (one_by_one.size, one_by_one.subtrees)
+
+
+@settings(max_examples=150, deadline=None)
+@given(size=st.integers(1, 300), data=st.data())
+def test_inclusion_ranges_hash_to_the_inclusion_proof(size: int, data: st.DataObject) -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    index = data.draw(st.integers(0, size - 1))
+    roots = [merkle.root(leaves[start:end]) for start, end in merkle.inclusion_ranges(index, size)]
+    assert roots == merkle.inclusion_proof(index, leaves)
+
+
+@settings(max_examples=150, deadline=None)
+@given(size=st.integers(0, 300))
+def test_appending_a_frontiers_subtrees_equals_appending_its_leaves(size: int) -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    rebuilt = merkle.Frontier()
+    for start, end in merkle.frontier_ranges(size):
+        rebuilt.append_subtree(merkle.root(leaves[start:end]), (end - start).bit_length() - 1)
+    assert (rebuilt.size, rebuilt.root()) == (size, merkle.root(leaves))
