@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from veil.audit import Ledger, merkle, verify_archive
+from veil.audit import Ledger, merkle, prove_archived, verify_archive
 from veil.audit._canonical import canonical_json
 from veil.audit._ledger import _entries_agree_in_database
 from veil.detect import Detector
@@ -563,3 +563,33 @@ def test_entries_after_an_archive_are_still_provable(
         _proof_checks(ledger, seq)
     with pytest.raises(InputError, match="archived"):
         ledger.prove(3)
+
+
+def test_an_archived_entry_is_proved_from_its_segment_file(
+    ledger: Ledger, engine: Engine, tmp_path: Path
+) -> None:
+    tamper(
+        engine,
+        "UPDATE audit_entries SET time = :t WHERE seq < 7",
+        t=datetime(2010, 1, 1, tzinfo=UTC),
+    )
+    segment = tmp_path / "old.jsonl"
+    assert ledger.archive(datetime(2015, 1, 1, tzinfo=UTC), segment)["end"] == 7
+    for seq in range(7):
+        proof = prove_archived(segment, seq)
+        assert proof["tree_size"] == 7
+        assert json.loads(proof["entry"])["seq"] == seq
+        merkle.verify_inclusion(
+            seq,
+            7,
+            merkle.leaf_hash(proof["entry"].encode()),
+            [bytes.fromhex(node) for node in proof["proof"]],
+            bytes.fromhex(proof["root"]),
+        )
+    with pytest.raises(InputError, match=r"holds entries 0\.\.6"):
+        prove_archived(segment, 9)
+    lines = segment.read_text().splitlines()
+    lines[2] = lines[2].replace('"ok"', '"denied"')  # an edited archived entry
+    segment.write_text("\n".join(lines) + "\n")
+    with pytest.raises(IntegrityError, match="does not rebuild"):
+        prove_archived(segment, 4)

@@ -133,3 +133,28 @@ def test_appending_a_frontiers_subtrees_equals_appending_its_leaves(size: int) -
     for start, end in merkle.frontier_ranges(size):
         rebuilt.append_subtree(merkle.root(leaves[start:end]), (end - start).bit_length() - 1)
     assert (rebuilt.size, rebuilt.root()) == (size, merkle.root(leaves))
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 300), data=st.data())
+def test_a_streamed_proof_from_a_right_edge_equals_the_proof_over_all_leaves(
+    size: int, data: st.DataObject
+) -> None:
+    # The leaves before ``prefix`` are known only by the tree's right edge there (an
+    # archived segment's), the rest are read once.
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+    prefix = data.draw(st.integers(0, size - 1))
+    index = data.draw(st.integers(prefix, size - 1))
+    edge = merkle.Frontier()
+    edge.extend(leaves[:prefix])
+    leaf, proof = merkle.streamed_inclusion_proof(
+        index, size, iter(leaves[prefix:]), prefix=prefix, prefix_subtrees=edge.subtrees
+    )
+    assert leaf == leaves[index]
+    assert proof == merkle.inclusion_proof(index, leaves)
+
+
+def test_a_streamed_proof_with_leaves_missing_is_refused() -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(10)]
+    with pytest.raises(ValueError, match="end at 9"):
+        merkle.streamed_inclusion_proof(3, 10, iter(leaves[:9]))

@@ -753,73 +753,40 @@ class Ledger:
                 raise InputError(
                     f"Entry {seq} was archived (entries below {archived} are in an archive "
                     "file, not in the database).",
-                    hint="Check the archive with `veil audit verify-archive FILE`: it "
-                    "rebuilds the root its signed tree head signs.",
+                    hint="Prove it from that file: `veil audit prove SEQ --archive FILE`.",
                 )
-            # The archived prefix: its perfect subtrees by leaf range.
-            known: dict[int, tuple[int, bytes]] = {}
-            if segment is not None:
-                edge = _split_frontier(bytes(segment.frontier), archived).subtrees
-                for (start, end), node in zip(merkle.frontier_ranges(archived), edge, strict=True):
-                    known[start] = (end, node)
-            ranges = merkle.inclusion_ranges(seq, head.size)
-            order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
-            roots: list[bytes | None] = [None] * len(ranges)
+            edge = (
+                _split_frontier(bytes(segment.frontier), archived).subtrees
+                if segment is not None
+                else []
+            )
             rows = connection.execute(
                 select(audit_entries.c.seq, audit_entries.c.leaf_hash)
                 .where(audit_entries.c.seq >= archived, audit_entries.c.seq < head.size)
                 .order_by(audit_entries.c.seq),
                 execution_options={"yield_per": _EXPORT_BATCH},
             )
-            position, current, frontier = archived, -1, merkle.Frontier()
-            leaf: bytes | None = None
 
-            def open_range(index: int) -> merkle.Frontier:
-                start, end = ranges[order[index]]
-                fresh, at = merkle.Frontier(), start
-                while at < min(end, archived):  # its archived part: whole subtrees
-                    stop, node = known[at]
-                    fresh.append_subtree(node, (stop - at).bit_length() - 1)
-                    at = stop
-                return fresh
+            def leaves() -> Iterator[bytes]:
+                for expected, (number, value) in enumerate(rows, archived):
+                    if number != expected:
+                        raise IntegrityError(
+                            f"Entry {expected} is missing from the ledger; run `veil audit verify`."
+                        )
+                    yield bytes(value)
 
-            def close_range(index: int, tree: merkle.Frontier) -> None:
-                start, end = ranges[order[index]]
-                if tree.size != end - start:
-                    raise IntegrityError(
-                        f"Entries {start}..{end - 1} are not all in the ledger; run "
-                        "`veil audit verify`."
-                    )
-                roots[order[index]] = tree.root()
-
-            for number, value in rows:
-                if number != position:
-                    raise IntegrityError(
-                        f"Entry {position} is missing from the ledger; run `veil audit verify`."
-                    )
-                position += 1
-                if number == seq:
-                    leaf = bytes(value)
-                    continue
-                while current < 0 or number >= ranges[order[current]][1]:
-                    if current >= 0:
-                        close_range(current, frontier)
-                    current += 1
-                    frontier = open_range(current)
-                frontier.append(bytes(value))
-            if current >= 0:
-                close_range(current, frontier)
-            for index in range(current + 1, len(order)):  # wholly archived ranges
-                close_range(index, open_range(index))
+            try:
+                leaf, proof = merkle.streamed_inclusion_proof(
+                    seq, head.size, leaves(), prefix=archived, prefix_subtrees=edge
+                )
+            except ValueError:
+                raise IntegrityError(
+                    f"The ledger does not hold every entry up to {head.size}; run "
+                    "`veil audit verify`."
+                ) from None
             entry = connection.execute(
                 select(audit_entries.c.entry).where(audit_entries.c.seq == seq)
-            ).scalar_one_or_none()
-        if leaf is None or entry is None or position != head.size:
-            raise IntegrityError(
-                f"The ledger does not hold every entry up to {head.size}; run `veil audit verify`."
-            )
-        proof = [node for node in roots if node is not None]
-        assert len(proof) == len(ranges)  # every range was closed above
+            ).scalar_one()
         return {
             "leaf_index": seq,
             "tree_size": head.size,
@@ -1227,6 +1194,75 @@ def verify_archive(path: Path, public_key: bytes) -> dict[str, Any]:
     if signed.size != end or frontier.root() != signed.root:
         raise IntegrityError("The archived entries do not rebuild the signed root.")
     return {"start": start, "end": end, "entries": end - start, "root": signed.root.hex()}
+
+
+def prove_archived(path: Path, seq: int) -> dict[str, Any]:
+    """An inclusion proof of archived entry ``seq`` against the signed tree head that
+    closes its segment file, in the form of :meth:`Ledger.prove`. The file is read once;
+    the proof is checked against the signed root before it is returned."""
+    try:
+        with path.open("rb") as handle:
+            try:
+                header = json.loads(handle.readline())
+                head = header["tree_head"]
+                start, end = int(header["start"]), int(header["end"])
+                edge = [bytes.fromhex(node) for node in header["start_frontier"]]
+                signed = TreeHead(
+                    int(head["size"]),
+                    bytes.fromhex(head["root"]),
+                    datetime.fromisoformat(str(head["time"]).replace("Z", "+00:00")),
+                    str(head["key_id"]),
+                    base64.b64decode(head["signature"]),
+                )
+                public_key = base64.b64decode(head["public_key"])
+            except (KeyError, ValueError, TypeError, AttributeError):
+                raise InputError(f"{path} is not a Veil audit archive.") from None
+            if header.get("format") != ARCHIVE_FORMAT:
+                raise InputError(f"{path} is not a Veil audit archive ({ARCHIVE_FORMAT}).")
+            if not start <= seq < end:
+                raise InputError(
+                    f"Entry {seq} is not in {path} (it holds entries {start}..{end - 1})."
+                )
+            found: list[bytes] = []
+
+            def leaves() -> Iterator[bytes]:
+                for position, line in enumerate(handle, start):
+                    raw = line.rstrip(b"\n")
+                    if position == seq:
+                        found.append(raw)
+                    yield merkle.leaf_hash(raw)
+
+            try:
+                leaf, proof = merkle.streamed_inclusion_proof(
+                    seq, end, leaves(), prefix=start, prefix_subtrees=edge
+                )
+            except ValueError:
+                raise IntegrityError(f"{path} does not hold every entry up to {end}.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
+    try:
+        _public_key(public_key).verify(signed.signature, signed.signed_bytes())
+    except (InvalidSignature, ValueError):
+        raise IntegrityError(f"The tree head of {path} has an invalid signature.") from None
+    entry = found[0]
+    if (
+        signed.size != end
+        or json.loads(entry).get("seq") != seq
+        or merkle.root_from_inclusion(seq, end, leaf, proof) != signed.root
+    ):
+        raise IntegrityError(
+            f"{path} does not rebuild the root its tree head signs; run "
+            "`veil audit verify-archive` on it."
+        )
+    return {
+        "leaf_index": seq,
+        "tree_size": end,
+        "entry": entry.decode(),
+        "leaf_hash": leaf.hex(),
+        "proof": [node.hex() for node in proof],
+        "root": signed.root.hex(),
+        "tree_head": head,
+    }
 
 
 def _split_frontier(blob: bytes, size: int) -> merkle.Frontier:

@@ -9,7 +9,7 @@ two smaller than n. Indices are 0-based.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from veil.errors import IntegrityError
 
@@ -167,6 +167,69 @@ def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
             start += k
     ranges.reverse()  # the path lists the sibling nearest the leaf first
     return ranges
+
+
+def streamed_inclusion_proof(
+    index: int,
+    size: int,
+    leaves: Iterable[bytes],
+    *,
+    prefix: int = 0,
+    prefix_subtrees: Sequence[bytes] = (),
+) -> tuple[bytes, list[bytes]]:
+    """Leaf ``index``'s hash and audit path in a tree of ``size`` leaves, reading
+    ``leaves`` (the leaf hashes from position ``prefix`` on, in order) once and keeping
+    only one subtree's right edge at a time. The leaves before ``prefix`` are given by
+    the tree's right edge at ``prefix`` (``Frontier.subtrees``: an archived segment's
+    stored edge), so ``index`` must be at or after ``prefix``. Equal to
+    :func:`inclusion_proof` over all the leaves (property-tested)."""
+    if not prefix <= index < size:
+        raise ValueError(f"leaf {index} is not between {prefix} and {size}")
+    known = {
+        start: (end, node)
+        for (start, end), node in zip(frontier_ranges(prefix), prefix_subtrees, strict=True)
+    }
+    ranges = inclusion_ranges(index, size)
+    order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
+    roots: list[bytes] = [EMPTY_ROOT] * len(ranges)
+
+    def open_range(position: int) -> Frontier:
+        start, end = ranges[order[position]]
+        tree, at = Frontier(), start
+        while at < min(end, prefix):  # the part before ``prefix``: whole subtrees
+            stop, node = known[at]
+            tree.append_subtree(node, (stop - at).bit_length() - 1)
+            at = stop
+        return tree
+
+    def close_range(position: int, tree: Frontier) -> None:
+        start, end = ranges[order[position]]
+        if tree.size != end - start:
+            raise ValueError(f"leaves {start}..{end - 1} are missing")
+        roots[order[position]] = tree.root()
+
+    at, current, tree = prefix, -1, Frontier()
+    leaf: bytes | None = None
+    for value in leaves:
+        if at >= size:
+            break
+        if at == index:
+            leaf = value
+        else:
+            while current < 0 or at >= ranges[order[current]][1]:
+                if current >= 0:
+                    close_range(current, tree)
+                current += 1
+                tree = open_range(current)
+            tree.append(value)
+        at += 1
+    if leaf is None or at != size:
+        raise ValueError(f"the leaves end at {at}, before {size}")
+    if current >= 0:
+        close_range(current, tree)
+    for position in range(current + 1, len(order)):  # wholly before ``prefix``
+        close_range(position, open_range(position))
+    return leaf, roots
 
 
 def frontier_ranges(size: int) -> list[tuple[int, int]]:

@@ -97,8 +97,24 @@ def checkpoint(
 
 
 @audit_app.command("prove")
-def prove(ctx: typer.Context, seq: int) -> None:
-    """Print an RFC 6962 inclusion proof of entry SEQ against the latest signed head."""
+def prove(
+    ctx: typer.Context,
+    seq: int,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            help="Prove an archived entry from its segment file (written by `veil audit "
+            "archive`), against the signed head that closes the segment."
+        ),
+    ] = None,
+) -> None:
+    """Print an RFC 6962 inclusion proof of entry SEQ against the latest signed head
+    (or, with --archive, against the signed head of the archived segment holding it)."""
+    if archive is not None:
+        from veil.audit import prove_archived
+
+        print_json(prove_archived(archive, seq))
+        return
     print_json(_ledger(ctx).prove(seq))
 
 
