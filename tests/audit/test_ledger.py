@@ -593,3 +593,25 @@ def test_an_archived_entry_is_proved_from_its_segment_file(
     segment.write_text("\n".join(lines) + "\n")
     with pytest.raises(IntegrityError, match="does not rebuild"):
         prove_archived(segment, 4)
+
+
+def test_consistency_proofs_verify_against_every_earlier_signed_head(
+    ledger: Ledger, engine: Engine
+) -> None:
+    # The fixture signed a head after each of its 12 entries.
+    ledger.append_many(
+        [{"actor": "svc", "action": "bulk", "outcome": "ok", "details": {"i": i}} for i in range(9)]
+    )
+    with engine.connect() as connection:
+        roots = dict(connection.execute(text("SELECT size, root FROM audit_heads")).all())
+    for old_size in range(1, 13):
+        proof = ledger.prove_consistency(old_size)
+        merkle.verify_consistency(
+            old_size,
+            proof["tree_size"],
+            bytes(roots[old_size]),
+            bytes.fromhex(proof["root"]),
+            [bytes.fromhex(node) for node in proof["proof"]],
+        )
+    with pytest.raises(InputError, match="No consistency proof"):
+        ledger.prove_consistency(0)

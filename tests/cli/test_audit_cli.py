@@ -160,3 +160,37 @@ def test_query_as_json_is_one_document_of_every_match() -> None:
     assert [entry["seq"] for entry in json.loads(output)] == [0, 1, 2, 3, 4, 5]
     code, output = veil("audit", "query", "--actor", "nobody", "--format", "json")
     assert json.loads(output) == []
+
+
+def test_consistency_with_a_checkpoint_proves_the_old_ledger_is_a_prefix(tmp_path: Path) -> None:
+    saved = tmp_path / "checkpoint.json"
+    assert veil("audit", "checkpoint", "--out", str(saved))[0] == EXIT_OK
+    ledger = open_ledger(load_settings())
+    ledger.append("carol", "vault.set", "ok")
+    ledger.close()
+    code, output = veil("audit", "consistency", "--checkpoint", str(saved))
+    assert code == EXIT_OK, output
+    proof = json.loads(output)
+    assert (proof["old_size"], proof["tree_size"], proof["verified"]) == (6, 7, True)
+    code, output = veil("audit", "consistency", "3")
+    assert code == EXIT_OK
+    assert json.loads(output)["old_size"] == 3
+
+
+def test_consistency_exits_3_when_an_entry_before_the_checkpoint_was_rewritten(
+    tmp_path: Path,
+) -> None:
+    saved = tmp_path / "checkpoint.json"
+    veil("audit", "checkpoint", "--out", str(saved))
+    # Entry 1 rewritten with its leaf hash recomputed, so its own hash checks out.
+    forged = b'{"action":"vault.set","actor":"mallory","details":{},"outcome":"ok","seq":1}'
+    with engine_for(load_settings()).begin() as connection:
+        connection.execute(
+            text("UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE seq = 1"),
+            {"e": forged, "h": merkle.leaf_hash(forged)},
+        )
+    ledger = open_ledger(load_settings())
+    ledger.append("carol", "vault.set", "ok")  # a later head, signed over the true tree
+    ledger.close()
+    code, output = veil("audit", "consistency", "--checkpoint", str(saved))
+    assert code == EXIT_INTEGRITY, output

@@ -743,41 +743,20 @@ class Ledger:
         if head is None or not 0 <= seq < head.size:
             raise InputError(f"Entry {seq} is not in the signed ledger.")
         with self._engine.connect() as connection:
-            segment = connection.execute(
-                select(audit_segments.c.end_size, audit_segments.c.frontier)
-                .order_by(audit_segments.c.end_size.desc())
-                .limit(1)
-            ).first()
-            archived = int(segment.end_size) if segment is not None else 0
+            archived, edge = _archived_edge(connection)
             if seq < archived:
                 raise InputError(
                     f"Entry {seq} was archived (entries below {archived} are in an archive "
                     "file, not in the database).",
                     hint="Prove it from that file: `veil audit prove SEQ --archive FILE`.",
                 )
-            edge = (
-                _split_frontier(bytes(segment.frontier), archived).subtrees
-                if segment is not None
-                else []
-            )
-            rows = connection.execute(
-                select(audit_entries.c.seq, audit_entries.c.leaf_hash)
-                .where(audit_entries.c.seq >= archived, audit_entries.c.seq < head.size)
-                .order_by(audit_entries.c.seq),
-                execution_options={"yield_per": _EXPORT_BATCH},
-            )
-
-            def leaves() -> Iterator[bytes]:
-                for expected, (number, value) in enumerate(rows, archived):
-                    if number != expected:
-                        raise IntegrityError(
-                            f"Entry {expected} is missing from the ledger; run `veil audit verify`."
-                        )
-                    yield bytes(value)
-
             try:
                 leaf, proof = merkle.streamed_inclusion_proof(
-                    seq, head.size, leaves(), prefix=archived, prefix_subtrees=edge
+                    seq,
+                    head.size,
+                    _stored_leaves(connection, archived, head.size),
+                    prefix=archived,
+                    prefix_subtrees=edge,
                 )
             except ValueError:
                 raise IntegrityError(
@@ -792,6 +771,47 @@ class Ledger:
             "tree_size": head.size,
             "entry": bytes(entry).decode(),
             "leaf_hash": leaf.hex(),
+            "proof": [node.hex() for node in proof],
+            "root": head.root.hex(),
+            "tree_head": head.to_dict(self.public_key),
+        }
+
+    def prove_consistency(self, old_size: int) -> dict[str, Any]:
+        """An RFC 6962 consistency proof that the tree of ``old_size`` entries (a
+        checkpoint's) is a prefix of the tree under the latest signed head: whoever holds
+        the old root can check that nothing before it was changed, without the entries."""
+        head = self.latest_head()
+        if head is None or not 0 < old_size <= head.size:
+            size = 0 if head is None else head.size
+            raise InputError(
+                f"No consistency proof from size {old_size}: the signed ledger has {size} entries.",
+                hint="Give the size of a checkpoint taken earlier (1 or more).",
+            )
+        with self._engine.connect() as connection:
+            archived, edge = _archived_edge(connection)
+            try:
+                proof = merkle.streamed_consistency_proof(
+                    old_size,
+                    head.size,
+                    _stored_leaves(connection, archived, head.size),
+                    prefix=archived,
+                    prefix_subtrees=edge,
+                )
+            except ValueError as exc:
+                if "right edge" in str(exc):
+                    raise InputError(
+                        f"Entries needed for a proof from size {old_size} were archived "
+                        f"(entries below {archived}).",
+                        hint="Verify the checkpoint with `veil audit verify --checkpoint "
+                        "FILE`, which uses the archived segments' signed roots.",
+                    ) from None
+                raise IntegrityError(
+                    f"The ledger does not hold every entry up to {head.size}; run "
+                    "`veil audit verify`."
+                ) from None
+        return {
+            "old_size": old_size,
+            "tree_size": head.size,
             "proof": [node.hex() for node in proof],
             "root": head.root.hex(),
             "tree_head": head.to_dict(self.public_key),
@@ -1263,6 +1283,35 @@ def prove_archived(path: Path, seq: int) -> dict[str, Any]:
         "root": signed.root.hex(),
         "tree_head": head,
     }
+
+
+def _archived_edge(connection: Connection) -> tuple[int, list[bytes]]:
+    """Where the archived entries end, and the tree's right edge there."""
+    segment = connection.execute(
+        select(audit_segments.c.end_size, audit_segments.c.frontier)
+        .order_by(audit_segments.c.end_size.desc())
+        .limit(1)
+    ).first()
+    if segment is None:
+        return 0, []
+    archived = int(segment.end_size)
+    return archived, _split_frontier(bytes(segment.frontier), archived).subtrees
+
+
+def _stored_leaves(connection: Connection, start: int, end: int) -> Iterator[bytes]:
+    """The stored leaf hashes of entries ``start``..``end - 1`` in order, in batches."""
+    rows = connection.execute(
+        select(audit_entries.c.seq, audit_entries.c.leaf_hash)
+        .where(audit_entries.c.seq >= start, audit_entries.c.seq < end)
+        .order_by(audit_entries.c.seq),
+        execution_options={"yield_per": _EXPORT_BATCH},
+    )
+    for expected, (number, value) in enumerate(rows, start):
+        if number != expected:
+            raise IntegrityError(
+                f"Entry {expected} is missing from the ledger; run `veil audit verify`."
+            )
+        yield bytes(value)
 
 
 def _split_frontier(blob: bytes, size: int) -> merkle.Frontier:

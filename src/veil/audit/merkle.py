@@ -185,11 +185,47 @@ def streamed_inclusion_proof(
     :func:`inclusion_proof` over all the leaves (property-tested)."""
     if not prefix <= index < size:
         raise ValueError(f"leaf {index} is not between {prefix} and {size}")
+    captured: list[bytes] = []
+    roots = _streamed_roots(
+        inclusion_ranges(index, size), size, leaves, prefix, prefix_subtrees, index, captured
+    )
+    return captured[0], roots
+
+
+def streamed_consistency_proof(
+    old_size: int,
+    size: int,
+    leaves: Iterable[bytes],
+    *,
+    prefix: int = 0,
+    prefix_subtrees: Sequence[bytes] = (),
+) -> list[bytes]:
+    """:func:`consistency_proof` from ``old_size`` to ``size``, reading the leaves once
+    as :func:`streamed_inclusion_proof` does. Raises ValueError when a subtree the proof
+    needs lies inside the part before ``prefix`` (only its right edge is known)."""
+    if not 0 < old_size <= size:
+        raise ValueError(f"no consistency proof from size {old_size} to {size}")
+    return _streamed_roots(
+        consistency_ranges(old_size, size), size, leaves, prefix, prefix_subtrees, None, []
+    )
+
+
+def _streamed_roots(
+    ranges: list[tuple[int, int]],
+    size: int,
+    leaves: Iterable[bytes],
+    prefix: int,
+    prefix_subtrees: Sequence[bytes],
+    capture: int | None,
+    captured: list[bytes],
+) -> list[bytes]:
+    """The roots of disjoint leaf ``ranges`` (in their order), from one pass over the
+    leaves after ``prefix`` and the right edge before it; the leaf at ``capture`` is
+    appended to ``captured``."""
     known = {
         start: (end, node)
         for (start, end), node in zip(frontier_ranges(prefix), prefix_subtrees, strict=True)
     }
-    ranges = inclusion_ranges(index, size)
     order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
     roots: list[bytes] = [EMPTY_ROOT] * len(ranges)
 
@@ -197,7 +233,9 @@ def streamed_inclusion_proof(
         start, end = ranges[order[position]]
         tree, at = Frontier(), start
         while at < min(end, prefix):  # the part before ``prefix``: whole subtrees
-            stop, node = known[at]
+            stop, node = known.get(at, (end + 1, b""))
+            if stop > end:
+                raise ValueError(f"leaves {start}..{end - 1} are only known by a right edge")
             tree.append_subtree(node, (stop - at).bit_length() - 1)
             at = stop
         return tree
@@ -209,27 +247,52 @@ def streamed_inclusion_proof(
         roots[order[position]] = tree.root()
 
     at, current, tree = prefix, -1, Frontier()
-    leaf: bytes | None = None
     for value in leaves:
         if at >= size:
             break
-        if at == index:
-            leaf = value
+        if at == capture:
+            captured.append(value)
         else:
-            while current < 0 or at >= ranges[order[current]][1]:
+            while current + 1 < len(order) and (current < 0 or at >= ranges[order[current]][1]):
                 if current >= 0:
                     close_range(current, tree)
                 current += 1
                 tree = open_range(current)
-            tree.append(value)
+            start, end = ranges[order[current]] if current >= 0 else (size, size)
+            if start <= at < end:
+                tree.append(value)
         at += 1
-    if leaf is None or at != size:
+    if at != size or (capture is not None and not captured):
         raise ValueError(f"the leaves end at {at}, before {size}")
     if current >= 0:
         close_range(current, tree)
     for position in range(current + 1, len(order)):  # wholly before ``prefix``
         close_range(position, open_range(position))
-    return leaf, roots
+    return roots
+
+
+def consistency_ranges(old_size: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose subtree roots make up the consistency proof from
+    ``old_size`` to ``size``, in the proof's order (RFC 6962 §2.1.2)."""
+    if not 0 < old_size <= size:
+        raise ValueError(f"no consistency proof from size {old_size} to {size}")
+    ranges: list[tuple[int, int]] = []
+
+    def sub(m: int, start: int, end: int, complete: bool) -> None:
+        if m == end - start:
+            if not complete:
+                ranges.append((start, end))
+            return
+        k = _split(end - start)
+        if m <= k:
+            sub(m, start, start + k, complete)
+            ranges.append((start + k, end))
+        else:
+            sub(m - k, start + k, end, False)
+            ranges.append((start, start + k))
+
+    sub(old_size, 0, size, True)
+    return ranges
 
 
 def frontier_ranges(size: int) -> list[tuple[int, int]]:

@@ -118,6 +118,56 @@ def prove(
     print_json(_ledger(ctx).prove(seq))
 
 
+@audit_app.command("consistency")
+def consistency(
+    ctx: typer.Context,
+    old_size: Annotated[
+        int | None, typer.Argument(help="The older tree size (a checkpoint's size).")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint saved earlier: prove from its size and check it."),
+    ] = None,
+) -> None:
+    """Print an RFC 6962 consistency proof that the ledger of OLD_SIZE entries is a prefix
+    of the ledger under the latest signed head.
+
+    With --checkpoint the proof is also checked against the checkpoint's root (exit 3 if
+    the ledger was rewritten since), so anyone holding a checkpoint can confirm that
+    nothing before it changed.
+    """
+    from veil.audit import merkle
+
+    saved: dict[str, Any] | None = None
+    if checkpoint is not None:
+        try:
+            saved = json.loads(checkpoint.read_text(encoding="utf-8"))
+            old_size = int(saved["size"])
+            old_root = bytes.fromhex(saved["root"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(
+                f"Cannot read the checkpoint {checkpoint}.",
+                hint="Pass a file written by `veil audit checkpoint --out FILE`.",
+            ) from None
+    if old_size is None:
+        raise InputError(
+            "Give the older tree size, or --checkpoint FILE.",
+            hint="veil audit consistency 1000   or   veil audit consistency --checkpoint c.json",
+        )
+    proof = _ledger(ctx).prove_consistency(old_size)
+    if saved is not None:
+        merkle.verify_consistency(
+            old_size,
+            proof["tree_size"],
+            old_root,
+            bytes.fromhex(proof["root"]),
+            [bytes.fromhex(node) for node in proof["proof"]],
+        )
+        proof["old_root"] = old_root.hex()
+        proof["verified"] = True
+    print_json(proof)
+
+
 @audit_app.command("tail")
 def tail(
     ctx: typer.Context,
