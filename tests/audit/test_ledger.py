@@ -615,3 +615,19 @@ def test_consistency_proofs_verify_against_every_earlier_signed_head(
         )
     with pytest.raises(InputError, match="No consistency proof"):
         ledger.prove_consistency(0)
+
+
+def test_a_large_backlog_is_archived_in_bounded_segments(ledger: Ledger, tmp_path: Path) -> None:
+    # Each segment holds the write lock while it is written: max_entries bounds it.
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+    reports = [
+        ledger.archive(cutoff, tmp_path / f"segment-{n}.jsonl", max_entries=5) for n in range(4)
+    ]
+    assert [(r["start"], r["end"]) for r in reports] == [(0, 5), (5, 10), (10, 12), (12, 12)]
+    for n in range(3):
+        assert verify_archive(tmp_path / f"segment-{n}.jsonl", ledger.public_key)["entries"]
+    ledger.append("svc", "after.archive", "ok")
+    assert ledger.verify()["entries"] == 13
+    assert prove_archived(tmp_path / "segment-1.jsonl", 7)["tree_size"] == 10
+    with pytest.raises(InputError, match="max_entries"):
+        ledger.archive(cutoff, tmp_path / "none.jsonl", max_entries=0)

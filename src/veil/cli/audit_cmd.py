@@ -290,6 +290,14 @@ def archive(
     older_than_years: Annotated[
         float, typer.Option(help="Used when --before is not given: the retention period.")
     ] = 7.0,
+    max_entries: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="At most this many entries in this segment; run again (with another "
+            "--out) for the rest. Appends wait while a segment is written.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Move entries past retention to an archive file and drop them from the database.
@@ -300,7 +308,7 @@ def archive(
     cutoff = parse_time(before, "before") or datetime.now(UTC) - timedelta(
         days=365.25 * older_than_years
     )
-    report = _ledger(ctx).archive(cutoff, out_file)
+    report = _ledger(ctx).archive(cutoff, out_file, max_entries=max_entries)
     if as_json:
         print_json(report)
     elif report["archived"] == 0:
