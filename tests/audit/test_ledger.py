@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
@@ -588,6 +590,12 @@ def test_an_archived_entry_is_proved_from_its_segment_file(
         )
     with pytest.raises(InputError, match=r"holds entries 0\.\.6"):
         prove_archived(segment, 9)
+    assert prove_archived(segment, 3, ledger.public_key)["leaf_index"] == 3
+    stranger = (
+        Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    )
+    with pytest.raises(IntegrityError, match="signature"):
+        prove_archived(segment, 3, stranger)  # a file signed by another key
     lines = segment.read_text().splitlines()
     lines[2] = lines[2].replace('"ok"', '"denied"')  # an edited archived entry
     segment.write_text("\n".join(lines) + "\n")

@@ -1180,23 +1180,55 @@ def _hash_all_entries(
     return True
 
 
+class _ArchiveHeader(NamedTuple):
+    start: int
+    end: int
+    edge: list[bytes]  # the tree's right edge at ``start``
+    head: dict[str, Any]  # the signed tree head at ``end``, as written
+    signed: TreeHead
+
+
+def _read_archive_header(handle: Any, path: Path) -> _ArchiveHeader:
+    """The first line of a segment file, checked for shape (not yet for its signature)."""
+    try:
+        header = json.loads(handle.readline())
+        head = header["tree_head"]
+        signed = TreeHead(
+            int(head["size"]),
+            bytes.fromhex(head["root"]),
+            datetime.fromisoformat(str(head["time"]).replace("Z", "+00:00")),
+            str(head["key_id"]),
+            base64.b64decode(head["signature"]),
+        )
+        result = _ArchiveHeader(
+            int(header["start"]),
+            int(header["end"]),
+            [bytes.fromhex(node) for node in header["start_frontier"]],
+            head,
+            signed,
+        )
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError):
+        raise InputError(f"{path} is not a Veil audit archive.") from None
+    if header.get("format") != ARCHIVE_FORMAT:
+        raise InputError(f"{path} is not a Veil audit archive ({ARCHIVE_FORMAT}).")
+    return result
+
+
+def _check_archive_signature(signed: TreeHead, public_key: bytes) -> None:
+    try:
+        _public_key(public_key).verify(signed.signature, signed.signed_bytes())
+    except (InvalidSignature, ValueError):
+        raise IntegrityError("The archive's tree head signature does not verify.") from None
+
+
 def verify_archive(path: Path, public_key: bytes) -> dict[str, Any]:
     """Check an archived segment on its own: its entries rebuild the signed root. The file
     is read line by line (a segment can hold millions of entries)."""
     try:
         with path.open("rb") as handle:
-            try:
-                header = json.loads(handle.readline())
-                head = header["tree_head"]
-                start, end = int(header["start"]), int(header["end"])
-                frontier = merkle.Frontier(
-                    start, [bytes.fromhex(h) for h in header["start_frontier"]]
-                )
-            except (IndexError, KeyError, ValueError, TypeError, AttributeError):
-                raise InputError(f"{path} is not a Veil audit archive.") from None
-            if header.get("format") != ARCHIVE_FORMAT:
-                raise InputError(f"{path} is not a Veil audit archive ({ARCHIVE_FORMAT}).")
-            for expected, line in enumerate(handle, start):
+            header = _read_archive_header(handle, path)
+            frontier = merkle.Frontier(header.start, header.edge)
+            for expected, line in enumerate(handle, header.start):
                 raw = line.rstrip(b"\n")
                 try:
                     seq = json.loads(raw).get("seq")
@@ -1207,47 +1239,25 @@ def verify_archive(path: Path, public_key: bytes) -> dict[str, Any]:
                 frontier.append(merkle.leaf_hash(raw))
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
+    start, end, signed = header.start, header.end, header.signed
     if frontier.size != end:
         raise IntegrityError(f"The archive holds entries up to {frontier.size}, not {end}.")
-    signed = TreeHead(
-        int(head["size"]),
-        bytes.fromhex(head["root"]),
-        datetime.fromisoformat(str(head["time"]).replace("Z", "+00:00")),
-        str(head["key_id"]),
-        base64.b64decode(head["signature"]),
-    )
-    try:
-        _public_key(public_key).verify(signed.signature, signed.signed_bytes())
-    except InvalidSignature:
-        raise IntegrityError("The archive's tree head signature does not verify.") from None
+    _check_archive_signature(signed, public_key)
     if signed.size != end or frontier.root() != signed.root:
         raise IntegrityError("The archived entries do not rebuild the signed root.")
     return {"start": start, "end": end, "entries": end - start, "root": signed.root.hex()}
 
 
-def prove_archived(path: Path, seq: int) -> dict[str, Any]:
+def prove_archived(path: Path, seq: int, public_key: bytes | None = None) -> dict[str, Any]:
     """An inclusion proof of archived entry ``seq`` against the signed tree head that
     closes its segment file, in the form of :meth:`Ledger.prove`. The file is read once;
-    the proof is checked against the signed root before it is returned."""
+    the proof is checked against the signed root before it is returned, and the head's
+    signature against ``public_key`` (the ledger's; without it, the key the file names,
+    which proves only that the file agrees with itself)."""
     try:
         with path.open("rb") as handle:
-            try:
-                header = json.loads(handle.readline())
-                head = header["tree_head"]
-                start, end = int(header["start"]), int(header["end"])
-                edge = [bytes.fromhex(node) for node in header["start_frontier"]]
-                signed = TreeHead(
-                    int(head["size"]),
-                    bytes.fromhex(head["root"]),
-                    datetime.fromisoformat(str(head["time"]).replace("Z", "+00:00")),
-                    str(head["key_id"]),
-                    base64.b64decode(head["signature"]),
-                )
-                public_key = base64.b64decode(head["public_key"])
-            except (KeyError, ValueError, TypeError, AttributeError):
-                raise InputError(f"{path} is not a Veil audit archive.") from None
-            if header.get("format") != ARCHIVE_FORMAT:
-                raise InputError(f"{path} is not a Veil audit archive ({ARCHIVE_FORMAT}).")
+            header = _read_archive_header(handle, path)
+            start, end = header.start, header.end
             if not start <= seq < end:
                 raise InputError(
                     f"Entry {seq} is not in {path} (it holds entries {start}..{end - 1})."
@@ -1263,21 +1273,23 @@ def prove_archived(path: Path, seq: int) -> dict[str, Any]:
 
             try:
                 leaf, proof = merkle.streamed_inclusion_proof(
-                    seq, end, leaves(), prefix=start, prefix_subtrees=edge
+                    seq, end, leaves(), prefix=start, prefix_subtrees=header.edge
                 )
             except ValueError:
                 raise IntegrityError(f"{path} does not hold every entry up to {end}.") from None
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
-    try:
-        _public_key(public_key).verify(signed.signature, signed.signed_bytes())
-    except (InvalidSignature, ValueError):
-        raise IntegrityError(f"The tree head of {path} has an invalid signature.") from None
+    if public_key is None:
+        try:
+            public_key = base64.b64decode(header.head["public_key"])
+        except (KeyError, ValueError, TypeError):
+            raise InputError(f"{path} names no public key; pass the ledger's.") from None
+    _check_archive_signature(header.signed, public_key)
     entry = found[0]
     if (
-        signed.size != end
+        header.signed.size != end
         or json.loads(entry).get("seq") != seq
-        or merkle.root_from_inclusion(seq, end, leaf, proof) != signed.root
+        or merkle.root_from_inclusion(seq, end, leaf, proof) != header.signed.root
     ):
         raise IntegrityError(
             f"{path} does not rebuild the root its tree head signs; run "
@@ -1289,8 +1301,8 @@ def prove_archived(path: Path, seq: int) -> dict[str, Any]:
         "entry": entry.decode(),
         "leaf_hash": leaf.hex(),
         "proof": [node.hex() for node in proof],
-        "root": signed.root.hex(),
-        "tree_head": head,
+        "root": header.signed.root.hex(),
+        "tree_head": header.head,
     }
 
 

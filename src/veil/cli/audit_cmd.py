@@ -113,7 +113,7 @@ def prove(
     if archive is not None:
         from veil.audit import prove_archived
 
-        print_json(prove_archived(archive, seq))
+        print_json(prove_archived(archive, seq, _ledger(ctx).public_key))
         return
     print_json(_ledger(ctx).prove(seq))
 
