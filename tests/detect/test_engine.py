@@ -186,6 +186,36 @@ def test_users_add_recognizers_from_yaml(tmp_path: Path) -> None:
     )
 
 
+def test_a_user_file_adds_public_values_that_are_never_reported(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\npublic_values:\n  - ghp_R4nd0mS4mpleT0kenFr0mOurDocs0123456789\n"
+        "recognizers: []\n"
+    )
+    real = "ghp_9fK2mQ7xL4pR8vT1wZ6yB3nC5dE0gH2jK4mN"
+    text = f"docs token ghp_R4nd0mS4mpleT0kenFr0mOurDocs0123456789 and a real one {real}"
+    assert [f.kind for f in FAST.find(text)] == ["GITHUB_TOKEN", "GITHUB_TOKEN"]
+    detector = Detector(extra=rules)
+    assert [text[f.start : f.end] for f in detector.find(text)] == [real]
+    # the built-in list still holds, and a worker process gets the same lists
+    assert detector.find("AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs") == []
+    batch = [text] * 300
+    assert detector.find_many(batch, workers=2, batch_size=100) == [detector.find(t) for t in batch]
+
+
+def test_a_longer_value_holding_a_public_value_is_still_reported() -> None:
+    value = "AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIsQ9x"
+    (finding,) = FAST.find(f'api_key = "{value}"')
+    assert finding.kind == "GENERIC_SECRET"
+
+
+def test_public_values_must_be_a_list_of_strings(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\npublic_values: AIzaSy\nrecognizers: []\n")
+    with pytest.raises(InputError, match="public_values` must be a list"):
+        Detector(extra=rules)
+
+
 def test_a_user_file_can_disable_a_builtin(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(

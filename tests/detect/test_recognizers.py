@@ -136,6 +136,13 @@ NEGATIVE = [
     (f"SENTRY_AUTH={SENTRY_ORG_TOKEN[:-7]}", "API_TOKEN"),
     ("password = ${DB_PASSWORD}", "PASSWORD"),
     ("AKIAIOSFODNN7EXAMPLE is AWS's documentation key", "AWS_ACCESS_KEY_ID"),
+    # ids written as the docs' 1234: a placeholder token, under any recognizer
+    ('"token3": "xoxp-1234-1234-1234-4ddbc191d40ee098cbaae6f3523ada2d"', "GENERIC_SECRET"),
+    # a resource name under a name that mentions secrets (words, then a number)
+    ("  keyVaultToStoreSecrets: cmp2-qat-1208358310", "GENERIC_SECRET"),
+    # Telegram-shaped, but no bot id has 4 or 17 digits: the Telegram recognizer judges it
+    ('telegram_api_token = "1733:Avsvgupxl3qc_h5apwmvgs00wvqc6sexuow"', "GENERIC_SECRET"),
+    ('bot_token = "65938580702320754:A0zfx6vc-wmhcbomcrutklx0gf_dtxg1ude"', "GENERIC_SECRET"),
     ("The restaurant is at 17151 2450 Crown St", "PHONE"),  # a zip code and a house number
 ]
 
@@ -424,3 +431,17 @@ def test_a_name_with_a_middle_initial_is_a_person(text: str, name: str) -> None:
 
 def test_nouns_that_take_a_letter_are_no_names() -> None:
     assert kinds_in("Plan B Options, a Type A Personality and Vitamin C Serum") == []
+
+
+def test_a_telegram_token_with_a_real_bot_id_is_still_found_under_a_token_name() -> None:
+    text = 'telegram_api_token = "5432109876:AAHd8x-Kq3LmZ0pQ7rT2vW9yB4nC6eF1gJk"'
+    assert ("TELEGRAM_BOT_TOKEN", "5432109876:AAHd8x-Kq3LmZ0pQ7rT2vW9yB4nC6eF1gJk") in kinds_in(
+        text
+    )
+
+
+def test_a_published_sample_key_is_not_reported_but_a_fresh_one_is() -> None:
+    # A Firebase SDK sample key (public, in the SDK's repository) and one that is not.
+    assert kinds_in("apiKey: AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs") == []
+    fresh = "AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIt"
+    assert ("GOOGLE_API_KEY", fresh) in kinds_in(f"apiKey: {fresh}")

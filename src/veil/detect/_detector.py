@@ -23,8 +23,10 @@ from veil.detect._prefilter import Prefilter
 from veil.detect._registry import (
     CompiledRecognizer,
     RecognizerSpec,
+    builtin_public_values,
     builtin_specs,
     compile_recognizer,
+    load_public_values,
     load_recognizer_file,
     merge_specs,
 )
@@ -105,6 +107,8 @@ class Detector:
     ``recognizers`` replaces the built-in set; ``extra`` (specs or a YAML path) adds to it.
     ``kinds`` restricts output to those kinds. ``min_score`` drops weaker findings.
     ``address_blocks`` covers multi-line postal addresses whole (default: on with NER).
+    ``public_values`` are exact published sample credentials never reported (default: the
+    built-in list plus the ``public_values`` of an ``extra`` file).
     """
 
     def __init__(
@@ -118,8 +122,15 @@ class Detector:
         engine: Literal["auto", "python"] = "auto",
         ner: NerRecognizer | str | None = None,
         address_blocks: bool | None = None,
+        public_values: Iterable[str] | None = None,
     ) -> None:
         specs = list(recognizers) if recognizers is not None else builtin_specs()
+        if public_values is None:
+            public = builtin_public_values()
+            if isinstance(extra, Path):
+                public |= load_public_values(extra)
+            public_values = public
+        self._public_values = frozenset(public_values)
         if isinstance(extra, Path):
             specs = merge_specs(specs, load_recognizer_file(extra))
         elif extra is not None:
@@ -166,6 +177,7 @@ class Detector:
                 self._engine,
                 self._ner,
                 self._address_blocks,
+                self._public_values,
             ),
         )
 
@@ -270,7 +282,7 @@ class Detector:
         ) = recognizer.loop
         if group is None:
             group = spec_group
-        options, min_score = self._options, self._min_score
+        options, min_score, public = self._options, self._min_score, self._public_values
         if (
             context is not None
             and context_required
@@ -307,6 +319,8 @@ class Detector:
                     continue
             if score < min_score:
                 continue
+            if public and text[start:end] in public:
+                continue  # a published sample key (SDK tests, vendor docs): not a secret
             finding = Finding(start, end, kind, score, level, source, validated)
             out.append(_Candidate(finding, specificity))
 
@@ -538,6 +552,7 @@ def _rebuild(
     engine: Literal["auto", "python"],
     ner: NerRecognizer | None,
     address_blocks: bool,
+    public_values: frozenset[str],
 ) -> Detector:
     return Detector(
         list(specs),
@@ -546,6 +561,7 @@ def _rebuild(
         engine=engine,
         ner=ner,
         address_blocks=address_blocks,
+        public_values=public_values,
     )
 
 

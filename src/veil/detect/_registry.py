@@ -210,14 +210,42 @@ def _specs_from_document(document: Any, origin: str) -> list[RecognizerSpec]:
     return specs
 
 
-def builtin_specs() -> list[RecognizerSpec]:
+def _public_values_from_document(document: Any, origin: str) -> frozenset[str]:
+    """The file's ``public_values``: published sample credentials (SDK test keys,
+    documentation examples) that are never reported, whatever recognizer matches them."""
+    values = document.get("public_values", []) if isinstance(document, dict) else []
+    if not isinstance(values, list) or not all(
+        isinstance(value, str) and value.strip() for value in values
+    ):
+        raise InputError(
+            f"{origin}: `public_values` must be a list of non-empty strings.",
+            hint="List exact published sample values, one per item; never a real secret.",
+        )
+    return frozenset(values)
+
+
+def _builtin_document() -> Any:
     text = resources.files("veil.detect").joinpath("builtin_recognizers.yaml").read_text("utf-8")
-    return _specs_from_document(load_yaml(text, origin="builtin_recognizers.yaml"), "builtin")
+    return load_yaml(text, origin="builtin_recognizers.yaml")
+
+
+def builtin_specs() -> list[RecognizerSpec]:
+    return _specs_from_document(_builtin_document(), "builtin")
+
+
+def builtin_public_values() -> frozenset[str]:
+    """Published sample credentials the built-in set never reports (see the YAML file)."""
+    return _public_values_from_document(_builtin_document(), "builtin")
 
 
 def load_recognizer_file(path: Path) -> list[RecognizerSpec]:
     """User recognizers from a YAML file (same format as the built-ins)."""
     return _specs_from_document(read_yaml_file(path), str(path))
+
+
+def load_public_values(path: Path) -> frozenset[str]:
+    """The ``public_values`` of a user recognizer file (empty when it lists none)."""
+    return _public_values_from_document(read_yaml_file(path), str(path))
 
 
 def merge_specs(

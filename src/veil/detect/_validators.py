@@ -294,6 +294,8 @@ _PLACEHOLDER = re.compile(
     r"null|none|nil|true|false|undefined|example|redacted|dummy|placeholder|"
     r"your[_-]?\w*|<[^>]*>?|\[[^\]]*\]?|\$\{.*\}|\{\{.*\}\}|%\(.*\)s|\$\w+)$"
     r"|x{6,}|X{6,}|\*{4,}|#{4,}|\.{3}|_here\b|here$|abc123|1234567890|abcdefghij|EXAMPLE|>$"
+    # ids written as the documentation's ``1234`` (``xoxp-1234-1234-1234-…``)
+    r"|1234[-_.:]1234[-_.:]1234"
 )
 # Code, not key material: ``X25519.KeyPair``, ``kVK_Return.u16``, ``key_length``.
 _CODE_IDENTIFIER = re.compile(
@@ -301,8 +303,12 @@ _CODE_IDENTIFIER = re.compile(
     # a dotted name of short parts starting with letters: ``hashlib.sha256``
     r"|^[a-z_][a-z0-9_]{0,15}(?:\.[A-Za-z_][A-Za-z0-9_]{0,15})+$"
 )
-# Short lowercase words joined by '-' or '_': ``base64-encoded``, ``utf8_bytes``.
-_SHORT_WORDS = re.compile(r"^[a-z]{2,}\d{0,3}(?:[-_][a-z]{2,}\d{0,3}){1,3}$")
+# Short lowercase words joined by '-' or '_', perhaps numbered: ``base64-encoded``,
+# ``utf8_bytes``, a resource name such as ``cmp2-qat-1208358310``.
+_SHORT_WORDS = re.compile(r"^[a-z]{2,}\d{0,3}(?:[-_][a-z]{2,}\d{0,3}){1,3}(?:[-_]\d{1,12})?$")
+# Shaped like a Telegram bot token (bot id, ``:``, secret): the Telegram recognizer judges
+# it, and one it rejects (a bot id of 4 or 17 digits) is no token.
+_TELEGRAM_SHAPED = re.compile(r"^\d+:A[\w-]{30,40}$")
 # A variable named after a credential is code, not the credential: ``url_password``.
 _NAMED_CREDENTIAL = re.compile(
     r"^[a-z][a-z0-9]*_[a-z0-9_]*$|^[a-z][a-z0-9_]*_[a-z0-9]+$", re.IGNORECASE
@@ -410,6 +416,8 @@ def secret_value(value: str, _options: ValidatorOptions) -> Verdict:
     if _KEY_EQUALS_WORD.match(stripped) or _joined_words(stripped):
         return Verdict.REJECT
     if len(stripped) < 20 and _SHORT_WORDS.match(stripped):
+        return Verdict.REJECT
+    if _TELEGRAM_SHAPED.match(stripped):
         return Verdict.REJECT
     if _wordy_identifier(stripped) or _code_name(stripped):
         return Verdict.REJECT
