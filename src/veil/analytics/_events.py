@@ -10,7 +10,6 @@ killed (at most ``interval`` seconds of them) is lost, a clean shutdown writes t
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import math
@@ -23,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from veil._hmac import KeyedHmac
 from veil.errors import InputError, StorageError
 from veil.keys import KeyStore, RootKey
 from veil.store import analytics_events, as_utc, safe_url
@@ -110,7 +110,7 @@ class EventStore:
         if isinstance(keys, RootKey):
             keys = KeyStore(engine, keys)
         self._engine = engine
-        self._actor_key = keys.material(ACTOR_PURPOSE)
+        self._actor_hmac = KeyedHmac(keys.material(ACTOR_PURPOSE))
         self._interval = interval
         self._batch = batch
         self._max_pending = max_pending
@@ -127,7 +127,7 @@ class EventStore:
 
     def actor_id(self, actor: str) -> str:
         """The keyed hash that stands for ``actor`` in every event."""
-        digest = hmac.digest(self._actor_key, actor.encode(), "sha256").hex()
+        digest = self._actor_hmac.hexdigest(actor.encode())
         return "a_" + digest[:32]
 
     # -- writing -------------------------------------------------------------------

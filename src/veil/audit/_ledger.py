@@ -28,6 +28,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 
 from veil._files import atomic_writer
+from veil._hmac import KeyedHmac
 from veil.audit import merkle
 from veil.audit._canonical import canonical_json
 from veil.audit._writer import IDLE_RELEASE_S, GroupWriter
@@ -346,7 +347,7 @@ class Ledger:
         self._signing = Ed25519PrivateKey.from_private_bytes(seed)
         self.public_key = self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.key_id = "lk-" + hashlib.sha256(self.public_key).hexdigest()[:12]
-        self._digest_mac = hmac.new(keys.material("ledger-digest"), digestmod=hashlib.sha256)
+        self._digest_hmac = KeyedHmac(keys.material("ledger-digest"))
         self._keys = keys
         self._detector = detector
         # Entries written by Veil's own services repeat the same detail strings (names of
@@ -375,15 +376,11 @@ class Ledger:
         """A keyed HMAC-SHA-256 of content, for ``details`` (short values cannot be
         recovered by hashing guesses without the key)."""
         data = content.encode() if isinstance(content, str) else content
-        # A copy of a keyed HMAC object: one-shot hmac.digest() gives the GIL up even for
-        # a short prompt, and in the gateway taking it back waits on the sequencer thread.
-        mac = self._digest_mac.copy()
-        mac.update(data)
-        return "hmac-sha256:" + mac.hexdigest()
+        return "hmac-sha256:" + self._digest_hmac.hexdigest(data)
 
     def digester(self) -> StreamDigest:
         """:meth:`digest` of content that arrives in pieces (a streamed answer)."""
-        return StreamDigest(self._digest_mac.copy())
+        return StreamDigest(self._digest_hmac.copy())
 
     def seal(self, subject: str, value: str) -> str:
         """``value`` sealed under ``subject``'s own data key, for ``details``: personal

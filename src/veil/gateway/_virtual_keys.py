@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from veil._hmac import KeyedHmac
 from veil.errors import InputError
 from veil.keys import KeyStore
 from veil.store import as_utc, virtual_keys
@@ -85,7 +86,7 @@ class VirtualKeys:
 
     def __init__(self, engine: Engine, keys: KeyStore) -> None:
         self._engine = engine
-        self._hash_key = keys.material("virtual-key-hash")
+        self._hasher = KeyedHmac(keys.material("virtual-key-hash"))
         self._cache: dict[str, tuple[float, VirtualKey, bytes]] = {}
         self._lock = threading.Lock()
 
@@ -93,7 +94,7 @@ class VirtualKeys:
         return "VirtualKeys()"
 
     def _hash(self, token: str) -> bytes:
-        return hmac.digest(self._hash_key, token.encode(), "sha256")
+        return self._hasher.digest(token.encode())
 
     def create(
         self,

@@ -4,12 +4,13 @@ every surface (gateway, logging, scan, datasets)."""
 from __future__ import annotations
 
 import base64
-import hmac
+import functools
 import re
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
+from veil._hmac import KeyedHmac
 from veil.config import mask_secret
 from veil.detect import kind_info
 from veil.errors import ConfigError, IntegrityError
@@ -59,8 +60,14 @@ def keyed_hash(value: str, kind: str, key: bytes | None) -> str:
             "The policy uses the hash operator but no hash key is available.",
             hint="Configure a root key (VEIL_MASTER_KEY); Veil derives the hash key from it.",
         )
-    digest = hmac.digest(key, f"{kind}\0{value}".encode(), "sha256").hex()
+    digest = _hmac_under(key).hexdigest(f"{kind}\0{value}".encode())
     return f"<{kind}:{digest[:16]}>"
+
+
+@functools.lru_cache(maxsize=16)
+def _hmac_under(key: bytes) -> KeyedHmac:
+    """One keyed object per key (a policy run hashes every value under the same one)."""
+    return KeyedHmac(key)
 
 
 def encrypt(value: str, kind: str, key: bytes | None) -> str:
