@@ -248,3 +248,28 @@ def test_the_package_exposes_the_one_engine() -> None:
 
     assert veil.redact("mail bob@example.com") == "mail [EMAIL]"
     assert veil.Detector is veil.detect.Detector
+
+
+def test_the_recognizers_file_is_an_absolute_path(
+    veil_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VEIL_RECOGNIZERS", "rules/ours.yaml")
+    assert load_settings().recognizers == Path.cwd() / "rules/ours.yaml"
+    monkeypatch.setenv("VEIL_RECOGNIZERS", " ")
+    assert load_settings().recognizers is None
+
+
+def test_library_settings_read_only_the_named_variables_and_no_env_file(
+    veil_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from veil.config import settings_from_environment
+
+    monkeypatch.setenv("VEIL_PHONE_REGION", "de")
+    monkeypatch.setenv("VEIL_LOG_LEVEL", "LOUD")  # not asked for: never read
+    write_env(tmp_path / ".env", "VEIL_PHONE_REGION=GB\n", mode=0o644)  # an app's own file
+    monkeypatch.setenv("VEIL_ENV_FILE", str(tmp_path / ".env"))
+    settings = settings_from_environment("phone_region", "recognizers")
+    assert (settings.phone_region, settings.log_level, settings.recognizers) == ("DE", "INFO", None)
+    monkeypatch.setenv("VEIL_PHONE_REGION", "Germany")
+    with pytest.raises(ConfigError, match="VEIL_PHONE_REGION"):
+        settings_from_environment("phone_region")

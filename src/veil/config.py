@@ -240,6 +240,11 @@ class Settings:
         _optional(_flag),
         "Cover multi-line postal addresses whole (default: on with NER)",
     )
+    recognizers: Path | None = _setting(
+        None,
+        _optional(_home),
+        "YAML file of your own recognizers and public values, for every surface",
+    )
     master_key: Secret | None = _setting(
         None, _optional(_secret), "Root key, base64 of 32 bytes (else keyring or passphrase)"
     )
@@ -366,7 +371,12 @@ def load_settings(*, env_file: Path | None = None, **overrides: Any) -> Settings
     if path.is_file():
         check_private_file(path, ".env file")
     from_file = dotenv_values(path) if path.is_file() else {}
-    raw: dict[str, Any] = {**_from_variables(from_file, os.environ), **overrides}
+    return _parsed({**_from_variables(from_file, os.environ), **overrides})
+
+
+def _parsed(raw: Mapping[str, Any]) -> Settings:
+    """Settings from raw values by field name (defaults for the rest), every bad value
+    named by its variable."""
     values: dict[str, Any] = {}
     problems: list[str] = []
     for name, item in _FIELDS.items():
@@ -380,6 +390,15 @@ def load_settings(*, env_file: Path | None = None, **overrides: Any) -> Settings
             hint="Fix the variable in the environment or in the .env file and try again.",
         )
     return Settings(**values)
+
+
+def settings_from_environment(*fields: str) -> Settings:
+    """Defaults, with only ``fields`` read from the process environment (never the
+    ``.env`` file): for library code such as ``veil.redact`` or the logging filter,
+    which must not fail on a setting it does not use or on an application's own
+    ``.env``. A bad value of one of ``fields`` fails like :func:`load_settings`."""
+    raw = _from_variables(os.environ)
+    return _parsed({name: raw[name] for name in fields if name in raw})
 
 
 def ensure_home(settings: Settings) -> Path:

@@ -25,7 +25,9 @@ def open_ledger(settings: Settings, *, detector: Detector | None = None) -> Ledg
     from veil.store import open_engine
 
     if detector is None:
-        detector = Detector()
+        from veil.transform import shared_detector
+
+        detector = shared_detector(settings)
     return Ledger(open_engine(settings), root_key_from_settings(settings), detector)
 
 

@@ -103,7 +103,7 @@ def anonymize(
         )
     keys = _keys(ctx)
     started = time.perf_counter()
-    literals = LiteralTransformer(shared_detector())
+    literals = LiteralTransformer(shared_detector(settings_from_context(ctx)))
     try:
         result = PythonAnonymizer(
             comments=comments, docstrings=docstrings, literals=literals, strings=strings

@@ -23,7 +23,11 @@ FileArgument = Annotated[
 ]
 RecognizersOption = Annotated[
     Path | None,
-    typer.Option("--recognizers", help="YAML file of extra recognizers (see docs/detection.md)."),
+    typer.Option(
+        "--recognizers",
+        help="YAML file of extra recognizers and public values (docs/detection.md); "
+        "instead of VEIL_RECOGNIZERS for this run.",
+    ),
 ]
 
 
@@ -61,7 +65,7 @@ def build_detector(ctx: typer.Context, recognizers: Path | None, region: str | N
 
     settings = settings_from_context(ctx)
     return Detector(
-        extra=recognizers,
+        extra=recognizers or settings.recognizers,
         phone_region=(region or settings.phone_region).upper(),
         ner=settings.ner_model,
         address_blocks=settings.address_blocks,

@@ -54,7 +54,7 @@ def _parse_key(text: str) -> RootKey:
 
 def _reencrypt(settings: Settings, purpose: str, as_json: bool) -> None:
     from veil.audit import Ledger
-    from veil.detect import Detector
+    from veil.transform import shared_detector
 
     if purpose != "vault":
         raise InputError(
@@ -64,7 +64,7 @@ def _reencrypt(settings: Settings, purpose: str, as_json: bool) -> None:
         )
     store = KeyStore(open_engine(settings), root_key_from_settings(settings))
     old_id, new_id, count = Vault(store.engine, store).reencrypt()
-    ledger = Ledger(store.engine, store, Detector())
+    ledger = Ledger(store.engine, store, shared_detector(settings))
     ledger.append(
         getpass.getuser(),
         "keys.reencrypt",
@@ -112,7 +112,7 @@ def rotate(
     --new-key-from-stdin and update the environment afterwards.
     """
     from veil.audit import Ledger
-    from veil.detect import Detector
+    from veil.transform import shared_detector
 
     settings = settings_from_context(ctx)
     if reencrypt is not None:
@@ -146,7 +146,7 @@ def rotate(
         text = _set_line(_set_line(text, _NEXT, None), "VEIL_MASTER_KEY", encoded)
         write_atomically(env_file, text.encode(), mode=0o600)
     remaining = store.references(old_root.key_id)
-    ledger = Ledger(store.engine, KeyStore(store.engine, new_root), Detector())
+    ledger = Ledger(store.engine, KeyStore(store.engine, new_root), shared_detector(settings))
     ledger.append(
         getpass.getuser(),
         "keys.rotate",

@@ -174,7 +174,10 @@ def scan(
         int, typer.Option("--workers", help="Processes (default: one per CPU).")
     ] = 0,
     recognizers: Annotated[
-        Path | None, typer.Option("--recognizers", help="Extra recognizers (YAML).")
+        Path | None,
+        typer.Option(
+            "--recognizers", help="Extra recognizers (YAML); instead of VEIL_RECOGNIZERS."
+        ),
     ] = None,
     install_hook: Annotated[
         bool, typer.Option("--install-hook", help="Install a git pre-commit hook running --staged.")
@@ -213,7 +216,7 @@ def scan(
         pii=pii,
         code_checks=not no_checks,
         workers=workers,
-        recognizers=recognizers,
+        recognizers=recognizers or settings.recognizers,
         fingerprint_key=key,
     )
     if max_size is not None:

@@ -1,12 +1,13 @@
 """Detection: recognizers (patterns, validators, context) compiled into one detector.
 
 Public API: :class:`Detector`, :class:`Finding`, :class:`Level`, :class:`RecognizerSpec`,
-:func:`load_recognizer_file`, :data:`CATALOG`.
+:func:`load_recognizer_file`, :func:`configured_detector`, :data:`CATALOG`.
 """
 
 from __future__ import annotations
 
 from veil.detect._catalog import CATALOG, KindInfo, kind_info
+from veil.detect._configured import configured_detector, detection_key
 from veil.detect._detector import Detector, resolve_overlaps
 from veil.detect._finding import Finding, Level
 from veil.detect._ner import NerRecognizer, model_available, spacy_available
@@ -21,6 +22,8 @@ __all__ = [
     "NerRecognizer",
     "RecognizerSpec",
     "builtin_specs",
+    "configured_detector",
+    "detection_key",
     "kind_info",
     "load_recognizer_file",
     "model_available",

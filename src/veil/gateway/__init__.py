@@ -35,17 +35,17 @@ def open_gateway(
     ``shared_metrics`` when it is one worker process of several."""
     from veil.analytics import EventStore
     from veil.audit import Ledger
-    from veil.detect import Detector
+    from veil.detect import configured_detector
     from veil.keys import Vault
     from veil.store import open_engine
     from veil.transform import shared_detector
 
     engine = open_engine(settings)
     keys = KeyStore(engine, root)
-    detector = shared_detector()
+    detector = shared_detector(settings)
     # Names, places and organizations in prompts need the NER model when one is
     # configured (a missing model fails here, before anything listens).
-    prompts = Detector(ner=settings.ner_model) if settings.ner_model else detector
+    prompts = configured_detector(settings, ner=True) if settings.ner_model else detector
     upstreams = configured_upstreams(settings, Vault(engine, keys))
     limiter: Limiter = MemoryLimiter()
     if settings.redis_url:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from veil.detect import Detector, Finding, Level
+from veil.config import Settings, settings_from_environment
+from veil.detect import Detector, Finding, Level, configured_detector, detection_key
 from veil.errors import PolicyViolationError
 from veil.transform import _operators as op
 from veil.transform._literals_index import PLAIN_QUERIES, LiteralIndex
@@ -141,15 +144,33 @@ class Redactor:
         return restored
 
 
-_SHARED: Detector | None = None
+_SHARED: dict[tuple[object, ...], Detector] = {}
+_SHARED_LOCK = threading.Lock()
 
 
-def shared_detector() -> Detector:
-    """One process-wide detector with the built-in recognizers (compiled once)."""
-    global _SHARED
-    if _SHARED is None:
-        _SHARED = Detector()
-    return _SHARED
+def shared_detector(settings: Settings | None = None) -> Detector:
+    """One detector per detection configuration, compiled once per process: the built-in
+    recognizers plus ``VEIL_RECOGNIZERS``, with ``VEIL_PHONE_REGION`` and
+    ``VEIL_ADDRESS_BLOCKS`` (no NER). ``settings`` default to the environment's, read
+    once per process."""
+    if settings is None:
+        settings = _environment_settings()
+    key = detection_key(settings)
+    detector = _SHARED.get(key)
+    if detector is None:
+        with _SHARED_LOCK:
+            detector = _SHARED.get(key)
+            if detector is None:
+                detector = _SHARED[key] = configured_detector(settings)
+    return detector
+
+
+@functools.lru_cache(maxsize=1)
+def _environment_settings() -> Settings:
+    # Only the detection variables, from the process environment: library callers
+    # (veil.redact, the logging filter, datasets) must not fail on an application's
+    # own .env file or on settings they do not use.
+    return settings_from_environment("phone_region", "recognizers", "address_blocks")
 
 
 def redact(text: str, policy: Policy | None = None) -> str:

@@ -1,0 +1,24 @@
+"""The detector that Veil's settings describe, for every surface that scans user content
+(the gateway, the ledger's details check, the logging filter, datasets, the CLI)."""
+
+from __future__ import annotations
+
+from veil.config import Settings
+from veil.detect._detector import Detector
+
+
+def configured_detector(settings: Settings, *, ner: bool = False) -> Detector:
+    """The built-in recognizers plus ``VEIL_RECOGNIZERS`` (recognizers and public
+    values), with ``VEIL_PHONE_REGION`` and ``VEIL_ADDRESS_BLOCKS``; with ``ner``, also
+    the ``VEIL_NER_MODEL`` (when one is configured)."""
+    return Detector(
+        extra=settings.recognizers,
+        phone_region=settings.phone_region,
+        ner=settings.ner_model if ner else None,
+        address_blocks=settings.address_blocks,
+    )
+
+
+def detection_key(settings: Settings) -> tuple[object, ...]:
+    """What a detector without NER depends on in ``settings`` (for caches of them)."""
+    return (settings.recognizers, settings.phone_region, settings.address_blocks)
