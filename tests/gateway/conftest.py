@@ -44,6 +44,26 @@ def reply_for(body: dict[str, Any]) -> str:
     return reply
 
 
+def _citation(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A citation of the first document of the last message, quoting its text as the
+    model received it (``[[cite]]``)."""
+    content = (body.get("messages") or [{}])[-1].get("content")
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, dict) and block.get("type") == "document":
+            source = block.get("source") or {}
+            parts = source.get("content") if source.get("type") == "content" else None
+            text = source.get("data") or " ".join(p.get("text", "") for p in parts or [])
+            return {
+                "type": "char_location",
+                "cited_text": text,
+                "document_index": 0,
+                "document_title": block.get("title"),
+                "start_char_index": 0,
+                "end_char_index": len(text),
+            }
+    return None
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: Upstream.Server
 
@@ -184,14 +204,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _messages(self, body: dict[str, Any]) -> None:
         reply = reply_for(body)
+        citation = _citation(body) if "[[cite]]" in reply else None
         if not body.get("stream"):
+            block: dict[str, Any] = {"type": "text", "text": reply}
+            if citation is not None:
+                block["citations"] = [citation]
             self._send_json(
                 {
                     "id": "msg_1",
                     "type": "message",
                     "role": "assistant",
                     "model": body["model"],
-                    "content": [{"type": "text", "text": reply}],
+                    "content": [block],
                     "stop_reason": "end_turn",
                     "stop_sequence": None,
                     "usage": {"input_tokens": 5, "output_tokens": 7},
@@ -231,6 +255,15 @@ class _Handler(BaseHTTPRequestHandler):
                     "type": "content_block_delta",
                     "index": 0,
                     "delta": {"type": "text_delta", "text": reply[i : i + CHUNK]},
+                },
+                "content_block_delta",
+            )
+        if citation is not None:
+            self._event(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "citations_delta", "citation": citation},
                 },
                 "content_block_delta",
             )

@@ -89,3 +89,67 @@ def test_invalid_key_gets_an_anthropic_style_error(served: Served) -> None:
             model="claude-test", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
         )
     assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+
+
+def _documents_message(marker: str = "") -> dict[str, object]:
+    return {
+        "role": "user",
+        "content": [
+            {
+                "type": "document",
+                "source": {
+                    "type": "content",
+                    "content": [{"type": "text", "text": f"Contact {EMAIL} or {PHONE}."}],
+                },
+                "title": f"Notes on {EMAIL}",
+                "context": f"written after a call to {PHONE}",
+                "citations": {"enabled": True},
+            },
+            {
+                "type": "search_result",
+                "source": f"https://crm.example.com/people/{EMAIL}",
+                "title": f"CRM record of {EMAIL}",
+                "content": [{"type": "text", "text": f"Office phone {PHONE}"}],
+            },
+            {"type": "text", "text": f"Summarize the notes. {marker}"},
+        ],
+    }
+
+
+def test_documents_search_results_and_the_user_id_never_reach_the_upstream(
+    served: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    client(served).messages.create(
+        model="claude-test",
+        max_tokens=100,
+        messages=[_documents_message()],  # type: ignore[list-item]
+        metadata={"user_id": EMAIL},
+    )
+    raw = upstream.received[before]["raw"]
+    assert EMAIL not in raw
+    assert PHONE not in raw
+    assert "<EMAIL_1>" in raw
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_citations_quote_the_document_with_its_real_values(
+    served: Served, upstream: Upstream, stream: bool
+) -> None:
+    before = len(upstream.received)
+    request = {
+        "model": "claude-test",
+        "max_tokens": 100,
+        "messages": [_documents_message("[[cite]]")],
+    }
+    if stream:
+        with client(served).messages.stream(**request) as events:  # type: ignore[arg-type]
+            message = events.get_final_message()
+    else:
+        message = client(served).messages.create(**request)  # type: ignore[arg-type]
+    (block,) = message.content
+    assert block.type == "text"
+    (citation,) = block.citations or []
+    assert citation.cited_text == f"Contact {EMAIL} or {PHONE}."
+    assert getattr(citation, "document_title", None) == f"Notes on {EMAIL}"
+    assert EMAIL not in upstream.received[before]["raw"]  # the model quoted pseudonyms

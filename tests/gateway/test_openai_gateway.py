@@ -435,3 +435,33 @@ def test_a_client_leaving_mid_stream_is_audited_as_not_delivered(served: Served)
         time.sleep(0.2)
     last = _chat_entries(served)[-1]
     assert (last["outcome"], last["details"]["error"]) == ("error", "client_disconnected")
+
+
+def test_end_user_ids_metadata_and_predicted_outputs_never_reach_the_upstream(
+    served: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    client(served).chat.completions.create(
+        model="gpt-test",
+        messages=[{"role": "user", "content": "Fix the greeting."}],
+        user="maria.gonzalez@example.com",
+        metadata={"customer": "call +1 415 555 0133"},
+        prediction={"type": "content", "content": "Dear maria.gonzalez@example.com,"},
+        extra_body={"safety_identifier": "maria.gonzalez@example.com"},
+    )
+    raw = upstream.received[before]["raw"]
+    assert "maria.gonzalez@example.com" not in raw
+    assert "415 555 0133" not in raw
+    assert json.loads(raw)["user"] == "<EMAIL_1>"
+
+
+def test_a_completions_suffix_is_scanned_like_the_prompt(
+    served: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    client(served).completions.create(
+        model="gpt-test", prompt="def notify():\n", suffix="    send('maria@example.com')\n"
+    )
+    raw = upstream.received[before]["raw"]
+    assert "maria@example.com" not in raw
+    assert "<EMAIL_1>" in raw

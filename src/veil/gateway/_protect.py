@@ -72,25 +72,43 @@ def _openai_content(message: dict[str, Any], slots: list[Slot]) -> None:
         slots.append((message, "refusal"))
 
 
+def _openai_request_fields(body: dict[str, Any], slots: list[Slot]) -> None:
+    """Fields beside the prompt that carry what a user or an application wrote: the
+    end-user identifier (``user``, ``safety_identifier``: often an e-mail address) and
+    ``metadata`` values."""
+    for field in ("user", "safety_identifier"):
+        if field in body:
+            _text(body, field, slots)
+    if isinstance(body.get("metadata"), dict):
+        walk_strings(body["metadata"], slots)
+
+
 def chat_request_slots(body: dict[str, Any]) -> list[Slot]:
     slots: list[Slot] = []
     for message in body.get("messages") or []:
         if isinstance(message, dict):
             _openai_content(message, slots)
+    prediction = body.get("prediction")
+    if isinstance(prediction, dict) and "content" in prediction:
+        _openai_content(prediction, slots)  # predicted outputs: the text being edited
+    _openai_request_fields(body, slots)
     return slots
 
 
 def prompt_slots(body: dict[str, Any], field: str) -> list[Slot]:
-    """``prompt`` (completions) or ``input`` (embeddings): a string or list of strings;
-    token-id arrays are left alone."""
+    """``prompt`` (completions, with its ``suffix``) or ``input`` (embeddings): a string or
+    a list of strings; token-id arrays are left alone."""
     slots: list[Slot] = []
-    if field in body:
-        if isinstance(body[field], str):
-            slots.append((body, field))
-        elif isinstance(body[field], list):
-            for index, item in enumerate(body[field]):
+    for name in (field, "suffix") if field == "prompt" else (field,):
+        if name not in body:
+            continue
+        if isinstance(body[name], str):
+            slots.append((body, name))
+        elif isinstance(body[name], list):
+            for index, item in enumerate(body[name]):
                 if isinstance(item, str):
-                    slots.append((body[field], index))
+                    slots.append((body[name], index))
+    _openai_request_fields(body, slots)
     return slots
 
 
@@ -107,16 +125,35 @@ def _anthropic_blocks(container: Any, key: Any, slots: list[Slot]) -> None:
         kind = block.get("type")
         if kind == "text":
             _text(block, "text", slots)
+            _citations(block, slots)
         elif kind == "tool_use":
             walk_strings(block.get("input"), slots)
-        elif kind == "tool_result" and "content" in block:
+        elif kind in ("tool_result", "search_result") and "content" in block:
             _anthropic_blocks(block, "content", slots)
         elif kind == "document" and isinstance(block.get("source"), dict):
             source = block["source"]
             if source.get("type") == "text" and isinstance(source.get("data"), str):
                 slots.append((source, "data"))
+            elif source.get("type") == "content" and "content" in source:
+                _anthropic_blocks(source, "content", slots)
         elif kind == "thinking":
             _text(block, "thinking", slots)
+        # What a user wrote about a document or a search result (its title, the context
+        # given with it, the search result's source) travels with it.
+        if kind in ("document", "search_result"):
+            for field in ("title", "context", "source"):
+                if isinstance(block.get(field), str):
+                    slots.append((block, field))
+
+
+def _citations(block: dict[str, Any], slots: list[Slot]) -> None:
+    """The quoted text and titles of a text block's citations (the words of a scanned
+    document: pseudonyms in an answer, the same on the next turn's request)."""
+    for citation in block.get("citations") or []:
+        if isinstance(citation, dict):
+            for field in ("cited_text", "document_title", "title"):
+                if isinstance(citation.get(field), str):
+                    slots.append((citation, field))
 
 
 def messages_request_slots(body: dict[str, Any]) -> list[Slot]:
@@ -126,6 +163,9 @@ def messages_request_slots(body: dict[str, Any]) -> list[Slot]:
     for message in body.get("messages") or []:
         if isinstance(message, dict) and "content" in message:
             _anthropic_blocks(message, "content", slots)
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and "user_id" in metadata:
+        _text(metadata, "user_id", slots)  # the end user's id: often an e-mail address
     return slots
 
 

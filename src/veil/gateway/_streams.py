@@ -110,7 +110,8 @@ class OpenAIStream:
 
 class AnthropicStream:
     """Messages events: ``content_block_delta`` with ``text_delta``, ``input_json_delta``
-    (tool input) or ``thinking_delta``; flushed before ``content_block_stop``."""
+    (tool input) or ``thinking_delta``, flushed before ``content_block_stop``; and
+    ``citations_delta``, whose citation comes whole."""
 
     _FIELDS: ClassVar[dict[str, str]] = {
         "text_delta": "text",
@@ -145,6 +146,12 @@ class AnthropicStream:
                         self._exchange.text_stream(),
                     )
                 delta[field] = entry[2].feed(delta[field])
+            elif delta.get("type") == "citations_delta" and isinstance(delta.get("citation"), dict):
+                # A citation arrives whole: the document's words it quotes, restored.
+                citation = delta["citation"]
+                for key in ("cited_text", "document_title", "title"):
+                    if isinstance(citation.get(key), str):
+                        citation[key] = self._exchange.answer_text(citation[key])
         elif kind == "content_block_stop":
             flushed = self._flush(int(data.get("index", 0)))
             if flushed is not None:
