@@ -41,6 +41,9 @@ def reply_for(body: dict[str, Any]) -> str:
         reply += " You could also write to dana.new@example.org."
     if "[[new-name]]" in text:
         reply += " Margaret Thompson has the keys."
+    if "[[html]]" not in text and "[[escaped]]" in text:  # a model writing HTML / Markdown
+        reply = reply.replace("<EMAIL_1>", "&lt;EMAIL_1&gt;").replace("<EMAIL_3>", "EMAIL_3")
+        reply = reply.replace("<EMAIL_2>", "\\<EMAIL_2\\>")
     return reply
 
 

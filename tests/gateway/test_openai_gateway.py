@@ -465,3 +465,17 @@ def test_a_completions_suffix_is_scanned_like_the_prompt(
     raw = upstream.received[before]["raw"]
     assert "maria@example.com" not in raw
     assert "<EMAIL_1>" in raw
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tokens_the_model_escaped_or_unbracketed_come_back_as_real_values(
+    served: Served, stream: bool
+) -> None:
+    prompt = "Mail a@example.com, b@example.com and c@example.com. [[escaped]]"
+    request = {"model": "gpt-test", "messages": [{"role": "user", "content": prompt}]}
+    if stream:
+        chunks = client(served).chat.completions.create(**request, stream=True)  # type: ignore[call-overload]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = client(served).chat.completions.create(**request).choices[0].message.content  # type: ignore[call-overload]
+    assert text == f"Noted: {prompt}"  # &lt;EMAIL_1&gt;, \\<EMAIL_2\\>, EMAIL_3 restored

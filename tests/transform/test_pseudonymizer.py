@@ -59,6 +59,11 @@ def test_pseudonymize_then_restore_is_the_identity(text: str) -> None:
                 "<",
                 "é",
                 "<EMAIL_1>",
+                "EMAIL_2",  # token look-alikes in every written form restoring reads
+                "&lt;EMAIL_3&gt;",
+                "EMAIL\\_1",
+                "_",
+                "\\",
             ]
         ),
         max_size=30,
@@ -73,7 +78,26 @@ def test_pseudonymize_then_restore_is_the_identity_on_pii_heavy_text(text: str) 
 @given(
     answer=st.lists(
         st.sampled_from(
-            ["<EMAIL_1>", "<EMAIL_2>", "<EMAIL_12>", "<", ">", "EMAIL_1", " ", "ok", "<<"]
+            [
+                "<EMAIL_1>",
+                "<EMAIL_2>",
+                "<EMAIL_12>",
+                "<",
+                ">",
+                "EMAIL_1",
+                " ",
+                "ok",
+                "<<",
+                "&lt;",
+                "&gt;",
+                "\\",
+                "\\_",
+                "_",
+                "1",
+                "x",
+                "IP_ADDRESS_1",
+                "é",
+            ]
         ),
         max_size=20,
     ).map("".join),
@@ -85,6 +109,7 @@ def test_streamed_restore_equals_whole_text_restore_for_every_chunking(
     mapping = Pseudonymizer()
     for index in range(1, 13):
         mapping.token_for(f"user{index}@example.com", "EMAIL")
+    mapping.token_for("10.0.0.1", "IP_ADDRESS")
     bounds = sorted({0, len(answer), *[c for c in cuts if c <= len(answer)]})
     restorer = StreamRestorer(mapping)
     streamed = "".join(restorer.feed(answer[a:b]) for a, b in itertools.pairwise(bounds))
@@ -216,3 +241,124 @@ def test_realistic_phone_fakes_stop_before_their_last_digits_repeat() -> None:
     pseudonyms = [mapping.token_for(value, "PHONE") for value in values]
     assert len(set(pseudonyms)) == len(values)
     assert pseudonyms[-1] == "<PHONE_10001>"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "&lt;EMAIL_1&gt;",  # HTML the model generated
+        "\\<EMAIL_1\\>",  # Markdown-escaped brackets
+        "<EMAIL\\_1>",  # Markdown-escaped underscore
+        "\\<EMAIL\\_1\\>",
+        "EMAIL_1",  # the brackets dropped
+    ],
+)
+def test_tokens_are_restored_in_the_forms_models_write_them(written: str) -> None:
+    redactor, _ = pseudonymized()
+    assert redactor.restore(f"Write to {written}.") == "Write to bob@example.com."
+
+
+def test_a_bare_token_inside_a_longer_word_or_number_is_left_alone() -> None:
+    redactor, _ = pseudonymized()
+    assert redactor.restore("MY_EMAIL_1 and EMAIL_12 and EMAIL_1x") == (
+        "MY_EMAIL_1 and EMAIL_12 and EMAIL_1x"
+    )
+
+
+def test_token_names_the_input_already_holds_are_never_handed_out() -> None:
+    redactor = Redactor(surface="gateway")
+    text = "the column EMAIL_1 and &lt;EMAIL_2&gt; hold bob@example.com"
+    masked = redactor.redact(text).text
+    assert masked == "the column EMAIL_1 and &lt;EMAIL_2&gt; hold <EMAIL_3>"
+    assert redactor.restore(masked) == text
+
+
+def test_a_stream_holds_back_a_token_cut_in_any_written_form() -> None:
+    mapping = Pseudonymizer()
+    mapping.token_for("bob@example.com", "EMAIL")
+    restorer = StreamRestorer(mapping)
+    assert restorer.feed("Hi &l") == "Hi "
+    assert restorer.feed("t;EMAIL\\") == ""
+    assert restorer.feed("_1&g") == ""
+    assert restorer.feed("t; and EMAIL_") == "bob@example.com and "
+    assert restorer.feed("1") == ""  # EMAIL_1 may still become EMAIL_12
+    assert restorer.feed(", done") == "bob@example.com, done"
+    assert restorer.close() == ""
+
+
+def _realistic_mapping() -> tuple[Pseudonymizer, list[str]]:
+    mapping = Pseudonymizer(style="realistic")
+    fakes = [mapping.token_for(f"user{n}@example.com", "EMAIL") for n in range(1, 4)]
+    tokens = [
+        mapping.token_for("10.0.0.1", "IP_ADDRESS", whole_word=False),
+        mapping.token_for("x@y.com", "EMAIL", whole_word=False),
+    ]
+    written = [t.replace("<", "&lt;").replace(">", "&gt;") for t in tokens]
+    return mapping, [*fakes, *tokens, *written, *(t[1:-1] for t in tokens), *(f[:5] for f in fakes)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=8),
+)
+def test_realistic_fakes_and_tokens_side_by_side_restore_the_same_in_any_chunking(
+    data: st.DataObject, cuts: list[int]
+) -> None:
+    mapping, pieces = _realistic_mapping()
+    alphabet = [*pieces, "<", ">", " ", "x", "_", "\\", "&", "1", ".", "@", "IP", "EMAIL"]
+    answer = "".join(data.draw(st.lists(st.sampled_from(alphabet), max_size=12)))
+    bounds = sorted({0, len(answer), *[c for c in cuts if c <= len(answer)]})
+    restorer = StreamRestorer(mapping)
+    streamed = "".join(restorer.feed(answer[a:b]) for a, b in itertools.pairwise(bounds))
+    assert streamed + restorer.close() == mapping.restore(answer)
+
+
+def test_a_fake_next_to_a_token_is_judged_by_the_text_the_model_wrote() -> None:
+    mapping, _ = _realistic_mapping()
+    fake = mapping.token_for("user3@example.com", "EMAIL")
+    # a bracket ends the fake's word as the model wrote it; the token's value (restored
+    # first in earlier versions) did not
+    assert mapping.restore(f"{fake}<IP_ADDRESS_1>") == "user3@example.com10.0.0.1"
+    assert mapping.restore(f"{fake}IP_ADDRESS_1") == f"{fake}IP_ADDRESS_1"  # one word
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "<EMAIL_1>",
+                "EMAIL_2",
+                "EMAIL",
+                "IP\\_ADDRESS\\_1",
+                "IP_ADDRESS_1",
+                "&lt;",
+                "&gt;",
+                "\\<",
+                "\\>",
+                "<",
+                ">",
+                "\\",
+                "_",
+                "1",
+                "x",
+                " ",
+                "é",
+                "&",
+                "US_SSN_1",
+            ]
+        ),
+        max_size=16,
+    ).map("".join),
+    st.sampled_from(["", "x", "_", "<", " "]),
+    st.sampled_from(["", "x", "1", ">", " "]),
+)
+def test_the_token_scan_restores_like_the_pattern(text: str, before: str, after: str) -> None:
+    mapping = Pseudonymizer()
+    for value, kind in [("a@b.co", "EMAIL"), ("c@d.co", "EMAIL"), ("10.0.0.1", "IP_ADDRESS")]:
+        mapping.token_for(value, kind)
+    mapping.token_for("078-05-1121", "US_SSN")
+    assert mapping.restore(text, before=before, after=after) == mapping._restore_with_pattern(
+        text, before, after
+    )
