@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import openai
@@ -15,7 +16,11 @@ RULES = (
     "recognizers:\n"
     "  - id: employee-id\n    kind: EMPLOYEE_ID\n    pattern: '\\bEMP-\\d{6}\\b'\n"
     "    keywords: [emp-]\n    score: 0.8\n    level: HIGH\n"
+    # a value with quotes and a line break in it (as a multi-line address has)
+    "  - id: case-note\n    kind: CASE_NOTE\n"
+    "    pattern: 'Case \"[A-Z]{2}\\n\\d{4}\"'\n    score: 0.8\n    level: HIGH\n"
 )
+CASE = 'Case "AB\n1234"'
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +54,29 @@ def test_a_national_number_of_the_configured_region_never_reaches_the_upstream(
     assert "<PHONE_1>" in seen
     assert "<EMPLOYEE_ID_1>" in seen
     assert answer.choices[0].message.content == f"Noted: {prompt}"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_values_restored_into_tool_call_arguments_keep_them_valid_json(
+    german: Served, upstream: Upstream, stream: bool
+) -> None:
+    before = len(upstream.received)
+    prompt = f"File {CASE} for EMP-004211."
+    request = {
+        "model": "gpt-test",
+        "messages": [{"role": "user", "content": prompt}],
+        "tools": [{"type": "function", "function": {"name": "send", "parameters": {}}}],
+    }
+    chat = openai.OpenAI(base_url=german.url, api_key=german.key, max_retries=0).chat
+    if stream:
+        arguments = ""
+        for chunk in chat.completions.create(**request, stream=True):  # type: ignore[call-overload]
+            for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                arguments += call.function.arguments or ""
+    else:
+        answer = chat.completions.create(**request)  # type: ignore[call-overload]
+        arguments = answer.choices[0].message.tool_calls[0].function.arguments
+    assert json.dumps(CASE)[1:-1] not in "\n".join(
+        item["raw"] for item in upstream.received[before:]
+    )
+    assert json.loads(arguments) == {"recipient": prompt}

@@ -362,3 +362,18 @@ def test_the_token_scan_restores_like_the_pattern(text: str, before: str, after:
     assert mapping.restore(text, before=before, after=after) == mapping._restore_with_pattern(
         text, before, after
     )
+
+
+def test_values_restored_into_json_text_are_json_escaped() -> None:
+    import json
+
+    from veil.transform import json_string_body
+
+    mapping = Pseudonymizer()
+    token = mapping.token_for('12 Main St\nApt "B"', "LOCATION")
+    arguments = json.dumps({"to": token, "note": "kept"})
+    restored = mapping.restore(arguments, encode=json_string_body)
+    assert json.loads(restored) == {"to": '12 Main St\nApt "B"', "note": "kept"}
+    restorer = StreamRestorer(mapping, encode=json_string_body)
+    streamed = "".join(restorer.feed(arguments[i : i + 3]) for i in range(0, len(arguments), 3))
+    assert streamed + restorer.close() == restored

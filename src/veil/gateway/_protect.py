@@ -18,7 +18,7 @@ from typing import Any
 
 from veil.detect import Finding
 from veil.errors import PolicyViolationError
-from veil.transform import Policy, Pseudonymizer, Redactor, StreamRestorer
+from veil.transform import Policy, Pseudonymizer, Redactor, StreamRestorer, json_string_body
 from veil.transform.code import (
     CodeMap,
     CodeStreamRestorer,
@@ -391,21 +391,25 @@ class Exchange:
                 cursor = finding.end
             return "".join([*parts, text[cursor:]])
 
-    def answer_text(self, text: str) -> str:
-        """A whole answer text: pseudonyms restored, then screened."""
+    def answer_text(self, text: str, *, json_text: bool = False) -> str:
+        """A whole answer text: pseudonyms restored, then screened. ``json_text``: the
+        text is JSON (a tool call's arguments), values are restored JSON-escaped."""
         self.chars_out += len(text)
         if not self.restores:
             return self.screen(text, whole=True)
         if self.code_map is not None:
             text = self.code_map.restore(text)
-        return self.screen(self.pseudonymizer.restore(text), whole=True)
+        encode = json_string_body if json_text else None
+        return self.screen(self.pseudonymizer.restore(text, encode=encode), whole=True)
 
     def restore_slots(self, slots: list[Slot]) -> None:
         for container, key in slots:
-            container[key] = self.answer_text(container[key])
+            # OpenAI's tool-call arguments are JSON text: a value with a quote or a line
+            # break (a multi-line address) must keep them valid JSON.
+            container[key] = self.answer_text(container[key], json_text=key == "arguments")
 
-    def text_stream(self) -> TextStream:
-        return TextStream(self)
+    def text_stream(self, *, json_text: bool = False) -> TextStream:
+        return TextStream(self, json_text=json_text)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -426,9 +430,13 @@ class TextStream:
 
     _HOLD = 96
 
-    def __init__(self, exchange: Exchange) -> None:
+    def __init__(self, exchange: Exchange, *, json_text: bool = False) -> None:
         self._exchange = exchange
-        self._restorer = StreamRestorer(exchange.pseudonymizer) if exchange.restores else None
+        self._restorer = (
+            StreamRestorer(exchange.pseudonymizer, encode=json_string_body if json_text else None)
+            if exchange.restores
+            else None
+        )
         self._code = (
             CodeStreamRestorer(exchange.code_map)
             if exchange.restores and exchange.code_map is not None

@@ -51,7 +51,8 @@ class OpenAIStream:
     def _stream(self, key: tuple[int, str, int]) -> TextStream:
         stream = self._texts.get(key)
         if stream is None:
-            stream = self._texts[key] = self._exchange.text_stream()
+            # a tool call's arguments are JSON text (values restored JSON-escaped)
+            stream = self._texts[key] = self._exchange.text_stream(json_text=key[1] == "tool")
         return stream
 
     def _flush_choice(self, index: int, choice: dict[str, Any]) -> None:
@@ -143,7 +144,7 @@ class AnthropicStream:
                     entry = self._texts[index] = (
                         str(delta["type"]),
                         field,
-                        self._exchange.text_stream(),
+                        self._exchange.text_stream(json_text=field == "partial_json"),
                     )
                 delta[field] = entry[2].feed(delta[field])
             elif delta.get("type") == "citations_delta" and isinstance(delta.get("citation"), dict):

@@ -17,7 +17,12 @@ from veil.transform._policy import (
     parse_policy,
 )
 from veil.transform._policy_store import DEFAULT_POLICY, PolicyStore, StoredPolicy
-from veil.transform._pseudonymizer import TOKEN, Pseudonymizer, StreamRestorer
+from veil.transform._pseudonymizer import (
+    TOKEN,
+    Pseudonymizer,
+    StreamRestorer,
+    json_string_body,
+)
 from veil.transform._redactor import Redaction, Redactor, redact, shared_detector
 
 __all__ = [
@@ -34,6 +39,7 @@ __all__ = [
     "decrypt_tokens",
     "default_policy",
     "default_policy_text",
+    "json_string_body",
     "load_policy",
     "mask_value",
     "parse_policy",
