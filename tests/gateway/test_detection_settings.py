@@ -80,3 +80,38 @@ def test_values_restored_into_tool_call_arguments_keep_them_valid_json(
         item["raw"] for item in upstream.received[before:]
     )
     assert json.loads(arguments) == {"recipient": prompt}
+
+
+def test_tool_call_arguments_in_the_history_are_scanned_as_the_strings_they_hold(
+    german: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    history = json.dumps({"who": CASE, "count": 2})  # the quote and line break escaped
+    answer = openai.OpenAI(
+        base_url=german.url, api_key=german.key, max_retries=0
+    ).chat.completions.create(
+        model="gpt-test",
+        messages=[
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c0",
+                        "type": "function",
+                        "function": {"name": "lookup", "arguments": history},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c0", "content": "found"},
+            {"role": "user", "content": f"Send {CASE} again."},
+        ],
+        tools=[{"type": "function", "function": {"name": "send", "parameters": {}}}],
+    )
+    seen = "\n".join(item["raw"] for item in upstream.received[before:])
+    assert json.dumps(CASE)[1:-1] not in seen
+    forwarded = json.loads(upstream.received[before]["raw"])
+    arguments = forwarded["messages"][0]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(arguments) == {"who": "<CASE_NOTE_1>", "count": 2}
+    call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert json.loads(call.function.arguments) == {"recipient": f"Send {CASE} again."}

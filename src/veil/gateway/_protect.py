@@ -8,6 +8,7 @@ does not know pass through untouched.
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import json
 import re
@@ -53,6 +54,43 @@ def walk_strings(node: Any, slots: list[Slot]) -> None:
                 walk_strings(value, slots)
 
 
+class JsonText:
+    """A field that holds JSON text (a tool call's arguments), read as its parsed value:
+    its strings are scanned and restored decoded (a value with a quote or a line break is
+    one string, not its escapes), and :func:`dumps` writes it back as JSON text — the
+    original text when nothing in it changed."""
+
+    __slots__ = ("original", "pristine", "value")
+
+    def __init__(self, original: str, value: Any) -> None:
+        self.original = original
+        self.value = value
+        self.pristine = copy.deepcopy(value)
+
+    def __repr__(self) -> str:
+        return "JsonText()"
+
+    def text(self) -> str:
+        if self.value == self.pristine:
+            return self.original
+        return json.dumps(self.value, ensure_ascii=False)
+
+
+def _json_text(container: dict[str, Any], key: str, slots: list[Slot]) -> None:
+    """Slots for the strings of a JSON-text field, or the field itself when its text is
+    not a JSON object or array (a model's broken arguments are scanned as text)."""
+    text = container[key]
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        value = None
+    if isinstance(value, dict | list):
+        container[key] = JsonText(text, value)
+        walk_strings(value, slots)
+    else:
+        slots.append((container, key))
+
+
 def _openai_content(message: dict[str, Any], slots: list[Slot]) -> None:
     content = message.get("content")
     if isinstance(content, str):
@@ -64,10 +102,10 @@ def _openai_content(message: dict[str, Any], slots: list[Slot]) -> None:
     for call in message.get("tool_calls") or []:
         function = call.get("function") if isinstance(call, dict) else None
         if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-            slots.append((function, "arguments"))
+            _json_text(function, "arguments", slots)
     legacy = message.get("function_call")
     if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
-        slots.append((legacy, "arguments"))
+        _json_text(legacy, "arguments", slots)
     if isinstance(message.get("refusal"), str):
         slots.append((message, "refusal"))
 
@@ -482,4 +520,12 @@ def _release_point(text: str, hold: int) -> int:
 
 
 def dumps(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(
+        body, ensure_ascii=False, separators=(",", ":"), default=_json_text_default
+    ).encode()
+
+
+def _json_text_default(value: Any) -> str:
+    if isinstance(value, JsonText):
+        return value.text()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
