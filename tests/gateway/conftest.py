@@ -194,6 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
                         ],
                     }
                 )
+        if "[[no-end]]" in reply:  # an upstream that just closes: no finish_reason, no [DONE]
+            return
         final: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
         final.update({"delta": {}} if chat else {"text": ""})
         self._event({**base, "object": "chat.completion.chunk", "choices": [final]})

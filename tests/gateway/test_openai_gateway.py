@@ -479,3 +479,12 @@ def test_tokens_the_model_escaped_or_unbracketed_come_back_as_real_values(
     else:
         text = client(served).chat.completions.create(**request).choices[0].message.content  # type: ignore[call-overload]
     assert text == f"Noted: {prompt}"  # &lt;EMAIL_1&gt;, \\<EMAIL_2\\>, EMAIL_3 restored
+
+
+def test_a_stream_that_just_ends_still_delivers_the_text_held_back(served: Served) -> None:
+    prompt = f"Reach me at {EMAIL} [[no-end]]"
+    chunks = client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": prompt}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == f"Noted: {prompt}"

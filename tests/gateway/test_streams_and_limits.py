@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -142,3 +143,16 @@ def test_virtual_key_is_stored_only_as_a_keyed_hash() -> None:
 def test_unknown_policy_name_is_refused_at_creation(tmp_path: Any) -> None:
     with pytest.raises(InputError, match="No policy named 'nope'"):
         _store().create("app", policy="nope", home=tmp_path)
+
+
+def test_a_stream_line_that_is_not_utf8_does_not_break_the_stream() -> None:
+    from veil.gateway._streams import sse_events
+
+    async def lines() -> AsyncIterator[bytes]:
+        for line in (b'data: {"a": "\xff"}\n', b"\n", b"data: [DONE]\n", b"\n"):
+            yield line
+
+    async def collect() -> list[tuple[str | None, str]]:
+        return [event async for event in sse_events(lines())]
+
+    assert asyncio.run(collect()) == [(None, '{"a": "\ufffd"}'), (None, "[DONE]")]

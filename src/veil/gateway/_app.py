@@ -632,7 +632,7 @@ class Gateway:
         # Keyed like every digest in the ledger: a short answer ("Yes") must not be
         # recoverable by hashing guesses.
         digest = self.ledger.digester()
-        completed = False
+        completed = done = False
         try:
             async for name, data in sse_events(lines):
                 digest.update(data.encode())
@@ -641,6 +641,7 @@ class Gateway:
                     if last is not None:
                         yield sse(last)
                     yield b"data: [DONE]\n\n"
+                    done = True
                     continue
                 try:
                     event = json.loads(data)
@@ -654,6 +655,12 @@ class Gateway:
                 elif anthropic is not None:
                     for out_name, out in anthropic.event(name, event):
                         yield sse(out, out_name)
+            if openai is not None and not done:
+                # The upstream closed without [DONE] (nor a finish_reason): the text held
+                # back at the end still goes out.
+                last = openai.finish()
+                if last is not None:
+                    yield sse(last)
             if anthropic is not None:
                 for out in anthropic.finish():
                     yield sse(out, "content_block_delta")

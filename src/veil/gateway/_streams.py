@@ -19,7 +19,8 @@ async def sse_events(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | N
     name: str | None = None
     data: list[str] = []
     async for raw in lines:
-        line = raw.decode("utf-8").rstrip("\r\n")
+        # A byte that is not UTF-8 (a provider's bug) becomes U+FFFD, not a broken stream.
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
         if not line:
             if data:
                 yield name, "\n".join(data)
