@@ -12,6 +12,7 @@ The mapping is kept in memory and persisted only sealed (a KeyStore data key).
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import json
 import re
@@ -123,6 +124,19 @@ def _sub_between(
     return "".join(parts)
 
 
+@functools.lru_cache(maxsize=256)
+def _written_names(kinds: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """(name as written, kind) for every token kind, underscores escaped or not, longest
+    first (cached: every request's mapping of a gateway has much the same kinds)."""
+    forms = []
+    for kind in kinds:
+        parts = kind.split("_")
+        for escapes in itertools.product(("_", "\\_"), repeat=len(parts) - 1):
+            written = parts[0] + "".join(e + p for e, p in zip(escapes, parts[1:], strict=True))
+            forms.append((written, kind))
+    return tuple(sorted(forms, key=lambda form: (-len(form[0]), form[0])))
+
+
 class Pseudonymizer:
     """One scope's mapping between values and tokens. Thread-safe."""
 
@@ -141,7 +155,7 @@ class Pseudonymizer:
         self._longest = 0
         self._reserved: set[str] = set()
         self._token_kinds: set[str] = set()
-        self._names: list[tuple[str, str]] | None = None  # written kind names; None: stale
+        self._names: tuple[tuple[str, str], ...] | None = None  # see _written_names; None: stale
         self._initials: frozenset[str] = frozenset()  # first letters of the token kinds
 
     def __repr__(self) -> str:
@@ -299,23 +313,31 @@ class Pseudonymizer:
         rest = name[match.end() :]  # after a whole known token: a cut closing bracket?
         return any(len(rest) < len(closer) and closer.startswith(rest) for closer in _CLOSERS)
 
-    def _written_names(self) -> list[tuple[str, str]]:
-        """(name as written, kind) for every token kind, underscores escaped or not,
-        longest first."""
+    def _written_names(self) -> tuple[tuple[str, str], ...]:
         names = self._names
         if names is None:
             with self._lock:
-                kinds = list(self._token_kinds)
-            forms = []
-            for kind in kinds:
-                parts = kind.split("_")
-                for escapes in itertools.product(("_", "\\_"), repeat=len(parts) - 1):
-                    written = parts[0] + "".join(
-                        e + p for e, p in zip(escapes, parts[1:], strict=True)
-                    )
-                    forms.append((written, kind))
-            names = self._names = sorted(forms, key=lambda form: len(form[0]), reverse=True)
+                kinds = frozenset(self._token_kinds)
+            names = self._names = _written_names(kinds)
         return names
+
+    def _restore_canonical(self, text: str, encode: Callable[[str], str] | None) -> str | None:
+        """``text`` restored when all its tokens are written ``<KIND_N>`` (None when any
+        ``_N`` stands outside one)."""
+        found = 0
+
+        def replace(match: re.Match[str]) -> str:
+            nonlocal found
+            found += 1
+            value = self._by_token.get(match.group(0))
+            if value is None:
+                return match.group(0)
+            return value if encode is None else encode(value)
+
+        restored = TOKEN.sub(replace, text) if "<" in text else text
+        if len(_UNDERSCORE_DIGIT.findall(text)) != found:
+            return None
+        return restored
 
     def _restore_tokens(
         self, text: str, before: str, after: str, encode: Callable[[str], str] | None
@@ -388,6 +410,12 @@ class Pseudonymizer:
         if not self._any_fake:
             if "_" not in text or not self._token_kinds:
                 return text  # every written form of a token holds an underscore
+            # The usual answer: every "_N" of the text is inside a ``<KIND_N>``, so the
+            # forms without brackets or escaped cannot occur (nor does the text around a
+            # piece of a stream change a bracketed token); one C-level pass.
+            canonical = self._restore_canonical(text, encode)
+            if canonical is not None:
+                return canonical
             return self._restore_tokens(text, before, after, encode)
         return self._restore_with_pattern(text, before, after, encode)
 
@@ -499,11 +527,20 @@ class StreamRestorer:
         fakes = mapping.has_fakes
         # A token's longest written form: "&lt;" + name with escaped underscores + "&gt;".
         reach = 2 * mapping.longest_token + 6
-        for start in range(max(0, len(text) - reach), len(text)):
+        start = max(0, len(text) - reach)
+        while start < len(text):
             # Hold back from the first place where a fake or token (in any of the forms
             # restoring reads) may have begun and is not finished yet.
             if fakes and mapping.is_token_prefix(text[start:]):
                 return start
-            if text[start] in _TOKEN_STARTS and mapping.could_grow(text, start, self._before):
-                return start
+            char = text[start]
+            if char in _TOKEN_STARTS:
+                if char == "<" and not fakes:
+                    whole = TOKEN.match(text, start)
+                    if whole is not None:  # a finished <KIND_N>: nothing in it can grow
+                        start = whole.end()
+                        continue
+                if mapping.could_grow(text, start, self._before):
+                    return start
+            start += 1
         return len(text)
