@@ -58,3 +58,13 @@ def test_veil_redact_in_a_fresh_process_follows_the_environment(tmp_path: Path) 
         run, env={**env, "VEIL_PHONE_REGION": "DE"}, capture_output=True, text=True, check=True
     )
     assert "015112345678" not in german.stdout
+
+
+def test_a_missing_recognizers_file_names_the_variable(tmp_path: Path) -> None:
+    import pytest
+
+    from veil.errors import InputError
+
+    with pytest.raises(InputError, match="Cannot read") as raised:
+        shared_detector(load_settings(recognizers=str(tmp_path / "missing.yaml")))
+    assert "VEIL_RECOGNIZERS" in str(raised.value.hint)

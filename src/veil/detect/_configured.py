@@ -5,18 +5,26 @@ from __future__ import annotations
 
 from veil.config import Settings
 from veil.detect._detector import Detector
+from veil.errors import InputError
 
 
 def configured_detector(settings: Settings, *, ner: bool = False) -> Detector:
     """The built-in recognizers plus ``VEIL_RECOGNIZERS`` (recognizers and public
     values), with ``VEIL_PHONE_REGION`` and ``VEIL_ADDRESS_BLOCKS``; with ``ner``, also
     the ``VEIL_NER_MODEL`` (when one is configured)."""
-    return Detector(
-        extra=settings.recognizers,
-        phone_region=settings.phone_region,
-        ner=settings.ner_model if ner else None,
-        address_blocks=settings.address_blocks,
-    )
+    try:
+        return Detector(
+            extra=settings.recognizers,
+            phone_region=settings.phone_region,
+            ner=settings.ner_model if ner else None,
+            address_blocks=settings.address_blocks,
+        )
+    except InputError as exc:
+        if settings.recognizers is None or exc.hint is not None:
+            raise
+        raise InputError(
+            exc.message, hint="VEIL_RECOGNIZERS names this file: fix it or unset the variable."
+        ) from None
 
 
 def detection_key(settings: Settings) -> tuple[object, ...]:
