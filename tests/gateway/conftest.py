@@ -167,10 +167,11 @@ class _Handler(BaseHTTPRequestHandler):
             if drip:
                 time.sleep(0.02)
             if chat:
+                field = "refusal" if "[[refuse]]" in reply else "content"
                 chunk = {
                     **base,
                     "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                    "choices": [{"index": 0, "delta": {field: piece}, "finish_reason": None}],
                 }
             else:
                 chunk = {

@@ -488,3 +488,12 @@ def test_a_stream_that_just_ends_still_delivers_the_text_held_back(served: Serve
     )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == f"Noted: {prompt}"
+
+
+def test_a_streamed_refusal_comes_back_with_real_values(served: Served) -> None:
+    prompt = f"Write to {EMAIL} [[refuse]]"
+    chunks = client(served).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": prompt}], stream=True
+    )
+    text = "".join(c.choices[0].delta.refusal or "" for c in chunks if c.choices)
+    assert text == f"Noted: {prompt}"

@@ -40,8 +40,8 @@ def sse(data: Any, event: str | None = None) -> bytes:
 
 
 class OpenAIStream:
-    """Chat and completions chunks: ``choices[].delta.content``, ``delta.tool_calls[]
-    .function.arguments`` and ``choices[].text``."""
+    """Chat and completions chunks: ``choices[].delta.content`` and ``.refusal``,
+    ``delta.tool_calls[].function.arguments`` and ``choices[].text``."""
 
     def __init__(self, exchange: Exchange) -> None:
         self._exchange = exchange
@@ -64,9 +64,9 @@ class OpenAIStream:
             _, field, tool = key
             if field == "text":
                 choice["text"] = choice.get("text", "") + rest
-            elif field == "content":
+            elif field in ("content", "refusal"):
                 delta = choice.setdefault("delta", {})
-                delta["content"] = (delta.get("content") or "") + rest
+                delta[field] = (delta.get(field) or "") + rest
             else:
                 delta = choice.setdefault("delta", {})
                 calls = delta.setdefault("tool_calls", [])
@@ -84,8 +84,9 @@ class OpenAIStream:
                 choice["text"] = self._stream((index, "text", 0)).feed(choice["text"])
             delta = choice.get("delta")
             if isinstance(delta, dict):
-                if isinstance(delta.get("content"), str):
-                    delta["content"] = self._stream((index, "content", 0)).feed(delta["content"])
+                for field in ("content", "refusal"):  # a refusal may quote the prompt
+                    if isinstance(delta.get(field), str):
+                        delta[field] = self._stream((index, field, 0)).feed(delta[field])
                 for call in delta.get("tool_calls") or []:
                     function = call.get("function") if isinstance(call, dict) else None
                     if isinstance(function, dict) and isinstance(function.get("arguments"), str):
