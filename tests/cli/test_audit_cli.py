@@ -113,6 +113,16 @@ def test_tail_shows_the_newest_entries() -> None:
     assert [entry["seq"] for entry in json.loads(output)] == [4, 5]
 
 
+def test_tail_prints_one_line_per_entry_with_compact_details() -> None:
+    code, output = veil("audit", "tail", "-n", "2")
+    assert code == EXIT_OK
+    rows = [line for line in output.splitlines() if line.startswith("│")]
+    assert len(rows) == 2  # nothing wraps onto a second line
+    assert "gateway.call" in rows[1]
+    assert "customer-7" in rows[1]
+    assert "n=5" in rows[1]
+
+
 def test_archive_then_verify_and_verify_archive(tmp_path: Path) -> None:
     segment = tmp_path / "segment.jsonl"
     code, output = veil(

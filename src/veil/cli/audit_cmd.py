@@ -174,27 +174,49 @@ def tail(
     lines: Annotated[int, typer.Option("-n", "--lines", help="How many entries.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the newest entries."""
+    """Show the newest entries, one line each (details cut to the terminal's width; --json
+    prints them whole)."""
     entries = list(reversed(_ledger(ctx).entries(limit=lines, newest_first=True)))
     if as_json:
         print_json(entries)
         return
     from rich.table import Table  # loaded by the commands that print one
 
-    table = Table(title=f"last {len(entries)} audit entries", title_justify="left")
-    for heading in ("seq", "time", "actor", "action", "outcome", "subject", "details"):
-        table.add_column(heading)
-    for entry in entries:
-        table.add_row(
+    table = Table(title=f"last {len(entries)} audit entries (UTC)", title_justify="left")
+    headings = ["seq", "time", "actor", "action", "outcome"]
+    if any(entry.get("subject") for entry in entries):
+        headings.append("subject")
+    rows = [
+        [
             str(entry["seq"]),
-            entry["time"],
-            escape(entry["actor"]),
-            escape(entry["action"]),
-            entry["outcome"],
-            escape(entry.get("subject") or ""),
-            escape(json.dumps(entry["details"], sort_keys=True)),
+            str(entry["time"])[:19].replace("T", " "),  # to the second: the rest is --json's
+            *(str(entry.get(field) or "") for field in headings[2:]),
+        ]
+        for entry in entries
+    ]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headings)]
+    # The details get what the other columns leave of the terminal (each column costs
+    # its width plus 3 for padding and its border), at least 20 characters.
+    room = max(20, out.size.width - sum(widths) - 3 * (len(widths) + 1) - 1)
+    for heading, width in zip(headings, widths, strict=True):
+        table.add_column(
+            heading, no_wrap=True, min_width=width, justify="right" if heading == "seq" else "left"
         )
+    table.add_column("details", no_wrap=True, overflow="ellipsis", max_width=room)
+    for entry, row in zip(entries, rows, strict=True):
+        details = _compact_details(entry["details"])
+        if len(details) > room:
+            details = details[: room - 1] + "…"
+        table.add_row(*(escape(cell) for cell in row), escape(details))
     out.print(table)
+
+
+def _compact_details(details: dict[str, Any]) -> str:
+    """``key=value`` pairs, strings bare and other values as JSON: one line to skim."""
+    return " ".join(
+        f"{key}={value if isinstance(value, str) else json.dumps(value, sort_keys=True)}"
+        for key, value in sorted(details.items())
+    )
 
 
 @audit_app.command("query")
