@@ -625,6 +625,40 @@ def test_consistency_proofs_verify_against_every_earlier_signed_head(
         ledger.prove_consistency(0)
 
 
+def test_a_consistency_proof_from_inside_archived_segments_reads_their_files(
+    ledger: Ledger, engine: Engine, tmp_path: Path
+) -> None:
+    # The fixture signed a head after each of its 12 entries; keep their roots.
+    with engine.connect() as connection:
+        roots = dict(connection.execute(text("SELECT size, root FROM audit_heads")).all())
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+    for n in range(2):  # entries 0..4 and 5..9 go to two files
+        ledger.archive(cutoff, tmp_path / f"segment-{n}.jsonl", max_entries=5)
+    ledger.append_many(
+        [{"actor": "svc", "action": "bulk", "outcome": "ok", "details": {"i": i}} for i in range(3)]
+    )
+    files = [tmp_path / "segment-1.jsonl", tmp_path / "segment-0.jsonl"]  # any order
+    for old_size in range(1, 13):
+        proof = ledger.prove_consistency(old_size, files)
+        merkle.verify_consistency(
+            old_size,
+            proof["tree_size"],
+            bytes(roots[old_size]),
+            bytes.fromhex(proof["root"]),
+            [bytes.fromhex(node) for node in proof["proof"]],
+        )
+    with pytest.raises(InputError, match="--archive FILE"):
+        ledger.prove_consistency(3)  # the entries it needs are only in the files
+    with pytest.raises(InputError, match="without a gap"):
+        ledger.prove_consistency(3, [tmp_path / "segment-0.jsonl"])
+    assert ledger.prove_consistency(7, [tmp_path / "segment-1.jsonl"])["old_size"] == 7
+    lines = (tmp_path / "segment-0.jsonl").read_text().splitlines()
+    lines[3] = lines[3].replace('"ok"', '"denied"')  # an edited archived entry
+    (tmp_path / "segment-0.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(IntegrityError, match="does not rebuild"):
+        ledger.prove_consistency(8, files)
+
+
 def test_a_large_backlog_is_archived_in_bounded_segments(ledger: Ledger, tmp_path: Path) -> None:
     # Each segment holds the write lock while it is written: max_entries bounds it.
     cutoff = datetime.now(UTC) + timedelta(seconds=1)

@@ -187,6 +187,30 @@ def test_consistency_with_a_checkpoint_proves_the_old_ledger_is_a_prefix(tmp_pat
     assert json.loads(output)["old_size"] == 3
 
 
+def test_a_checkpoint_older_than_an_archive_is_proved_with_the_segment_file(
+    tmp_path: Path,
+) -> None:
+    saved = tmp_path / "checkpoint.json"
+    veil("audit", "checkpoint", "--out", str(saved))  # at 6 entries
+    segment = tmp_path / "segment.jsonl"
+    code, _ = veil("audit", "archive", "--before", "2999-01-01T00:00Z", "--out", str(segment))
+    assert code == EXIT_OK
+    ledger = open_ledger(load_settings())
+    ledger.append("carol", "vault.set", "ok")
+    ledger.close()
+    code, output = veil("audit", "consistency", "3")  # needs archived entries 3..5
+    assert code == EXIT_USAGE
+    assert "--archive" in output
+    code, output = veil("audit", "consistency", "3", "--archive", str(segment))
+    assert code == EXIT_OK, output
+    assert json.loads(output)["old_size"] == 3
+    code, output = veil(
+        "audit", "consistency", "--checkpoint", str(saved), "--archive", str(segment)
+    )
+    assert code == EXIT_OK, output
+    assert json.loads(output)["verified"] is True
+
+
 def test_consistency_exits_3_when_an_entry_before_the_checkpoint_was_rewritten(
     tmp_path: Path,
 ) -> None:

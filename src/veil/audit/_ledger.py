@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextlib
 import functools
 import hashlib
 import hmac
+import itertools
 import json
 import queue
 import re
@@ -773,10 +775,15 @@ class Ledger:
             "tree_head": head.to_dict(self.public_key),
         }
 
-    def prove_consistency(self, old_size: int) -> dict[str, Any]:
+    def prove_consistency(self, old_size: int, archives: Sequence[Path] = ()) -> dict[str, Any]:
         """An RFC 6962 consistency proof that the tree of ``old_size`` entries (a
         checkpoint's) is a prefix of the tree under the latest signed head: whoever holds
-        the old root can check that nothing before it was changed, without the entries."""
+        the old root can check that nothing before it was changed, without the entries.
+
+        When entries the proof needs were archived, pass the segment files that hold them
+        (``archives``, any order): they must run without a gap up to the archived end,
+        their heads must be signed with this ledger's key, and each must rebuild its
+        signed root (checked as they are read)."""
         head = self.latest_head()
         if head is None or not 0 < old_size <= head.size:
             size = 0 if head is None else head.size
@@ -784,28 +791,44 @@ class Ledger:
                 f"No consistency proof from size {old_size}: the signed ledger has {size} entries.",
                 hint="Give the size of a checkpoint taken earlier (1 or more).",
             )
-        with self._engine.connect() as connection:
+        with contextlib.ExitStack() as stack, self._engine.connect() as connection:
             archived, edge = _archived_edge(connection)
+            segments = [_open_segment(stack, path, self.public_key) for path in archives]
+            segments.sort(key=lambda segment: segment.header.start)
+            ends = [segment.header.start for segment in segments[1:]] + [archived] * bool(segments)
+            for segment, end in zip(segments, ends, strict=True):
+                if segment.header.end != end:
+                    raise InputError(
+                        f"{segment.path} ends at entry {segment.header.end}, but the next "
+                        f"entries start at {end}: the segment files must run without a gap "
+                        f"up to {archived}, where the database's entries begin."
+                    )
+            prefix, prefix_edge = archived, edge
+            if segments:
+                prefix, prefix_edge = segments[0].header.start, segments[0].header.edge
+            leaves = itertools.chain(
+                *(segment.leaves() for segment in segments),
+                _stored_leaves(connection, archived, head.size),
+            )
             try:
                 proof = merkle.streamed_consistency_proof(
-                    old_size,
-                    head.size,
-                    _stored_leaves(connection, archived, head.size),
-                    prefix=archived,
-                    prefix_subtrees=edge,
+                    old_size, head.size, leaves, prefix=prefix, prefix_subtrees=prefix_edge
                 )
             except ValueError as exc:
                 if "right edge" in str(exc):
                     raise InputError(
                         f"Entries needed for a proof from size {old_size} were archived "
-                        f"(entries below {archived}).",
-                        hint="Verify the checkpoint with `veil audit verify --checkpoint "
-                        "FILE`, which uses the archived segments' signed roots.",
+                        f"(entries below {prefix}).",
+                        hint="Pass the segment files that hold them with --archive FILE "
+                        f"(from the one holding entry {old_size} on), or verify the "
+                        "checkpoint with `veil audit verify --checkpoint FILE`.",
                     ) from None
                 raise IntegrityError(
                     f"The ledger does not hold every entry up to {head.size}; run "
                     "`veil audit verify`."
                 ) from None
+            for segment in segments:
+                segment.check_read_whole()
         return {
             "old_size": old_size,
             "tree_size": head.size,
@@ -1243,6 +1266,48 @@ def verify_archive(path: Path, public_key: bytes) -> dict[str, Any]:
     if signed.size != end or frontier.root() != signed.root:
         raise IntegrityError("The archived entries do not rebuild the signed root.")
     return {"start": start, "end": end, "entries": end - start, "root": signed.root.hex()}
+
+
+class _Segment:
+    """An archived segment file being read for a proof: its leaves, checked against the
+    signed root that closes it once all are read."""
+
+    def __init__(self, path: Path, handle: Any, header: _ArchiveHeader) -> None:
+        self.path = path
+        self.header = header
+        self._handle = handle
+        self._frontier = merkle.Frontier(header.start, header.edge)
+
+    def leaves(self) -> Iterator[bytes]:
+        try:
+            for line in self._handle:
+                leaf = merkle.leaf_hash(line.rstrip(b"\n"))
+                self._frontier.append(leaf)
+                yield leaf
+        except OSError as exc:
+            raise InputError(f"Cannot read {self.path}: {exc.strerror}.") from None
+
+    def check_read_whole(self) -> None:
+        for _ in self.leaves():  # what the proof did not need to read
+            pass
+        if (
+            self._frontier.size != self.header.end
+            or self._frontier.root() != self.header.signed.root
+        ):
+            raise IntegrityError(
+                f"{self.path} does not rebuild the root its tree head signs; run "
+                f"`veil audit verify-archive {self.path}`."
+            )
+
+
+def _open_segment(stack: contextlib.ExitStack, path: Path, public_key: bytes) -> _Segment:
+    try:
+        handle = stack.enter_context(path.open("rb"))
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
+    header = _read_archive_header(handle, path)
+    _check_archive_signature(header.signed, public_key)
+    return _Segment(path, handle, header)
 
 
 def prove_archived(path: Path, seq: int, public_key: bytes | None = None) -> dict[str, Any]:

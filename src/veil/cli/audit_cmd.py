@@ -128,13 +128,22 @@ def consistency(
         Path | None,
         typer.Option(help="A checkpoint saved earlier: prove from its size and check it."),
     ] = None,
+    archive: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--archive",
+            help="A segment file from `veil audit archive` holding entries the proof needs "
+            "(repeat for several; they must run up to the database's first entry).",
+        ),
+    ] = None,
 ) -> None:
     """Print an RFC 6962 consistency proof that the ledger of OLD_SIZE entries is a prefix
     of the ledger under the latest signed head.
 
     With --checkpoint the proof is also checked against the checkpoint's root (exit 3 if
     the ledger was rewritten since), so anyone holding a checkpoint can confirm that
-    nothing before it changed.
+    nothing before it changed. A checkpoint older than an archive needs the archived
+    segment files from its size on (--archive FILE, repeated).
     """
     from veil.audit import merkle
 
@@ -154,7 +163,7 @@ def consistency(
             "Give the older tree size, or --checkpoint FILE.",
             hint="veil audit consistency 1000   or   veil audit consistency --checkpoint c.json",
         )
-    proof = _ledger(ctx).prove_consistency(old_size)
+    proof = _ledger(ctx).prove_consistency(old_size, archive or ())
     if saved is not None:
         merkle.verify_consistency(
             old_size,
