@@ -273,3 +273,13 @@ def test_library_settings_read_only_the_named_variables_and_no_env_file(
     monkeypatch.setenv("VEIL_PHONE_REGION", "Germany")
     with pytest.raises(ConfigError, match="VEIL_PHONE_REGION"):
         settings_from_environment("phone_region")
+
+
+def test_a_home_another_process_creates_at_the_same_moment_is_used(
+    veil_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two processes starting on a fresh machine (`veil serve --workers 2`, two CLI runs)
+    # both saw no VEIL_HOME; the second mkdir failed and so did that process.
+    veil_home.mkdir(mode=0o700)
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    assert ensure_home(load_settings()) == veil_home

@@ -408,12 +408,14 @@ def ensure_home(settings: Settings) -> Path:
         try:
             home.mkdir(mode=0o700, parents=True)
             home.chmod(0o700)  # mkdir's mode is filtered by the umask
+        except FileExistsError:
+            pass  # another Veil process starting at the same moment made it first
         except OSError as exc:
             raise ConfigError(
                 f"Cannot create VEIL_HOME at {home}: {exc.strerror}.",
                 hint="Point VEIL_HOME at a directory you can write.",
             ) from None
-    elif not home.is_dir():
+    if not home.is_dir():
         raise ConfigError(
             f"VEIL_HOME {home} exists and is not a directory.",
             hint="Point VEIL_HOME at a directory.",
