@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from veil.gateway._protect import chat_request_slots, dumps
+from veil.gateway._protect import (
+    Exchange,
+    FindingsCache,
+    chat_answer_slots,
+    chat_request_slots,
+    dumps,
+)
+from veil.transform import Redactor, default_policy, shared_detector
 
 
 def _body(arguments: str) -> dict[str, object]:
@@ -40,3 +47,43 @@ def test_arguments_that_are_not_json_are_scanned_as_text() -> None:
     body = _body('{"to": "bob@example.com"')  # a model cut off mid-call
     slots = chat_request_slots(body)
     assert [container[key] for container, key in slots] == ['{"to": "bob@example.com"']
+
+
+def _exchange() -> Exchange:
+    detector, policy = shared_detector(), default_policy()
+    return Exchange(
+        Redactor(detector=detector, policy=policy, surface="gateway"),
+        Redactor(detector=detector, policy=policy, surface="answer"),
+        whole_answer=None,
+        restore=True,
+        cache=FindingsCache(),
+    )
+
+
+def _answer(arguments: str) -> dict[str, object]:
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return {"choices": [{"index": 0, "message": message}]}
+
+
+def _answer_arguments(data: dict[str, object]) -> str:
+    message = json.loads(dumps(data))["choices"][0]["message"]
+    return str(message["tool_calls"][0]["function"]["arguments"])
+
+
+def test_values_restored_into_arguments_keep_quotes_and_line_breaks() -> None:
+    exchange = _exchange()
+    token = exchange.pseudonymizer.token_for('Case "AB\n1234"', "CASE_NOTE")
+    # a field that happens to be called "arguments" is a string like any other
+    data = _answer(json.dumps({"arguments": token, "to": token}))
+    exchange.restore_slots(chat_answer_slots(data))
+    value = 'Case "AB\n1234"'
+    assert json.loads(_answer_arguments(data)) == {"arguments": value, "to": value}
+
+
+def test_values_restored_into_arguments_that_do_not_parse_are_json_escaped() -> None:
+    exchange = _exchange()
+    token = exchange.pseudonymizer.token_for('Case "AB\n1234"', "CASE_NOTE")
+    data = _answer('{"to": "' + token + '"')  # cut off mid-call
+    exchange.restore_slots(chat_answer_slots(data))
+    assert _answer_arguments(data) == '{"to": "Case \\"AB\\n1234\\""'

@@ -88,7 +88,23 @@ def _json_text(container: dict[str, Any], key: str, slots: list[Slot]) -> None:
         container[key] = JsonText(text, value)
         walk_strings(value, slots)
     else:
-        slots.append((container, key))
+        slots.append((_BrokenJson(container), key))
+
+
+class _BrokenJson:
+    """A JSON-text field that does not parse, scanned as text: values restored into it
+    are JSON-escaped (it is still meant as JSON)."""
+
+    __slots__ = ("container",)
+
+    def __init__(self, container: dict[str, Any]) -> None:
+        self.container = container
+
+    def __getitem__(self, key: str) -> Any:
+        return self.container[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.container[key] = value
 
 
 def _openai_content(message: dict[str, Any], slots: list[Slot]) -> None:
@@ -442,9 +458,10 @@ class Exchange:
 
     def restore_slots(self, slots: list[Slot]) -> None:
         for container, key in slots:
-            # OpenAI's tool-call arguments are JSON text: a value with a quote or a line
-            # break (a multi-line address) must keep them valid JSON.
-            container[key] = self.answer_text(container[key], json_text=key == "arguments")
+            # Tool-call arguments that did not parse are still JSON text: a value with a
+            # quote or a line break (a multi-line address) must not break them further.
+            json_text = isinstance(container, _BrokenJson)
+            container[key] = self.answer_text(container[key], json_text=json_text)
 
     def text_stream(self, *, json_text: bool = False) -> TextStream:
         return TextStream(self, json_text=json_text)
