@@ -187,6 +187,25 @@ def test_doctor_fails_on_an_installed_policy_that_cannot_load(veil_home: Path) -
     assert "veil policy check" in policies["fix"]
 
 
+def test_doctor_checks_the_recognizers_file_every_surface_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    veil("db", "upgrade")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\npublic_values: [EMP-000000]\nrecognizers:\n"
+        "  - id: e\n    kind: EMPLOYEE_ID\n    pattern: 'EMP-\\d{6}'\n"
+    )
+    monkeypatch.setenv("VEIL_RECOGNIZERS", str(rules))
+    code, checks = doctor_checks()
+    assert code == EXIT_OK
+    assert checks["your recognizers"]["detail"].startswith("1 recognizer(s), 1 public value(s)")
+    rules.write_text("version: 1\nrecognizers:\n  - id: e\n    kind: lower\n    pattern: x\n")
+    code, checks = doctor_checks()
+    assert code == EXIT_FINDINGS
+    assert "rules.yaml:3" in checks["your recognizers"]["detail"]
+
+
 def test_detect_with_a_missing_ner_model_is_a_configuration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -210,6 +210,28 @@ def check_policies(settings: Settings) -> Check:
     return Check("policies", "ok", detail)
 
 
+def check_recognizers(settings: Settings) -> Check | None:
+    """The user's recognizers file (VEIL_RECOGNIZERS) must load: every surface reads it
+    when a process starts, and a broken one stops `veil serve`."""
+    if settings.recognizers is None:
+        return None
+    from veil.detect import load_recognizer_file
+    from veil.detect._registry import load_public_values
+
+    try:
+        specs = load_recognizer_file(settings.recognizers)
+        values = load_public_values(settings.recognizers)
+    except VeilError as exc:
+        return Check(
+            "your recognizers", "fail", exc.message, "fix the file or unset VEIL_RECOGNIZERS"
+        )
+    return Check(
+        "your recognizers",
+        "ok",
+        f"{len(specs)} recognizer(s), {len(values)} public value(s) from {settings.recognizers}",
+    )
+
+
 def run_checks() -> list[Check]:
     env_file = env_file_path()
     checks = check_env_file(env_file)
@@ -226,6 +248,9 @@ def run_checks() -> list[Check]:
     checks.extend(check_database(settings))
     checks.extend(check_providers(settings))
     checks.append(check_ner(settings))
+    recognizers = check_recognizers(settings)
+    if recognizers is not None:
+        checks.append(recognizers)
     checks.append(check_policies(settings))
     return checks
 
