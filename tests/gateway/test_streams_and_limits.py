@@ -156,3 +156,18 @@ def test_a_stream_line_that_is_not_utf8_does_not_break_the_stream() -> None:
         return [event async for event in sse_events(lines())]
 
     assert asyncio.run(collect()) == [(None, '{"a": "\ufffd"}'), (None, "[DONE]")]
+
+
+def test_a_flood_of_made_up_keys_costs_a_bounded_number_of_queries() -> None:
+    from sqlalchemy import event
+
+    store = _store()
+    key, token = store.create("app")
+    assert store.authenticate(token) == key  # in use: cached
+    queries: list[str] = []
+    event.listen(store._engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+    made_up = [f"sk-veil-{n:012x}-{'x' * 40}" for n in range(500)]
+    assert all(store.authenticate(fake) is None for fake in made_up)
+    lookups = [q for q in queries if q.lstrip().upper().startswith("SELECT")]
+    assert len(lookups) <= 50  # one second's budget of unknown ids, not one per request
+    assert store.authenticate(token) == key  # the key in use still works meanwhile

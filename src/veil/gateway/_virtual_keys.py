@@ -33,6 +33,11 @@ _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 _CACHE_SECONDS = 2.0  # how long a revocation may take to reach another replica
+# At most this many ids not in the cache are looked up per second and process: a flood of
+# made-up keys must not become a flood of queries on the event loop. (During one, a key
+# this process has not seen yet may be refused for a moment; keys in use stay cached.)
+_UNKNOWN_LOOKUPS_PER_SECOND = 50
+_CACHE_ENTRIES = 4096  # keys in use, the oldest forgotten first
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,7 @@ class VirtualKeys:
         self._hasher = KeyedHmac(keys.material("virtual-key-hash"))
         self._cache: dict[str, tuple[float, VirtualKey, bytes]] = {}
         self._lock = threading.Lock()
+        self._unknown_window = (0.0, 0)  # (second it began, unknown ids looked up in it)
 
     def __repr__(self) -> str:
         return "VirtualKeys()"
@@ -195,6 +201,8 @@ class VirtualKeys:
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(key_id)
+            if cached is None and not self._may_look_up_unknown(now):
+                return None  # over this second's budget of unknown ids: no query
         if cached is None or now - cached[0] > _CACHE_SECONDS:
             with self._engine.connect() as connection:
                 row = connection.execute(
@@ -204,8 +212,22 @@ class VirtualKeys:
                 return None
             cached = (now, self._from_row(row), bytes(row.key_hash))
             with self._lock:
+                self._cache.pop(key_id, None)
+                while len(self._cache) >= _CACHE_ENTRIES:
+                    self._cache.pop(next(iter(self._cache)))  # the oldest entry
                 self._cache[key_id] = cached
         _, key, stored = cached
         if not hmac.compare_digest(stored, self._hash(presented)):
             return None
         return None if key.revoked_at is not None else key
+
+    def _may_look_up_unknown(self, now: float) -> bool:
+        """Count one lookup of an id not in the cache against this second's budget
+        (called with the lock held)."""
+        began, count = self._unknown_window
+        if now - began >= 1.0:
+            began, count = now, 0
+        if count >= _UNKNOWN_LOOKUPS_PER_SECOND:
+            return False
+        self._unknown_window = (began, count + 1)
+        return True
