@@ -252,6 +252,15 @@ def test_body_over_the_limit_is_413(served: Served, upstream: Upstream) -> None:
     assert len(upstream.received) == before
 
 
+def test_a_request_without_a_valid_key_is_refused_before_its_body_is_read(
+    served: Served,
+) -> None:
+    big = json.dumps({"model": "gpt-test", "messages": [{"role": "user", "content": "x" * 70000}]})
+    status, body = _post(served, big.encode(), key="sk-veil-000000000000-" + "x" * 40)
+    assert status == 401  # not 413: nothing about the request is looked at without a key
+    assert body["error"]["code"] == "invalid_api_key"
+
+
 def test_slow_upstream_is_504(served: Served) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
         client(served).chat.completions.create(

@@ -391,8 +391,10 @@ class Gateway:
         call = Call(endpoint)
         streaming = False
         try:
-            raw = await self._read_body(request)
+            # The key first: a request without a valid one is refused before its body
+            # (up to VEIL_MAX_BODY_BYTES) is read.
             call.key = self._authenticate(request)
+            raw = await self._read_body(request)
             body = self._parse(raw)
             call.model = str(body.get("model")) if body.get("model") is not None else None
             upstream = self._upstream_for(endpoint, call.key, body.get("model"))
