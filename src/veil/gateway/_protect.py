@@ -8,7 +8,6 @@ does not know pass through untouched.
 from __future__ import annotations
 
 import ast
-import copy
 import hashlib
 import json
 import re
@@ -65,7 +64,7 @@ class JsonText:
     def __init__(self, original: str, value: Any) -> None:
         self.original = original
         self.value = value
-        self.pristine = copy.deepcopy(value)
+        self.pristine = json.loads(original)  # a second parse: cheaper than a deep copy
 
     def __repr__(self) -> str:
         return "JsonText()"
