@@ -60,16 +60,20 @@ def write_output(text: str) -> None:
 
 
 def build_detector(ctx: typer.Context, recognizers: Path | None, region: str | None) -> Detector:
-    """The detector the configuration asks for: extra recognizers, region hint, NER model."""
-    from veil.detect import Detector
+    """The detector the configuration asks for (extra recognizers, region hint, NER
+    model), with this run's --recognizers and --region in place of the settings'."""
+    import dataclasses
+
+    from veil.detect import configured_detector
 
     settings = settings_from_context(ctx)
-    return Detector(
-        extra=recognizers or settings.recognizers,
+    settings = dataclasses.replace(
+        settings,
+        recognizers=recognizers or settings.recognizers,
         phone_region=(region or settings.phone_region).upper(),
-        ner=settings.ner_model,
-        address_blocks=settings.address_blocks,
     )
+    named_by = "--recognizers" if recognizers else "VEIL_RECOGNIZERS"
+    return configured_detector(settings, ner=True, named_by=named_by)
 
 
 # What one read of stdin may take: the lines in it are detected together.

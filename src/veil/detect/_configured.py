@@ -1,5 +1,5 @@
 """The detector that Veil's settings describe, for every surface that scans user content
-(the gateway, the ledger's details check, the logging filter, datasets, the CLI)."""
+(the gateway, the ledger's details check, the logging filter, the CLI)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from veil.detect._detector import Detector
 from veil.errors import InputError
 
 
-def configured_detector(settings: Settings, *, ner: bool = False) -> Detector:
+def configured_detector(
+    settings: Settings, *, ner: bool = False, named_by: str = "VEIL_RECOGNIZERS"
+) -> Detector:
     """The built-in recognizers plus ``VEIL_RECOGNIZERS`` (recognizers and public
     values), with ``VEIL_PHONE_REGION`` and ``VEIL_ADDRESS_BLOCKS``; with ``ner``, also
-    the ``VEIL_NER_MODEL`` (when one is configured)."""
+    the ``VEIL_NER_MODEL`` (when one is configured). ``named_by``: where the recognizers
+    file was named, for the hint of its errors."""
     try:
         return Detector(
             extra=settings.recognizers,
@@ -22,9 +25,7 @@ def configured_detector(settings: Settings, *, ner: bool = False) -> Detector:
     except InputError as exc:
         if settings.recognizers is None or exc.hint is not None:
             raise
-        raise InputError(
-            exc.message, hint="VEIL_RECOGNIZERS names this file: fix it or unset the variable."
-        ) from None
+        raise InputError(exc.message, hint=f"{named_by} names this file: fix it.") from None
 
 
 def detection_key(settings: Settings) -> tuple[object, ...]:
