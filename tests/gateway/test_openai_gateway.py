@@ -506,3 +506,21 @@ def test_a_streamed_refusal_comes_back_with_real_values(served: Served) -> None:
     )
     text = "".join(c.choices[0].delta.refusal or "" for c in chunks if c.choices)
     assert text == f"Noted: {prompt}"
+
+
+def test_a_credential_sent_as_the_model_is_refused_and_never_recorded(
+    served: Served, upstream: Upstream
+) -> None:
+    before = len(upstream.received)
+    body = {"model": GITHUB, "messages": [{"role": "user", "content": "hi"}]}  # swapped
+    status, answer = _post(served, json.dumps(body).encode())
+    assert status == 400
+    assert answer["error"]["code"] == "veil_blocked"
+    assert GITHUB not in json.dumps(answer)
+    assert len(upstream.received) == before
+    result = served.veil("audit", "tail", "-n", "1", "--json")
+    assert result.returncode == 0
+    assert GITHUB not in result.stdout  # the ledger keeps what it is given for ever
+    (entry,) = json.loads(result.stdout)
+    assert entry["resource"].startswith("[GITHUB_TOKEN] hmac-sha256:")
+    assert entry["outcome"] == "blocked"

@@ -26,7 +26,7 @@ from veil import __version__
 from veil.analytics import EventStore
 from veil.audit import Ledger
 from veil.config import Settings
-from veil.detect import Detector
+from veil.detect import Detector, kind_info
 from veil.errors import PolicyViolationError, StorageError, VeilError
 from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
 from veil.gateway._metrics import Metrics, SharedMetrics
@@ -159,6 +159,11 @@ class Call:
     error: str | None = None
 
 
+def _is_secret(kind: str) -> bool:
+    info = kind_info(kind)
+    return info is not None and info.secret
+
+
 class Gateway:
     """Everything one gateway process shares between requests."""
 
@@ -196,6 +201,8 @@ class Gateway:
         # A NER model takes milliseconds per text: prompts are then scanned in a worker
         # thread so the event loop keeps serving other requests meanwhile.
         self._scan_in_thread = detector.ner is not None
+        self._model_detector = answer_detector or detector
+        self._checked_models: dict[str, tuple[str, str | None]] = {}  # see _model_check
         self.client = UpstreamClient(
             timeout=settings.upstream_timeout, connect_timeout=settings.upstream_connect_timeout
         )
@@ -368,21 +375,53 @@ class Gateway:
             raise GatewayError(400, "The request body must be a JSON object.", "invalid_json")
         return body
 
+    def _recorded_model(self, model: Any) -> str | None:
+        """The model name as the audit entry, the analytics event and error messages give
+        it. It is whatever the client sent, and the ledger keeps what it is given for
+        ever: a name holding a secret or personal data (a provider key pasted into the
+        wrong field) is given as its kind and a keyed digest instead."""
+        if model is None:
+            return None
+        return self._model_check(str(model)[:200])[0]
+
+    def _model_check(self, name: str) -> tuple[str, str | None]:
+        """(the name as recorded, the kind of a secret in it or None), cached."""
+        checked = self._checked_models.get(name)
+        if checked is None:
+            found = self._model_detector.find(name)
+            recorded = f"[{found[0].kind}] {self.ledger.digest(name)}" if found else name
+            secret = next((f.kind for f in found if _is_secret(f.kind)), None)
+            checked = (recorded, secret)
+            if len(self._checked_models) >= 1024:
+                self._checked_models.clear()
+            self._checked_models[name] = checked
+        return checked
+
     def _upstream_for(self, endpoint: Endpoint, key: VirtualKey, model: Any) -> Upstream:
         if not isinstance(model, str) or not model:
             raise GatewayError(400, "The request has no 'model'.", "missing_model")
+        secret = self._model_check(model[:200])[1]
+        if secret is not None:
+            raise GatewayError(
+                400,
+                f"The model name holds a credential ({secret}); it was not forwarded. "
+                "Check that the key and the model were not swapped.",
+                "veil_blocked",
+                outcome="blocked",
+            )
+        shown = self._recorded_model(model)  # for the messages below
         upstream = self.router.route(model) if key.allows(model) else None
         if upstream is None:
             raise GatewayError(
                 404,
-                f"The model {model!r} does not exist or this key may not use it.",
+                f"The model {shown!r} does not exist or this key may not use it.",
                 "model_not_found",
             )
         if upstream.kind not in ("echo", endpoint.api):
             other = "/v1/messages" if upstream.kind == "anthropic" else "/v1/chat/completions"
             raise GatewayError(
                 404,
-                f"The model {model!r} is served by the {upstream.name} upstream: call {other}.",
+                f"The model {shown!r} is served by the {upstream.name} upstream: call {other}.",
                 "model_not_found",
             )
         return upstream
@@ -396,7 +435,7 @@ class Gateway:
             call.key = self._authenticate(request)
             raw = await self._read_body(request)
             body = self._parse(raw)
-            call.model = str(body.get("model")) if body.get("model") is not None else None
+            call.model = self._recorded_model(body.get("model"))
             upstream = self._upstream_for(endpoint, call.key, body.get("model"))
             call.upstream = upstream.name
             call.stream = body.get("stream") is True
