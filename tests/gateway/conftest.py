@@ -119,6 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif self.path == "/v1/messages":
             self._messages(body)
+        elif self.path == "/v1/messages/count_tokens":
+            self._send_json({"input_tokens": len(raw) // 4})
         elif self.path in ("/v1/chat/completions", "/v1/completions"):
             self._openai(body, chat=self.path.endswith("chat/completions"))
         else:

@@ -153,3 +153,17 @@ def test_citations_quote_the_document_with_its_real_values(
     assert citation.cited_text == f"Contact {EMAIL} or {PHONE}."
     assert getattr(citation, "document_title", None) == f"Notes on {EMAIL}"
     assert EMAIL not in upstream.received[before]["raw"]  # the model quoted pseudonyms
+
+
+def test_token_counting_sees_the_pseudonymized_request(served: Served, upstream: Upstream) -> None:
+    before = len(upstream.received)
+    counted = client(served).messages.count_tokens(
+        model="claude-test",
+        system=f"The user is {EMAIL}.",
+        messages=[{"role": "user", "content": f"call {PHONE}"}],
+    )
+    received = upstream.received[before]
+    assert received["path"] == "/v1/messages/count_tokens"
+    assert EMAIL not in received["raw"]
+    assert PHONE not in received["raw"]
+    assert counted.input_tokens == len(received["raw"].encode()) // 4

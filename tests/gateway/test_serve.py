@@ -10,6 +10,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anthropic
 import openai
 import pytest
 
@@ -49,6 +50,11 @@ def test_echo_upstream_answers_with_what_a_provider_would_receive(tmp_path: Path
         )
         received = json.loads(answer.choices[0].message.content or "")
         assert received["messages"][0]["content"] == "mail <EMAIL_1>"
+        counted = anthropic.Anthropic(base_url=served.root, api_key=served.key).messages
+        tokens = counted.count_tokens(
+            model="claude-any", messages=[{"role": "user", "content": f"mail {EMAIL}"}]
+        )
+        assert tokens.input_tokens > 0  # the echo counts what it would have received
     finally:
         served.stop()
 

@@ -90,6 +90,15 @@ ENDPOINTS = {
     "messages": Endpoint(
         "messages", "/v1/messages", "anthropic", messages_request_slots, messages_answer_slots
     ),
+    # Anthropic's token counting: the same request, pseudonymized the same way (a
+    # pseudonym counts about as many tokens as the value), answered with a count.
+    "count_tokens": Endpoint(
+        "messages.count_tokens",
+        "/v1/messages/count_tokens",
+        "anthropic",
+        messages_request_slots,
+        None,
+    ),
 }
 
 _OPENAI_TYPES = {
@@ -215,6 +224,7 @@ class Gateway:
                 Route("/v1/completions", self._route("completions"), methods=["POST"]),
                 Route("/v1/embeddings", self._route("embeddings"), methods=["POST"]),
                 Route("/v1/messages", self._route("messages"), methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._route("count_tokens"), methods=["POST"]),
                 Route("/v1/models", self.models, methods=["GET"]),
                 Route("/healthz", self.healthz, methods=["GET"]),
                 Route("/metrics", self.render_metrics, methods=["GET"]),
@@ -777,6 +787,8 @@ def echo_answer(endpoint: Endpoint, body: dict[str, Any], forwarded: bytes) -> b
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
+    if endpoint.name == "messages.count_tokens":
+        return dumps({"input_tokens": tokens})
     if endpoint.api == "anthropic":
         return dumps(
             {
