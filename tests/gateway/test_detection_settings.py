@@ -40,6 +40,11 @@ def german(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
     gateway.stop()
 
 
+def test_the_start_up_report_names_the_detection_settings(german: Served) -> None:
+    assert german.report["phone_region"] == "DE"
+    assert str(german.report["recognizers"]).endswith("rules.yaml")
+
+
 def test_a_national_number_of_the_configured_region_never_reaches_the_upstream(
     german: Served, upstream: Upstream
 ) -> None:

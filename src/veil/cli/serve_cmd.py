@@ -112,6 +112,8 @@ def serve(
                 "database": "postgresql" if settings.database_url else "sqlite",
                 "limits": "redis" if settings.redis_url else "memory",
                 "ner_model": settings.ner_model,
+                "recognizers": str(settings.recognizers) if settings.recognizers else None,
+                "phone_region": settings.phone_region,
                 "workers": workers,
             }
         )
@@ -135,6 +137,10 @@ def serve(
                 "  names, places, organizations: not detected (set VEIL_NER_MODEL, "
                 "see docs/detection.md)"
             )
+        if settings.recognizers is not None:
+            out.print(f"  your recognizers: {escape(str(settings.recognizers))}")
+        if settings.phone_region != "US":
+            out.print(f"  national phone numbers: {settings.phone_region}")
         if first_key is not None:
             out.print("[yellow]First virtual key (shown once, store it now):[/]")
             out.print(f"  {first_key}")
