@@ -166,6 +166,22 @@ def test_password_in_a_database_url_is_the_finding() -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        # letters and digits only: the password and the host also read as an e-mail
+        ("postgres://admin:S3cretPass@db.internal:5432/app", "S3cretPass"),
+        ("amqp://guest:Kq8vLm2pZx7@rabbit.example.com:5672/", "Kq8vLm2pZx7"),
+        ("mongodb+srv://app:Kq8vLm2pZx7@cluster0.ab1cd.mongodb.net/db", "Kq8vLm2pZx7"),
+        # Redis has no user name: the password comes right after the scheme's colon
+        ("REDIS_URL=redis://:Kq8vLm2pZx7@cache.internal:6379/0", "Kq8vLm2pZx7"),
+        ("postgres://admin:p%40ss%3Aw0rd2024@db.example.org/app", "p%40ss%3Aw0rd2024"),
+    ],
+)
+def test_a_url_password_is_a_password_not_an_email(url: str, password: str) -> None:
+    assert kinds_in(url) == [("PASSWORD", password)]
+
+
+@pytest.mark.parametrize(
     "line",
     [
         'password = "correct horse battery"',
