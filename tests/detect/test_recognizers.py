@@ -26,6 +26,10 @@ POSITIVE = [
     ("office 212-555-0147", "PHONE", "212-555-0147"),
     ("paid with 4111 1111 1111 1111", "CREDIT_CARD", "4111 1111 1111 1111"),
     ("amex 378282246310005 on file", "CREDIT_CARD", "378282246310005"),
+    # American Express and Diners Club print their numbers 4-6-5 and 4-6-4
+    ("amex 3782 822463 10005 on file", "CREDIT_CARD", "3782 822463 10005"),
+    ("amex 3782-822463-10005 on file", "CREDIT_CARD", "3782-822463-10005"),
+    ("diners 3056 930902 5904 on file", "CREDIT_CARD", "3056 930902 5904"),
     ("IBAN DE89 3704 0044 0532 0130 00 please", "IBAN", "DE89 3704 0044 0532 0130 00"),
     ("iban: GB82WEST12345698765432", "IBAN", "GB82WEST12345698765432"),
     ("ssn 123-45-6788", "US_SSN", "123-45-6788"),
