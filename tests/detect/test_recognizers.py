@@ -198,6 +198,19 @@ def test_password_assignments_in_code_and_config(line: str) -> None:
     assert "PASSWORD" in [k for k, _ in kinds_in(line)]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "GET https://api.example.com/v1/items?api_key=Zk29xLmQ8vT4kRp7WnY3cJ6b&page=2",
+        "see https://api.example.com/v1/items?token=Zk29xLmQ8vT4kRp7WnY3cJ6b for it",
+    ],
+)
+def test_a_key_in_a_url_query_is_a_secret_not_part_of_a_url(url: str) -> None:
+    # The secrets policy (block or redact) must apply to it, not the URL's (pseudonymize,
+    # restored in answers); and `veil scan`, which reports secrets, must see it.
+    assert ("GENERIC_SECRET", "Zk29xLmQ8vT4kRp7WnY3cJ6b") in kinds_in(url)
+
+
 def test_authorization_header_value() -> None:
     text = "Authorization: Bearer x7Rk2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0"
     assert ("AUTH_TOKEN", "x7Rk2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0") in kinds_in(text)
