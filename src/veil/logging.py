@@ -78,6 +78,12 @@ class SanitizingFilter(logging.Filter):
         # (most CLI commands) does not pay for loading the detection engine.
         self._redactor: Redactor | None = None
         self._redactor_lock = threading.Lock()
+        if policy is not None:
+            # A policy given here is checked now (its kinds against the recognizers):
+            # an error at install time, never in the middle of logging a record.
+            from veil.transform import Redactor
+
+            self._redactor = Redactor(policy=policy, surface="logging")
 
     def _get_redactor(self) -> Redactor:
         redactor = self._redactor

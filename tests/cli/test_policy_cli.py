@@ -31,6 +31,34 @@ def test_check_names_the_line_at_fault(tmp_path: Path) -> None:
     assert "p.yaml:2: default.operator" in output
 
 
+def test_a_rule_for_a_kind_no_recognizer_reports_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("version: 1\nkinds:\n  EMIAL: {operator: keep}\n")
+    code, output = veil("policy", "check", str(tmp_path / "p.yaml"))
+    assert code == EXIT_USAGE
+    assert "p.yaml:3: kinds.EMIAL" in output
+    assert "Did you mean EMAIL?" in output
+    code, output = veil("policy", "install", str(tmp_path / "p.yaml"))
+    assert code == EXIT_USAGE
+    assert veil("policy", "list", "--json")[1].count('"name"') == 1  # only default
+
+
+def test_a_kind_of_the_users_own_recognizers_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recognizers = tmp_path / "recognizers.yaml"
+    recognizers.write_text(
+        "version: 1\nrecognizers:\n  - id: employee-id\n    kind: EMPLOYEE_ID\n"
+        "    pattern: 'EMP-\\d{6}'\n"
+    )
+    (tmp_path / "p.yaml").write_text("version: 1\nkinds:\n  EMPLOYEE_ID: {operator: mask}\n")
+    code, output = veil("policy", "check", str(tmp_path / "p.yaml"))
+    assert code == EXIT_USAGE
+    assert "kinds.EMPLOYEE_ID" in output
+    monkeypatch.setenv("VEIL_RECOGNIZERS", str(recognizers))
+    code, output = veil("policy", "check", str(tmp_path / "p.yaml"))
+    assert code == EXIT_OK, output
+
+
 def test_install_is_audited_with_the_digest_of_each_version(tmp_path: Path) -> None:
     (tmp_path / "strict.yaml").write_text(STRICT)
     code, output = veil("policy", "install", str(tmp_path / "strict.yaml"), "--json")

@@ -69,12 +69,23 @@ def test_a_policy_change_reaches_the_running_gateway_and_every_version_is_audite
             ),
             "the broken file was never noticed",
         )
+        # So does a rule for a kind no recognizer reports (a typo: EMIAL), which would
+        # otherwise apply the default to e-mail addresses without a word.
+        Path(second["path"]).write_text(MASK.replace("EMAIL", "EMIAL"))
+        _until(
+            lambda: (
+                _forwarded(client) == masked
+                and sum(e["outcome"] == "error" for e in _entries(served, "policy.load")) == 2
+            ),
+            "the misspelt kind was never noticed",
+        )
     finally:
         served.stop()
     loads = [e for e in _entries(served, "policy.load") if e["resource"] == "policy:team"]
     assert [(e["outcome"], e["details"]["sha256"]) for e in loads] == [
         ("ok", first["sha256"]),
         ("ok", second["sha256"]),
+        ("error", second["sha256"]),
         ("error", second["sha256"]),
     ]
     assert loads[1]["details"]["previous_sha256"] == first["sha256"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from veil.detect import Detector, RecognizerSpec
 from veil.errors import ConfigError, InputError, IntegrityError
 from veil.keys import KeyStore, RootKey
 from veil.transform import Redactor, default_policy, load_policy, parse_policy, redact
@@ -130,3 +131,34 @@ def test_root_key_repr_shows_only_its_id() -> None:
     assert base64.b64encode(material).decode() not in repr(key)
     assert material.hex() not in repr(key)
     assert repr(key).startswith("RootKey(key_id='rk-")
+
+
+def test_a_rule_for_a_kind_no_recognizer_reports_is_refused_with_its_line(
+    tmp_path: Path,
+) -> None:
+    # EMAIL misspelt: the rule would never apply and e-mail addresses would silently get
+    # the default operator.
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "version: 1\ndefault: {operator: keep}\nsurfaces:\n  logging:\n    kinds:\n"
+        "      EMIAL: {operator: redact}\n"
+    )
+    policy = load_policy(path)
+    with pytest.raises(InputError, match=r"policy.yaml:6: surfaces.logging.kinds.EMIAL: .*EMAIL"):
+        Redactor(policy=policy)
+
+
+def test_a_rule_for_a_kind_of_a_users_recognizer_applies() -> None:
+    spec = RecognizerSpec(id="employee-id", kind="EMPLOYEE_ID", pattern=r"EMP-\d{6}")
+    detector = Detector(extra=[spec])
+    policy = parse_policy("version: 1\nkinds:\n  EMPLOYEE_ID: {operator: mask, reveal: 2}\n")
+    assert Redactor(detector=detector, policy=policy).redact("id EMP-123456").text == (
+        "id XXX-XXXX56"
+    )
+
+
+def test_a_misspelt_surface_is_refused() -> None:
+    with pytest.raises(InputError, match=r"surfaces.gatway: Input should be 'gateway'"):
+        parse_policy("version: 1\nsurfaces:\n  gatway:\n    default: {operator: keep}\n")
+    with pytest.raises(InputError, match="Unknown surface 'gatway'"):
+        Redactor(surface="gatway")

@@ -14,7 +14,7 @@ from veil.cli._app import VeilGroup, app, audit_event, out, print_json, settings
 from veil.errors import InputError
 
 if TYPE_CHECKING:
-    from veil.transform import PolicyStore
+    from veil.transform import Policy, PolicyStore
 
 policy_app = typer.Typer(
     cls=VeilGroup,
@@ -47,6 +47,18 @@ def _read(file: Path) -> tuple[str, str]:
         raise InputError(f"The policy {file} is not UTF-8 text.") from None
 
 
+def _parse(ctx: typer.Context, text: str, origin: str) -> Policy:
+    """The policy in ``text``, refused when a kind rule names a kind that neither the
+    built-in recognizers nor VEIL_RECOGNIZERS report (a misspelt ``EMIAL`` applies to
+    nothing, silently)."""
+    from veil.detect import configured_detector
+    from veil.transform import parse_policy
+
+    policy = parse_policy(text, origin=origin)
+    policy.check_kinds(configured_detector(settings_from_context(ctx)).kinds)
+    return policy
+
+
 def _active_keys_using(ctx: typer.Context, name: str) -> list[str]:
     from veil.gateway import VirtualKeys
     from veil.keys import KeyStore, root_key_from_settings
@@ -59,12 +71,10 @@ def _active_keys_using(ctx: typer.Context, name: str) -> list[str]:
 
 
 @policy_app.command("check")
-def check(file: FileArgument, as_json: JsonOption = False) -> None:
+def check(ctx: typer.Context, file: FileArgument, as_json: JsonOption = False) -> None:
     """Validate a policy file without installing it (exit 2 with the line at fault)."""
-    from veil.transform import parse_policy
-
     text, origin = _read(file)
-    policy = parse_policy(text, origin=origin)
+    policy = _parse(ctx, text, origin)
     if as_json:
         print_json({"valid": True, "name": policy.name})
         return
@@ -89,6 +99,7 @@ def install(
         if origin == "<stdin>":
             raise InputError("A policy read from stdin needs --name.")
         name = file.stem
+    _parse(ctx, text, origin)
     stored, previous = _store(ctx).install(name, text, origin=origin)
     details: dict[str, Any] = {"sha256": stored.sha256}
     if previous is not None:

@@ -163,6 +163,12 @@ class Detector:
     def recognizers(self) -> tuple[RecognizerSpec, ...]:
         return self._specs
 
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds this detector's pattern recognizers report (NER adds only catalog
+        kinds: PERSON, LOCATION, ORGANIZATION, DATE)."""
+        return frozenset(spec.kind for spec in self._specs)
+
     def __repr__(self) -> str:
         return f"Detector(recognizers={len(self._compiled)}, min_score={self._min_score})"
 

@@ -111,6 +111,9 @@ class Policies:
     def _reload(self, name: str, version: _Version) -> None:
         try:
             stored = self._store.get(name)
+            if stored.sha256 == version.sha256:
+                return  # touched, same text
+            redactors = self._build(stored)  # refuses kinds no recognizer reports
         except VeilError as exc:
             log.error(
                 "Policy %s changed but cannot be applied (%s); the previous version stays "
@@ -120,10 +123,8 @@ class Policies:
             )
             self._record(name, "error", {"sha256": version.sha256, "reason": "unreadable"})
             return
-        if stored.sha256 == version.sha256:
-            return  # touched, same text
         previous, version.sha256 = version.sha256, stored.sha256
-        version.redactors = self._build(stored)
+        version.redactors = redactors
         log.info("Policy %s reloaded.", name)
         self._record(name, "ok", {"sha256": stored.sha256, "previous_sha256": previous})
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from veil._yaml import load_yaml, read_text, strip_lines
-from veil.detect import Finding, Level, kind_info
+from veil.detect import CATALOG, Finding, Level, kind_info
 from veil.errors import InputError
 
 OperatorName = Literal["redact", "mask", "hash", "pseudonymize", "encrypt", "drop", "keep", "block"]
+# The places Veil applies a policy with an override: what is forwarded to a model, model
+# answers, and the sanitizing log filter. A misspelt surface would otherwise be ignored.
+Surface = Literal["gateway", "answer", "logging"]
+SURFACES: tuple[str, ...] = get_args(Surface)
 
 
 class Rule(BaseModel):
@@ -48,11 +54,14 @@ class Policy(BaseModel):
     secrets: Rule | None = None
     levels: dict[Level, Rule] = Field(default_factory=dict)
     kinds: dict[str, Rule] = Field(default_factory=dict)
-    surfaces: dict[str, RuleSet] = Field(default_factory=dict)
+    surfaces: dict[Surface, RuleSet] = Field(default_factory=dict)
     code_blocks: Literal["keep", "anonymize"] = Field(
         default="keep",
         description="gateway: anonymize fenced Python code blocks in prompts (veil code)",
     )
+
+    # Where each kind rule was written ("policy.yaml:7"), for errors about its kind.
+    _places: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _kinds_are_upper_snake(self) -> Policy:
@@ -60,6 +69,31 @@ class Policy(BaseModel):
             if not kind.isupper() or " " in kind:
                 raise ValueError(f"kind {kind!r} must be UPPER_SNAKE_CASE")
         return self
+
+    def kind_rules(self) -> Iterator[tuple[str, str]]:
+        """``(field, kind)`` for every kind rule, surface overrides included."""
+        for kind in self.kinds:
+            yield f"kinds.{kind}", kind
+        for surface, rules in self.surfaces.items():
+            for kind in rules.kinds:
+                yield f"surfaces.{surface}.kinds.{kind}", kind
+
+    def check_kinds(self, known: Collection[str]) -> None:
+        """Refuse a rule for a kind that no recognizer reports (``EMIAL``): it would never
+        apply, and the values it meant would get the default operator instead."""
+        for field, kind in self.kind_rules():
+            if kind in known or kind in CATALOG:
+                continue
+            close = difflib.get_close_matches(kind, [*CATALOG, *known], n=1, cutoff=0.6)
+            guess = f" Did you mean {close[0]}?" if close else ""
+            where = self._places.get(field, self.name)
+            raise InputError(
+                f"{where}: {field}: no recognizer reports the kind {kind}, so this rule "
+                f"would never apply.{guess}",
+                hint="Built-in kinds are listed in docs/detection.md; a kind of your own "
+                "needs its recognizer in the recognizers file (--recognizers or "
+                "VEIL_RECOGNIZERS).",
+            )
 
     def rule_for(self, finding: Finding, surface: str | None = None) -> Rule:
         layers: list[RuleSet | Policy] = []
@@ -109,18 +143,22 @@ def parse_policy(text: str, *, origin: str = "policy") -> Policy:
     if not isinstance(document, dict):
         raise InputError(f"{origin}: a policy is a mapping starting with `version: 1`.")
     try:
-        return Policy.model_validate(strip_lines(document))
+        policy = Policy.model_validate(strip_lines(document))
     except ValidationError as exc:
         error = exc.errors()[0]
         location = tuple(error["loc"])
         line = _line_of(document, location)
         where = f"{origin}:{line}" if line else origin
-        field = ".".join(str(part) for part in location) or "policy"
+        field = ".".join(str(part) for part in location if part != "[key]") or "policy"
         reason = str(error["msg"]).removeprefix("Value error, ")
         raise InputError(
             f"{where}: {field}: {reason}.",
             hint="See docs/policies.md for the policy format.",
         ) from None
+    for field, _kind in policy.kind_rules():
+        line = _line_of(document, tuple(field.split(".")))
+        policy._places[field] = f"{origin}:{line}" if line else origin
+    return policy
 
 
 def load_policy(path: Path) -> Policy:

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from veil.config import Settings, settings_from_environment
 from veil.detect import Detector, Finding, Level, configured_detector, detection_key
-from veil.errors import PolicyViolationError
+from veil.errors import InputError, PolicyViolationError
 from veil.transform import _operators as op
 from veil.transform._literals_index import PLAIN_QUERIES, LiteralIndex
-from veil.transform._policy import Policy, default_policy
+from veil.transform._policy import SURFACES, Policy, default_policy
 from veil.transform._pseudonymizer import Pseudonymizer, stands_alone
 
 if TYPE_CHECKING:
@@ -51,6 +51,11 @@ class Redactor:
     ) -> None:
         self.policy = policy if policy is not None else default_policy()
         self.detector = detector if detector is not None else shared_detector()
+        self.policy.check_kinds(self.detector.kinds)
+        if surface is not None and surface not in SURFACES:
+            raise InputError(
+                f"Unknown surface {surface!r}.", hint=f"Choose one of {', '.join(SURFACES)}."
+            )
         self.surface = surface
         self.pseudonymizer = pseudonymizer if pseudonymizer is not None else Pseudonymizer()
         self._rules: dict[tuple[str, Level], op.Rule] = {}
