@@ -41,6 +41,22 @@ def test_detect_lists_many_findings_as_plain_columns_with_their_lines() -> None:
     assert "user600@example.com" not in output
 
 
+def test_detect_piped_keeps_every_column_and_each_value_on_one_line() -> None:
+    # Piped, rich fitted its table to 80 columns: headings and short columns shrank to
+    # nothing and long values wrapped, so a script or a pager got fragments.
+    wallet = "0x52908400098527886E0F7030069857D2E4169EE7"
+    code, output = veil("detect", "-", stdin=f"pay {wallet} from jane.doe@acme.co.uk\n")
+    assert code == EXIT_FINDINGS
+    lines = output.splitlines()
+    assert lines[1].split() == [
+        "line", "col", "kind", "level", "score", "value", "(masked)", "recognizer"
+    ]  # fmt: skip
+    assert lines[2].split() == [
+        "1", "5", "CRYPTO_WALLET", "HIGH", "0.90", "X" * 38 + "9EE7", "eth-address"
+    ]  # fmt: skip
+    assert lines[3].split() == ["1", "53", "EMAIL", "CRITICAL", "0.90", "jXXX@acme.co.uk", "email"]
+
+
 def test_detect_json_gives_offsets() -> None:
     path = Path("input.txt")
     path.write_text(TEXT)

@@ -174,7 +174,9 @@ def _rows(findings: list[Finding], text: str) -> Iterator[tuple[str, ...]]:
 
 def _table(findings: list[Finding], text: str) -> None:
     title = f"{len(findings)} finding(s)"
-    if len(findings) > RICH_TABLE_ROWS:
+    # Plain aligned columns for many rows (rich's layout is slow) and when piped (a
+    # pager or a file: no width to fit, so no value is folded across lines).
+    if len(findings) > RICH_TABLE_ROWS or not out.is_terminal:
         rows = [HEADINGS, *_rows(findings, text)]
         widths = [max(len(row[i]) for row in rows) for i in range(len(HEADINGS))]
         lines = [title]
@@ -189,9 +191,17 @@ def _table(findings: list[Finding], text: str) -> None:
 
     from rich.table import Table  # loaded by the commands that print one
 
-    table = Table(title=title, title_justify="left")
+    from rich import box
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for heading in HEADINGS:
-        table.add_column(heading, no_wrap=heading in ("kind", "value (masked)"))
+        # On a narrow terminal (80 columns when piped) long values and recognizer names
+        # fold onto more lines; the short columns keep their width instead of shrinking
+        # to nothing.
+        if heading in ("value (masked)", "recognizer"):
+            table.add_column(heading, overflow="fold", min_width=12)
+        else:
+            table.add_column(heading, no_wrap=True, min_width=len(heading))
     for row in _rows(findings, text):
         table.add_row(*row[:5], escape(row[5]), row[6])
     out.print(table)
