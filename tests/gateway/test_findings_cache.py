@@ -12,6 +12,7 @@ class CountingDetector:
         self.calls = 0
         self.batches: list[int] = []
         self.inner = shared_detector()
+        self.kinds = self.inner.kinds
 
     def find(self, text: str):  # type: ignore[no-untyped-def]
         self.calls += 1
