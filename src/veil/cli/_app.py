@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from typer.core import TyperGroup
 
@@ -19,8 +19,30 @@ from veil import logging as veil_logging
 from veil.config import Settings, load_settings
 from veil.errors import InputError, VeilError
 
-out = Console(highlight=False, soft_wrap=True, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+# How wide tables may grow when the output is not a terminal.
+PIPED_WIDTH = 1000
+
+
+class _Console(Console):
+    """A console whose tables, when piped to a file, a pager or a script, are as wide as
+    their content: rich fits them to 80 columns there, which cut key ids (`vk_1be…`)
+    that then cannot be copied into `veil keys revoke`."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        assert isinstance(size, ConsoleDimensions)
+        if self._width is None and "COLUMNS" not in self._environ and not self.is_terminal:
+            return ConsoleDimensions(PIPED_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+out = _Console(highlight=False, soft_wrap=True, emoji=False)
+err = _Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class VeilGroup(TyperGroup):

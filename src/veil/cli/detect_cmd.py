@@ -189,9 +189,8 @@ def _table(findings: list[Finding], text: str) -> None:
         out.print("\n".join(lines), markup=False)
         return
 
-    from rich.table import Table  # loaded by the commands that print one
-
     from rich import box
+    from rich.table import Table  # loaded by the commands that print one
 
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for heading in HEADINGS:

@@ -81,9 +81,17 @@ def list_keys(
     if not keys:
         out.print("No virtual keys. Create one with `veil keys create --name NAME`.")
         return
+    from rich import box
     from rich.table import Table  # loaded by the commands that print one
 
-    table = Table("id", "name", "models", "rate", "tokens", "policy", "created", "revoked")
+    table = Table(box=box.SIMPLE_HEAD)
+    # The id is what `veil keys revoke` takes: never cut; on a narrow terminal the free
+    # text columns fold onto more lines instead.
+    for heading in ("id", "name", "models", "rate", "tokens", "policy", "created", "revoked"):
+        if heading == "id":
+            table.add_column(heading, no_wrap=True)
+        else:
+            table.add_column(heading, overflow="fold", min_width=min(len(heading), 7))
     for key in keys:
         table.add_row(
             f"vk_{key.key_id}",
