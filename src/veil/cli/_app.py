@@ -25,14 +25,15 @@ PIPED_WIDTH = 1000
 
 class _Console(Console):
     """A console whose tables, when piped to a file, a pager or a script, are as wide as
-    their content: rich fits them to 80 columns there, which cut key ids (`vk_1be…`)
-    that then cannot be copied into `veil keys revoke`."""
+    their content: rich fits them to 80 columns (or $COLUMNS) there, which cut key ids
+    (`vk_1be…`) that then cannot be copied into `veil keys revoke`. Output without a
+    screen has no width to fit."""
 
     @property
     def size(self) -> ConsoleDimensions:
         size = Console.size.fget(self)  # type: ignore[attr-defined]
         assert isinstance(size, ConsoleDimensions)
-        if self._width is None and "COLUMNS" not in self._environ and not self.is_terminal:
+        if not self.is_terminal:
             return ConsoleDimensions(PIPED_WIDTH, size.height)
         return size
 
