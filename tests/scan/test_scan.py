@@ -244,6 +244,27 @@ def test_stdin_is_scanned() -> None:
     assert json.loads(result.stdout)["findings"][0]["kind"] == "GITHUB_TOKEN"
 
 
+def test_pii_skips_values_reserved_for_examples_and_reports_real_ones() -> None:
+    # Fixtures and docs use example.com, 555-01xx, private addresses and test cards,
+    # which is what the pii rule's fix advises: reporting them would be unfixable noise.
+    samples = (
+        "alice@example.com bob@mail.example.org carol@svc.test (415) 555-0123 "
+        "+1 212 555 0199 127.0.0.1 10.0.0.5 192.0.2.10 2001:db8::1 4111 1111 1111 1111 "
+        "4242-4242-4242-4242"
+    )
+    real = "dana@gmail.com (415) 555-2671 81.2.69.160 4539 1488 0343 6467"
+    result = subprocess.run(
+        [VEIL, "scan", "-", "--pii", "--json"],
+        input=f"fixtures: {samples}\nleaked: {real}\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings = json.loads(result.stdout)["findings"]
+    assert {f["line"] for f in findings} == {2}
+    assert sorted(f["kind"] for f in findings) == ["CREDIT_CARD", "EMAIL", "IP_ADDRESS", "PHONE"]
+
+
 # -- the code-review checks, one positive and one negative case each -------------------
 
 

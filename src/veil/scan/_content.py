@@ -14,6 +14,7 @@ import pathspec
 from veil.detect import Detector, kind_info
 from veil.scan._model import Fingerprinter, ScanFinding
 from veil.scan._python_checks import CONFIG_SUFFIXES, config_http_issues, python_issues
+from veil.scan._samples import is_sample_value
 from veil.transform import mask_value
 
 log = logging.getLogger("veil.scan")
@@ -66,7 +67,10 @@ class ContentScanner:
         for finding in self.detector.find(text):
             value = text[finding.start : finding.end]
             info = kind_info(finding.kind)
-            rule = f"{'secret' if info is not None and info.secret else 'pii'}/{finding.kind}"
+            secret = info is not None and info.secret
+            if not secret and is_sample_value(finding.kind, value):
+                continue  # alice@example.com, 555-0123, 127.0.0.1: what the fix advises
+            rule = f"{'secret' if secret else 'pii'}/{finding.kind}"
             line, column = position(finding.start)
             if self._allowed(line_text(line), rule, finding.kind) or self._disabled(
                 rule, finding.kind, path

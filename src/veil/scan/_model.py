@@ -90,7 +90,8 @@ def detection_rule(kind: str) -> Rule:
         f"pii/{kind}",
         kind.lower().replace("_", "-"),
         f"Personal data ({description}) is written in the file.",
-        "Remove it or replace it with a synthetic value (example.com, 555-01xx numbers).",
+        "Remove it or replace it with a value reserved for examples (name@example.com, "
+        "555-0100 to 555-0199, 192.0.2.x, test card numbers), which are not reported.",
         "warning",
     )
 
