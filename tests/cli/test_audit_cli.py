@@ -107,6 +107,16 @@ def test_query_with_a_bad_time_is_a_usage_error() -> None:
     assert "ISO 8601" in output
 
 
+def test_query_with_since_after_until_is_a_usage_error() -> None:
+    # Swapped bounds matched nothing and exited 0: an empty export that looked like
+    # "nothing happened" to whoever asked.
+    code, output = veil(
+        "audit", "query", "--since", "2026-11-24T00:00Z", "--until", "2026-11-01T00:00Z"
+    )
+    assert code == EXIT_USAGE
+    assert "--since is not before --until" in output
+
+
 def test_tail_shows_the_newest_entries() -> None:
     code, output = veil("audit", "tail", "-n", "2", "--json")
     assert code == EXIT_OK

@@ -233,17 +233,29 @@ def query(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option(help="From this time (ISO 8601).")] = None,
     until: Annotated[str | None, typer.Option(help="Before this time (ISO 8601).")] = None,
-    actor: Annotated[str | None, typer.Option()] = None,
-    action: Annotated[str | None, typer.Option()] = None,
-    subject: Annotated[str | None, typer.Option()] = None,
-    outcome: Annotated[str | None, typer.Option()] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="Who acted, exactly: `gateway`, an OS user, ...")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="What was done, exactly: `keys.create`, ...")
+    ] = None,
+    subject: Annotated[str | None, typer.Option(help="The data subject, exactly.")] = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="`ok`, `blocked`, `error`, ... exactly.")
+    ] = None,
     output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "jsonl",
 ) -> None:
     """Export entries matching every filter given, oldest first."""
     check_export_format(output_format)
+    start, end = parse_time(since, "since"), parse_time(until, "until")
+    if start is not None and end is not None and start >= end:
+        raise InputError(
+            "--since is not before --until: no entry can match.",
+            hint="Swap them: --since is the earlier time.",
+        )
     entries = _ledger(ctx).iter_entries(
-        since=parse_time(since, "since"),
-        until=parse_time(until, "until"),
+        since=start,
+        until=end,
         actor=actor,
         action=action,
         subject=subject,
