@@ -187,6 +187,18 @@ def test_doctor_fails_on_an_installed_policy_that_cannot_load(veil_home: Path) -
     assert "veil policy check" in policies["fix"]
 
 
+def test_doctor_fails_on_an_installed_policy_naming_an_unknown_kind(veil_home: Path) -> None:
+    # Edited by hand after install: the gateway would refuse it at its next load.
+    veil("db", "upgrade")
+    (veil_home / "policies").mkdir(parents=True)
+    (veil_home / "policies" / "support.yaml").write_text(
+        "version: 1\nkinds:\n  EMIAL: {operator: keep}\n"
+    )
+    code, checks = doctor_checks()
+    assert code == EXIT_FINDINGS
+    assert "support.yaml:3: kinds.EMIAL" in checks["policies"]["detail"]
+
+
 def test_doctor_checks_the_recognizers_file_every_surface_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -90,14 +90,19 @@ def test_an_invalid_policy_is_not_installed_and_the_old_one_stays() -> None:
 def test_list_shows_default_the_installed_and_the_broken(veil_home: Path) -> None:
     veil("policy", "install", "-", "--name", "strict", stdin=STRICT)
     (veil_home / "policies" / "edited.yaml").write_text(BROKEN)
+    (veil_home / "policies" / "typo.yaml").write_text(
+        "version: 1\nkinds:\n  EMIAL: {operator: keep}\n"
+    )
     code, output = veil("policy", "list", "--json")
     assert code == EXIT_OK
     rows = {row["name"]: row for row in json.loads(output)}
-    assert set(rows) == {"default", "edited", "strict"}
+    assert set(rows) == {"default", "edited", "strict", "typo"}
     assert rows["strict"]["valid"]
     assert len(rows["strict"]["sha256"]) == 64
     assert not rows["edited"]["valid"]
     assert "default.operator" in rows["edited"]["error"]
+    assert not rows["typo"]["valid"]
+    assert "kinds.EMIAL" in rows["typo"]["error"]
 
 
 def test_the_shipped_default_cannot_be_replaced_or_removed() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
@@ -189,14 +189,19 @@ def check_ner(settings: Settings) -> Check:
 def check_policies(settings: Settings) -> Check:
     """Installed policies must load: a key naming a broken one fails its requests in any
     gateway process that has not loaded it yet."""
+    from veil.detect import configured_kinds
     from veil.transform import DEFAULT_POLICY, PolicyStore
 
     store = PolicyStore(settings.home)
+    try:
+        kinds = configured_kinds(settings)
+    except VeilError:  # a broken recognizers file: its own check reports it
+        kinds = configured_kinds(replace(settings, recognizers=None))
     names = [name for name in store.names() if name != DEFAULT_POLICY]
     broken = []
     for name in names:
         try:
-            store.get(name)
+            store.get(name).policy.check_kinds(kinds)
         except VeilError as exc:
             broken.append(f"{name} ({exc.message})")
     if broken:

@@ -51,11 +51,11 @@ def _parse(ctx: typer.Context, text: str, origin: str) -> Policy:
     """The policy in ``text``, refused when a kind rule names a kind that neither the
     built-in recognizers nor VEIL_RECOGNIZERS report (a misspelt ``EMIAL`` applies to
     nothing, silently)."""
-    from veil.detect import configured_detector
+    from veil.detect import configured_kinds
     from veil.transform import parse_policy
 
     policy = parse_policy(text, origin=origin)
-    policy.check_kinds(configured_detector(settings_from_context(ctx)).kinds)
+    policy.check_kinds(configured_kinds(settings_from_context(ctx)))
     return policy
 
 
@@ -116,11 +116,15 @@ def install(
 def list_policies(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The policies keys can name: `default` (shipped) and the installed ones, with
     their SHA-256 (what the audit ledger records) or the reason they cannot load."""
+    from veil.detect import configured_kinds
+
     store = _store(ctx)
+    kinds = configured_kinds(settings_from_context(ctx))
     rows: list[dict[str, Any]] = []
     for name in store.names():
         try:
             stored = store.get(name)
+            stored.policy.check_kinds(kinds)
         except InputError as exc:
             rows.append({"name": name, "valid": False, "error": exc.message})
             continue

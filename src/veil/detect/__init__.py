@@ -7,7 +7,7 @@ Public API: :class:`Detector`, :class:`Finding`, :class:`Level`, :class:`Recogni
 from __future__ import annotations
 
 from veil.detect._catalog import CATALOG, KindInfo, kind_info
-from veil.detect._configured import configured_detector, detection_key
+from veil.detect._configured import configured_detector, configured_kinds, detection_key
 from veil.detect._detector import Detector, resolve_overlaps
 from veil.detect._finding import Finding, Level
 from veil.detect._ner import NerRecognizer, model_available, spacy_available
@@ -23,6 +23,7 @@ __all__ = [
     "RecognizerSpec",
     "builtin_specs",
     "configured_detector",
+    "configured_kinds",
     "detection_key",
     "kind_info",
     "load_recognizer_file",

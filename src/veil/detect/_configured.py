@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from veil.config import Settings
 from veil.detect._detector import Detector
+from veil.detect._registry import builtin_specs, load_recognizer_file
 from veil.errors import InputError
 
 
@@ -31,3 +32,12 @@ def configured_detector(
 def detection_key(settings: Settings) -> tuple[object, ...]:
     """What a detector without NER depends on in ``settings`` (for caches of them)."""
     return (settings.recognizers, settings.phone_region, settings.address_blocks)
+
+
+def configured_kinds(settings: Settings) -> frozenset[str]:
+    """The kinds the built-in recognizers and ``VEIL_RECOGNIZERS`` report (what a policy's
+    kind rules may name), read without compiling a detector."""
+    specs = builtin_specs()
+    if settings.recognizers is not None:
+        specs += load_recognizer_file(settings.recognizers)
+    return frozenset(spec.kind for spec in specs)
