@@ -126,3 +126,13 @@ def test_remove_is_refused_while_a_key_uses_the_policy() -> None:
     assert code == EXIT_OK, output
     assert [e["resource"] for e in _ledger("policy.remove")] == ["policy:strict"]
     assert veil("policy", "show", "strict")[0] == EXIT_USAGE
+
+
+def test_a_key_cannot_be_created_for_a_policy_naming_an_unknown_kind(veil_home: Path) -> None:
+    (veil_home / "policies").mkdir(parents=True, exist_ok=True)
+    (veil_home / "policies" / "typo.yaml").write_text(
+        "version: 1\nkinds:\n  EMIAL: {operator: keep}\n"
+    )
+    code, output = veil("keys", "create", "--name", "app", "--policy", "typo")
+    assert code == EXIT_USAGE
+    assert "typo.yaml:3: kinds.EMIAL" in output

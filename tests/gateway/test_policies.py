@@ -96,3 +96,31 @@ def test_a_policy_change_reaches_the_running_gateway_and_every_version_is_audite
     assert {e["details"]["policy"] for e in calls} == {"team"}
     verified = served.veil("audit", "verify", "--json")
     assert verified.returncode == 0, verified.stderr
+
+
+def test_a_policy_that_never_loaded_refuses_with_a_provider_style_error(tmp_path: Path) -> None:
+    # Edited by hand into an invalid file before any request used it: the gateway has no
+    # version to keep, and answered a bare text/plain 500 without a word in its log.
+    served = start_gateway(gateway_env(tmp_path))
+    try:
+        path = Path(_install(served, REDACT)["path"])
+        key = served.create_key("--name", "t", "--policy", "team")
+        path.write_text(MASK.replace("EMAIL", "EMIAL"))
+        client = openai.OpenAI(base_url=served.url, api_key=key, max_retries=0)
+        try:
+            _forwarded(client)
+        except openai.InternalServerError as exc:
+            error = exc
+        else:
+            raise AssertionError("a request was answered under a policy that cannot load")
+        assert error.status_code == 500
+        assert isinstance(error.body, dict)
+        assert error.body["code"] == "policy_unavailable"
+        assert "veil doctor" in error.body["message"]
+        path.write_text(MASK)  # fixed: the next request applies it
+        assert EMAIL not in _forwarded(client)
+    finally:
+        log = served.stop()
+    assert "kinds.EMIAL" in log
+    calls = _entries(served, "gateway.chat.completions")
+    assert [e["outcome"] for e in calls] == ["error", "ok"]

@@ -45,7 +45,13 @@ def create(
 ) -> None:
     """Create a virtual key for the gateway. The key is printed once; only a keyed hash
     of it is stored."""
+    from veil.detect import configured_kinds
+    from veil.transform import PolicyStore
+
     settings, store = _virtual_keys(ctx)
+    # Fail now, not on the key's first request: the policy must load and name only kinds
+    # the recognizers report.
+    PolicyStore(settings.home).get(policy).policy.check_kinds(configured_kinds(settings))
     key, token = store.create(
         name,
         models=models.split(",") if models else None,

@@ -30,7 +30,7 @@ from veil.detect import Detector, kind_info
 from veil.errors import PolicyViolationError, StorageError, VeilError
 from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
 from veil.gateway._metrics import Metrics, SharedMetrics
-from veil.gateway._policies import Policies
+from veil.gateway._policies import Policies, PolicyRedactors
 from veil.gateway._protect import (
     Exchange,
     FindingsCache,
@@ -436,6 +436,25 @@ class Gateway:
             )
         return upstream
 
+    def _redactors(self, key: VirtualKey) -> PolicyRedactors:
+        """The redactors of the key's policy; one that never loaded (a file edited by hand
+        into an invalid one, then removed) refuses the request instead of a bare 500."""
+        try:
+            return self.policies.get(key.policy)
+        except VeilError as exc:
+            log.error(
+                "The policy %s (key vk_%s) cannot be applied: %s",
+                key.policy,
+                key.key_id,
+                exc.message,
+            )
+            raise GatewayError(
+                500,
+                f"The policy of this key ({key.policy}) cannot be applied, so nothing was "
+                "forwarded. The gateway's operator can see why with `veil doctor`.",
+                "policy_unavailable",
+            ) from None
+
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
         call = Call(endpoint)
         streaming = False
@@ -450,7 +469,7 @@ class Gateway:
             call.upstream = upstream.name
             call.stream = body.get("stream") is True
             await self._check_limits(call.key)
-            redactors = self.policies.get(call.key.policy)
+            redactors = self._redactors(call.key)
             call.exchange = exchange = Exchange(
                 redactors.prompt if endpoint.pseudonymize else redactors.embed,
                 redactors.answer,
