@@ -124,3 +124,57 @@ def test_a_policy_that_never_loaded_refuses_with_a_provider_style_error(tmp_path
     assert "kinds.EMIAL" in log
     calls = _entries(served, "gateway.chat.completions")
     assert [e["outcome"] for e in calls] == ["error", "ok"]
+
+
+# Loaded by the gateway process through PYTHONPATH: a bug (an exception Veil does not
+# expect) in the policy lookup, whose message quotes a value.
+BUGGY_POLICIES = """
+import importlib.abc, importlib.util, sys
+
+class BreakPolicies(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "veil.gateway._policies":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+
+            def get(self, name):
+                raise RuntimeError("bug while reading omar.haddad@example.com")
+
+            module.Policies.get = get
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, BreakPolicies())
+"""
+
+
+def test_an_unexpected_failure_is_a_provider_style_500_logged_without_content(
+    tmp_path: Path,
+) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(BUGGY_POLICIES)
+    served = start_gateway(gateway_env(tmp_path, PYTHONPATH=str(hooks)))
+    try:
+        client = openai.OpenAI(base_url=served.url, api_key=served.key, max_retries=0)
+        try:
+            _forwarded(client)
+        except openai.InternalServerError as exc:
+            error = exc
+        else:
+            raise AssertionError("the injected failure did not happen")
+        assert isinstance(error.body, dict)
+        assert error.body["code"] == "internal_error"
+        assert served.veil("audit", "verify").returncode == 0
+    finally:
+        log = served.stop()
+    assert "RuntimeError" in log
+    assert "omar.haddad" not in log
+    calls = _entries(served, "gateway.chat.completions")
+    assert [(e["outcome"], e["details"]["status"]) for e in calls] == [("error", 500)]

@@ -11,6 +11,7 @@ import logging
 import secrets
 import struct
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -516,6 +517,21 @@ class Gateway:
                     "Veil's rate-limit store is unavailable; retry shortly.",
                     "limits_store_unavailable",
                 ),
+            )
+        except Exception as exc:
+            # A bug: answered in the provider's shape and audited, not a bare text/plain
+            # 500. Logged by type and place only, since its message could quote content.
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error(
+                "internal error handling %s: %s at %s:%s",
+                endpoint.name,
+                type(exc).__name__,
+                frame.filename.rsplit("/", 1)[-1],
+                frame.lineno,
+            )
+            call.status, call.outcome, call.error = 500, "error", "internal"
+            return error_response(
+                endpoint.api, GatewayError(500, "Veil failed on this request.", "internal_error")
             )
         finally:
             if not streaming:
