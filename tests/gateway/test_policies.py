@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
+import pytest
 
 from tests.gateway.conftest import Served, gateway_env, start_gateway
 
@@ -107,16 +108,12 @@ def test_a_policy_that_never_loaded_refuses_with_a_provider_style_error(tmp_path
         key = served.create_key("--name", "t", "--policy", "team")
         path.write_text(MASK.replace("EMAIL", "EMIAL"))
         client = openai.OpenAI(base_url=served.url, api_key=key, max_retries=0)
-        try:
+        with pytest.raises(openai.InternalServerError) as raised:
             _forwarded(client)
-        except openai.InternalServerError as exc:
-            error = exc
-        else:
-            raise AssertionError("a request was answered under a policy that cannot load")
-        assert error.status_code == 500
-        assert isinstance(error.body, dict)
-        assert error.body["code"] == "policy_unavailable"
-        assert "veil doctor" in error.body["message"]
+        assert raised.value.status_code == 500
+        assert isinstance(raised.value.body, dict)
+        assert raised.value.body["code"] == "policy_unavailable"
+        assert "veil doctor" in raised.value.body["message"]
         path.write_text(MASK)  # fixed: the next request applies it
         assert EMAIL not in _forwarded(client)
     finally:
@@ -127,13 +124,13 @@ def test_a_policy_that_never_loaded_refuses_with_a_provider_style_error(tmp_path
 
 
 # Loaded by the gateway process through PYTHONPATH: a bug (an exception Veil does not
-# expect) in the policy lookup, whose message quotes a value.
-BUGGY_POLICIES = """
+# expect) in MODULE.CLASS.METHOD, whose message quotes a value.
+BUG = """
 import importlib.abc, importlib.util, sys
 
-class BreakPolicies(importlib.abc.MetaPathFinder):
+class InjectBug(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "veil.gateway._policies":
+        if name != "MODULE":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)
@@ -142,39 +139,57 @@ class BreakPolicies(importlib.abc.MetaPathFinder):
         def exec_module(module):
             load(module)
 
-            def get(self, name):
+            def broken(*args, **kwargs):
                 raise RuntimeError("bug while reading omar.haddad@example.com")
 
-            module.Policies.get = get
+            setattr(getattr(module, "CLASS"), "METHOD", broken)
 
         spec.loader.exec_module = exec_module
         return spec
 
-sys.meta_path.insert(0, BreakPolicies())
+sys.meta_path.insert(0, InjectBug())
 """
+
+
+def _with_bug(tmp_path: Path, module: str, cls: str, method: str) -> Served:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    hook = BUG.replace("MODULE", module).replace("CLASS", cls).replace("METHOD", method)
+    (hooks / "sitecustomize.py").write_text(hook)
+    return start_gateway(gateway_env(tmp_path, PYTHONPATH=str(hooks)))
 
 
 def test_an_unexpected_failure_is_a_provider_style_500_logged_without_content(
     tmp_path: Path,
 ) -> None:
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(BUGGY_POLICIES)
-    served = start_gateway(gateway_env(tmp_path, PYTHONPATH=str(hooks)))
+    served = _with_bug(tmp_path, "veil.gateway._policies", "Policies", "get")
     try:
         client = openai.OpenAI(base_url=served.url, api_key=served.key, max_retries=0)
-        try:
+        with pytest.raises(openai.InternalServerError) as raised:
             _forwarded(client)
-        except openai.InternalServerError as exc:
-            error = exc
-        else:
-            raise AssertionError("the injected failure did not happen")
-        assert isinstance(error.body, dict)
-        assert error.body["code"] == "internal_error"
-        assert served.veil("audit", "verify").returncode == 0
+        assert isinstance(raised.value.body, dict)
+        assert raised.value.body["code"] == "internal_error"
     finally:
         log = served.stop()
     assert "RuntimeError" in log
     assert "omar.haddad" not in log
     calls = _entries(served, "gateway.chat.completions")
     assert [(e["outcome"], e["details"]["status"]) for e in calls] == [("error", 500)]
+    assert served.veil("audit", "verify").returncode == 0
+
+
+def test_an_unexpected_failure_mid_stream_ends_it_with_an_error_event(tmp_path: Path) -> None:
+    served = _with_bug(tmp_path, "veil.gateway._streams", "OpenAIStream", "chunk")
+    try:
+        client = openai.OpenAI(base_url=served.url, api_key=served.key, max_retries=0)
+        stream = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": f"mail {EMAIL}"}], stream=True
+        )
+        with pytest.raises(openai.APIError, match="Veil failed on this answer"):
+            list(stream)
+    finally:
+        log = served.stop()
+    assert "RuntimeError" in log
+    assert "omar.haddad" not in log
+    calls = _entries(served, "gateway.chat.completions")
+    assert [(e["outcome"], e["details"].get("error")) for e in calls] == [("error", "internal")]

@@ -521,14 +521,7 @@ class Gateway:
         except Exception as exc:
             # A bug: answered in the provider's shape and audited, not a bare text/plain
             # 500. Logged by type and place only, since its message could quote content.
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            log.error(
-                "internal error handling %s: %s at %s:%s",
-                endpoint.name,
-                type(exc).__name__,
-                frame.filename.rsplit("/", 1)[-1],
-                frame.lineno,
-            )
+            _log_internal(endpoint.name, exc)
             call.status, call.outcome, call.error = 500, "error", "internal"
             return error_response(
                 endpoint.api, GatewayError(500, "Veil failed on this request.", "internal_error")
@@ -758,6 +751,13 @@ class Gateway:
                 {"error": {"message": error.message, "type": "upstream_error"}},
                 "error" if anthropic is not None else None,
             )
+        except Exception as exc:  # a bug: the answer stops here, with an error event
+            _log_internal(endpoint.name, exc)
+            call.outcome, call.error = "error", "internal"
+            yield sse(
+                {"error": {"message": "Veil failed on this answer.", "type": "internal_error"}},
+                "error" if anthropic is not None else None,
+            )
         finally:
             if response is not None:
                 response.release()
@@ -778,6 +778,19 @@ class Gateway:
                 call.usage = {"total_tokens": call.exchange.chars_out // 4, "estimated": 1}
             # The client may be gone: write the entry without waiting for it.
             await self._finish(call, wait=False)
+
+
+def _log_internal(endpoint: str, exc: Exception) -> None:
+    """A failure Veil did not expect, by type and place only: its message could quote
+    the request or the answer."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    log.error(
+        "internal error handling %s: %s at %s:%s",
+        endpoint,
+        type(exc).__name__,
+        frame.filename.rsplit("/", 1)[-1],
+        frame.lineno,
+    )
 
 
 async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
