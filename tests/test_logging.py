@@ -43,6 +43,17 @@ def test_message_arguments_are_sanitized_by_the_default_policy(
     assert stream.getvalue() == "INFO user [EMAIL] phone XXX-XXX-0147 key sk-…kN3 -\n"
 
 
+def test_a_policy_naming_an_unknown_kind_is_refused_at_install_not_while_logging() -> None:
+    from veil.errors import InputError
+    from veil.transform import parse_policy
+
+    policy = parse_policy("version: 1\nkinds:\n  EMIAL: {operator: keep}\n")
+    logger = logging.getLogger("test.unknown-kind")
+    with pytest.raises(InputError, match=r"kinds\.EMIAL"):
+        veil_logging.install(policy, logger=logger)
+    assert not logger.filters
+
+
 def test_extra_fields_are_sanitized_and_sensitive_names_masked(
     captured: tuple[logging.Logger, io.StringIO],
 ) -> None:
