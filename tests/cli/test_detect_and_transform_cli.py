@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import veil
+from veil.cli import detect_cmd
 from veil.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
 
 TOKEN = "ghp_R8x2LmQ9vT4kZp7WnY3cJ6bH1sD5fG0aE2uI"
@@ -290,3 +291,35 @@ def test_error_messages_are_printed_literally_not_as_markup() -> None:
     code, output = veil("redact", "-", "--policy", "pol[icy].yaml", stdin=TEXT)
     assert code == EXIT_USAGE
     assert "pol[icy].yaml" in output
+
+
+def test_code_anonymize_then_restore_reads_the_answer_from_stdin_with_a_dash(
+    master_key: str,
+) -> None:
+    # `veil code restore --map M -` took "-" for a file name and crashed with a traceback.
+    Path("src").mkdir()
+    Path("src/billing.py").write_text(
+        "def charge_customer(customer_email: str) -> str:\n    return customer_email\n"
+    )
+    code, output = veil("code", "anonymize", "src", "--out", "anon", "--map", "code.map")
+    assert code == EXIT_OK, output
+    [copy] = Path("anon").glob("*.py")  # module names are renamed too
+    anonymized = copy.read_text()
+    assert "charge_customer" not in anonymized
+    code, restored = veil("code", "restore", "--map", "code.map", "-", stdin=anonymized)
+    assert code == EXIT_OK, restored
+    assert restored == Path("src/billing.py").read_text()
+
+
+def test_an_unexpected_failure_names_its_type_and_place_not_the_input(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(source: str) -> str:
+        raise RuntimeError("bug while reading bob@example.com")
+
+    monkeypatch.setattr(detect_cmd, "read_input", broken)
+    code, output = veil("detect", "-", stdin="mail bob@example.com")
+    assert code == EXIT_ERROR
+    assert "Veil failed unexpectedly (RuntimeError at test_detect_and_transform_cli.py:" in output
+    assert "bob@example.com" not in output
+    assert "Traceback" not in output

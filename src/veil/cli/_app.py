@@ -6,6 +6,7 @@ import csv
 import inspect
 import json
 import sys
+import traceback
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typer.core import TyperGroup
 
 from veil import logging as veil_logging
 from veil.config import Settings, load_settings
-from veil.errors import InputError, VeilError
+from veil.errors import EXIT_ERROR, InputError, VeilError
 
 # How wide tables may grow when the output is not a terminal.
 PIPED_WIDTH = 1000
@@ -69,6 +70,29 @@ class VeilGroup(TyperGroup):
             if exc.hint:
                 err.print(f"[yellow]fix:[/] {escape(exc.hint)}", markup=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            raise  # `veil ... | head`: the reader left; nothing to say
+        except Exception as exc:
+            # typer's own exits and usage errors (they know how to show themselves)
+            if isinstance(exc, typer.Exit | typer.Abort) or hasattr(exc, "show"):
+                raise
+            # A bug: its type and place, not a traceback, whose messages could quote
+            # the input.
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            place = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+            reason = f": {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else ""
+            err.print(
+                f"[bold red]error:[/] Veil failed unexpectedly ({type(exc).__name__}"
+                f"{escape(reason)} at {escape(place)}).",
+                markup=True,
+                highlight=False,
+            )
+            err.print(
+                "[yellow]fix:[/] This is a bug in Veil; please report the command and this line.",
+                markup=True,
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_ERROR) from None
 
 
 app = typer.Typer(

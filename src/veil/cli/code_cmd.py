@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ from rich.markup import escape
 
 from veil._files import write_atomically
 from veil.cli._app import VeilGroup, app, out, print_json, settings_from_context
+from veil.cli.detect_cmd import read_input, write_output
 from veil.errors import InputError
 from veil.keys import KeyStore, root_key_from_settings
 from veil.store import open_engine
@@ -160,7 +160,9 @@ def anonymize(
 def restore(
     ctx: typer.Context,
     map_file: Annotated[Path, typer.Option("--map", help="The map written by anonymize.")],
-    source: Annotated[Path | None, typer.Argument(help="Text to restore (default stdin).")] = None,
+    source: Annotated[
+        str, typer.Argument(help="Text to restore: a file, or - for standard input.")
+    ] = "-",
 ) -> None:
     """Put the original names, comments, docstrings and values back into a model's answer
     (code, diffs, markdown). Names the model introduced stay as they are."""
@@ -171,5 +173,4 @@ def restore(
         raise InputError(f"{map_file} does not exist.", hint="Pass the --map of anonymize.")
     data = json.loads(keys.open(_PURPOSE, map_file.read_bytes(), aad=b"code-map"))
     code_map = CodeMap.from_json(data)
-    text = source.read_text(encoding="utf-8") if source is not None else sys.stdin.read()
-    sys.stdout.write(code_map.restore(text))
+    write_output(code_map.restore(read_input(source)))
