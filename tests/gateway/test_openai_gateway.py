@@ -524,3 +524,35 @@ def test_a_credential_sent_as_the_model_is_refused_and_never_recorded(
     (entry,) = json.loads(result.stdout)
     assert entry["resource"].startswith("[GITHUB_TOKEN] hmac-sha256:")
     assert entry["outcome"] == "blocked"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_lone_surrogate_escape_passes_through_both_ways(
+    served: Served, upstream: Upstream, stream: bool
+) -> None:
+    # `"\ud800"` is valid JSON but not UTF-8: writing the forwarded body (and the answer)
+    # failed with a bare 500.
+    raw = (
+        '{"model": "gpt-test", "stream": %s, "messages": '
+        '[{"role": "user", "content": "odd \\ud800 text, mail omar.haddad@example.com"}]}'
+    ) % ("true" if stream else "false")
+    request = urllib.request.Request(
+        served.url + "/chat/completions",
+        data=raw.encode(),
+        headers={"Authorization": f"Bearer {served.key}", "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = response.read().decode()
+    forwarded = upstream.received[-1]["raw"]
+    assert "\\ud800" in forwarded
+    assert "omar.haddad" not in forwarded
+    assert "<EMAIL_1>" in forwarded
+    if stream:
+        text = "".join(
+            json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+            for line in answer.splitlines()
+            if line.startswith("data: {")
+        )
+    else:
+        text = json.loads(answer)["choices"][0]["message"]["content"]
+    assert text == "Noted: odd \ud800 text, mail omar.haddad@example.com"

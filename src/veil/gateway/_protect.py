@@ -536,9 +536,13 @@ def _release_point(text: str, hold: int) -> int:
 
 
 def dumps(body: Any) -> bytes:
-    return json.dumps(
-        body, ensure_ascii=False, separators=(",", ":"), default=_json_text_default
-    ).encode()
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_json_text_default)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate escape (`"\ud800"`) is valid JSON but not UTF-8: written as
+        # an escape again, as the client (or the upstream) sent it.
+        return json.dumps(body, separators=(",", ":"), default=_json_text_default).encode()
 
 
 def _json_text_default(value: Any) -> str:

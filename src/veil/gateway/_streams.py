@@ -36,7 +36,12 @@ async def sse_events(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | N
 def sse(data: Any, event: str | None = None) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     head = f"event: {event}\n" if event else ""
-    return f"{head}data: {payload}\n\n".encode()
+    try:
+        return f"{head}data: {payload}\n\n".encode()
+    except UnicodeEncodeError:
+        # A lone surrogate escape (`"\ud800"`) parsed from an event: valid JSON, not
+        # UTF-8; written as an escape again, as the upstream sent it.
+        return f"{head}data: {json.dumps(data)}\n\n".encode()
 
 
 class OpenAIStream:
