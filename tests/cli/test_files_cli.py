@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pyrage
@@ -14,6 +15,7 @@ from tests.cli.conftest import veil
 from veil.errors import EXIT_ERROR, EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE
 
 CONTENT = os.urandom(300_000) + b"end"
+VEIL = str(Path(sys.executable).with_name("veil"))
 
 
 pytestmark = pytest.mark.usefixtures("master_key")
@@ -124,3 +126,36 @@ def test_sealed_round_trip_through_the_cli(plain: Path) -> None:
     code, _ = veil("decrypt", str(sealed_file), "--out", "never.bin")
     assert code == EXIT_INTEGRITY
     assert not Path("never.bin").exists()
+
+
+@pytest.mark.parametrize("sealed", [False, True])
+def test_an_existing_output_file_is_never_replaced_without_force(plain: Path, sealed: bool) -> None:
+    # `veil decrypt report.bin.age` wrote over report.bin, edited since, without a word.
+    flag = ["--sealed"] if sealed else ["--self"]
+    assert veil("encrypt", str(plain), *flag)[0] == EXIT_OK
+    encrypted = f"report.bin.{'sealed' if sealed else 'age'}"
+    plain.write_bytes(b"edited since")
+    code, output = veil("decrypt", encrypted)
+    assert code == EXIT_USAGE
+    assert "already exists" in output
+    assert "--force" in output
+    assert plain.read_bytes() == b"edited since"
+    assert veil("encrypt", str(plain), *flag)[0] == EXIT_USAGE  # the .age/.sealed exists
+    assert veil("decrypt", encrypted, "--out", encrypted)[0] == EXIT_USAGE  # over its input
+    assert veil("decrypt", encrypted, "--force")[0] == EXIT_OK
+    assert plain.read_bytes() == CONTENT
+
+
+@pytest.mark.parametrize("sealed", [False, True])
+def test_out_dash_streams_to_standard_output(plain: Path, sealed: bool) -> None:
+    # `--out -` wrote a file named "-".
+    command = [VEIL, "encrypt", str(plain), "--sealed" if sealed else "--self", "--out", "-"]
+    encrypted = subprocess.run(command, capture_output=True, check=True).stdout
+    assert CONTENT[:1000] not in encrypted
+    Path("piped.enc").write_bytes(encrypted)
+    result = subprocess.run(
+        [VEIL, "decrypt", "piped.enc", "--out", "-"], capture_output=True, check=True
+    )
+    assert result.stdout == CONTENT
+    assert b"decrypted to standard output" in result.stderr
+    assert not Path("-").exists()

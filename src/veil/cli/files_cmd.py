@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from veil.cli._app import app, out, settings_from_context
+from veil.cli._app import app, err, out, settings_from_context
 from veil.cli.keys_cmd import keys_app
 from veil.errors import InputError
 from veil.keys import KeyStore, Vault, root_key_from_settings
 from veil.keys._files import (
+    STDOUT,
     decrypt_file,
     decrypt_sealed,
     decrypt_with_passphrase,
@@ -42,6 +43,32 @@ def _existing(path: Path) -> Path:
     return path
 
 
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")]
+
+
+def _target(target: Path, source: Path, force: bool) -> Path:
+    """Where the output goes: never over the input, over another file only with --force."""
+    if target == STDOUT:
+        return target
+    if target.resolve() == source.resolve():
+        raise InputError(
+            f"The output {target} is the input file; nothing was written.",
+            hint="Pass --out with another file name.",
+        )
+    if target.exists() and not force:
+        raise InputError(
+            f"{target} already exists; nothing was written.",
+            hint="Pass --out FILE for another name, or --force to replace it.",
+        )
+    return target
+
+
+def _done(verb: str, target: Path) -> None:
+    # On stderr when the output itself went to stdout (it would corrupt the stream).
+    shown = "standard output" if target == STDOUT else str(target)
+    (err if target == STDOUT else out).print(f"[green]✓[/] {verb} {escape(shown)}")
+
+
 @keys_app.command("recipient")
 def recipient_command(ctx: typer.Context) -> None:
     """Print this installation's age recipient (public key) to give to others."""
@@ -52,7 +79,9 @@ def recipient_command(ctx: typer.Context) -> None:
 def encrypt(
     ctx: typer.Context,
     source: Annotated[Path, typer.Argument(help="File to encrypt.")],
-    out_file: Annotated[Path | None, typer.Option("--out", help="Default: FILE.age")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Default: FILE.age; - for standard output.")
+    ] = None,
     to: Annotated[
         list[str] | None, typer.Option("--to", help="age recipient (age1…); repeatable.")
     ] = None,
@@ -69,6 +98,7 @@ def encrypt(
             "--sealed", help="Veil's streaming format for data at rest (fast, this install)."
         ),
     ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Encrypt a file in the age format (readable by the `age` tool): to recipients
     (streaming, constant memory) or with a passphrase. Written to a temporary file and
@@ -77,11 +107,11 @@ def encrypt(
     if sealed:
         if to or to_self or passphrase or armor:
             raise InputError("--sealed takes no recipients, passphrase or armor.")
-        target = out_file or source.with_name(source.name + ".sealed")
+        target = _target(out_file or source.with_name(source.name + ".sealed"), source, force)
         encrypt_sealed(source, target, _keys(ctx))
-        out.print(f"[green]✓[/] sealed to {escape(str(target))}")
+        _done("sealed to", target)
         return
-    target = out_file or source.with_name(source.name + ".age")
+    target = _target(out_file or source.with_name(source.name + ".age"), source, force)
     if passphrase:
         if to or to_self:
             raise InputError("Use either --passphrase or recipients, not both.")
@@ -92,7 +122,7 @@ def encrypt(
         if to_self:
             recipients.append(recipient(_vault(ctx)))
         encrypt_file(source, target, recipients, armored=armor)
-    out.print(f"[green]✓[/] encrypted to {escape(str(target))}")
+    _done("encrypted to", target)
 
 
 @app.command("decrypt")
@@ -103,8 +133,9 @@ def decrypt(
     ],
     out_file: Annotated[
         Path | None,
-        typer.Option("--out", help="Default: FILE without .age / .sealed"),
+        typer.Option("--out", help="Default: FILE without .age / .sealed; - for standard output."),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Decrypt a file made by `veil encrypt`: an age file with this installation's
     identity, or with a passphrase when it was encrypted with one (prompted); a sealed
@@ -115,11 +146,11 @@ def decrypt(
         if source.suffix in (".age", ".sealed")
         else source.with_name(source.name + ".decrypted")
     )
-    target = out_file or default
+    target = _target(out_file or default, source, force)
     if is_sealed_file(source):
         decrypt_sealed(source, target, _keys(ctx))
     elif is_passphrase_file(source):
         decrypt_with_passphrase(source, target, typer.prompt("Passphrase", hide_input=True))
     else:
         decrypt_file(source, target, _vault(ctx))
-    out.print(f"[green]✓[/] decrypted to {escape(str(target))}")
+    _done("decrypted to", target)

@@ -7,10 +7,12 @@ decrypt. The installation's own identity is kept in the vault (sealed under a da
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from veil.errors import InputError, IntegrityError, KeyMaterialError
 from veil.keys import _sealed as sealed
@@ -57,8 +59,18 @@ def _recipients(values: list[str]) -> list[pyrage.x25519.Recipient]:
     return parsed
 
 
+# ``out`` as this name: standard output, streamed (a pipe has no file to rename into).
+STDOUT = Path("-")
+
+
 def _replace_atomically(out: Path, write: object) -> None:
-    """Run ``write(temporary_path)``, then rename over ``out``; nothing is left on failure."""
+    """Run ``write(temporary_path)``, then rename over ``out``; nothing is left on failure.
+    With ``out`` = :data:`STDOUT`, ``write`` gets the standard output's binary stream."""
+    if out == STDOUT:
+        stdout = sys.stdout.buffer
+        write(stdout)  # type: ignore[operator]
+        stdout.flush()
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
@@ -78,9 +90,15 @@ def encrypt_file(source: Path, out: Path, recipients: list[str], *, armored: boo
     if not recipients:
         raise InputError("Name at least one recipient (--to age1…, or --self).")
     parsed = _recipients(recipients)
-    _replace_atomically(
-        out, lambda tmp: pyrage.encrypt_file(str(source), tmp, parsed, armored=armored)
-    )
+
+    def write(target: str | BinaryIO) -> None:
+        if isinstance(target, str):
+            pyrage.encrypt_file(str(source), target, parsed, armored=armored)
+        else:
+            with source.open("rb") as reader:
+                pyrage.encrypt_io(reader, target, parsed, armored=armored)
+
+    _replace_atomically(out, write)
 
 
 def encrypt_with_passphrase(source: Path, out: Path, passphrase: str) -> None:
@@ -89,7 +107,14 @@ def encrypt_with_passphrase(source: Path, out: Path, passphrase: str) -> None:
 
     data = source.read_bytes()
     sealed = pyrage.passphrase.encrypt(data, passphrase)
-    _replace_atomically(out, lambda tmp: Path(tmp).write_bytes(sealed))
+    _replace_atomically(out, lambda target: _write_bytes(target, sealed))
+
+
+def _write_bytes(target: str | BinaryIO, data: bytes) -> None:
+    if isinstance(target, str):
+        Path(target).write_bytes(data)
+    else:
+        target.write(data)
 
 
 def is_passphrase_file(source: Path) -> bool:
@@ -112,9 +137,13 @@ def decrypt_file(source: Path, out: Path, vault: Vault) -> None:
     check_age_file(source)
     identity = _identity(vault)
 
-    def write(tmp: str) -> None:
+    def write(target: str | BinaryIO) -> None:
         try:
-            pyrage.decrypt_file(str(source), tmp, [identity])
+            if isinstance(target, str):
+                pyrage.decrypt_file(str(source), target, [identity])
+            else:
+                with source.open("rb") as reader:
+                    pyrage.decrypt_io(reader, target, [identity])
         except OSError as exc:
             if "decrypt" not in str(exc).lower():
                 raise InputError(f"Cannot decrypt {source}: {exc.strerror or exc}.") from None
@@ -144,16 +173,16 @@ def encrypt_sealed(source: Path, out: Path, keys: KeyStore) -> None:
     """Encrypt ``source`` in the sealed format under the ``sealed-files`` data key."""
     key_id, data_key = keys.data_key(SEALED_PURPOSE)
 
-    def write(tmp: str) -> None:
-        with source.open("rb") as reader, open(tmp, "wb") as writer:
+    def write(target: str | BinaryIO) -> None:
+        with source.open("rb") as reader, _writer(target) as writer:
             sealed.encrypt_stream(reader, writer, key_id, data_key)
 
     _replace_atomically(out, write)
 
 
 def decrypt_sealed(source: Path, out: Path, keys: KeyStore) -> None:
-    def write(tmp: str) -> None:
-        with source.open("rb") as reader, open(tmp, "wb") as writer:
+    def write(target: str | BinaryIO) -> None:
+        with source.open("rb") as reader, _writer(target) as writer:
             sealed.decrypt_stream(reader, writer, keys.key_by_id)
 
     _replace_atomically(out, write)
@@ -169,4 +198,11 @@ def decrypt_with_passphrase(source: Path, out: Path, passphrase: str) -> None:
         raise KeyMaterialError(
             f"Wrong passphrase for {source}, or the file is corrupted; nothing was written."
         ) from None
-    _replace_atomically(out, lambda tmp: Path(tmp).write_bytes(data))
+    _replace_atomically(out, lambda target: _write_bytes(target, data))
+
+
+def _writer(target: str | BinaryIO) -> contextlib.AbstractContextManager[BinaryIO]:
+    """A temporary file opened for writing, or the standard output (left open)."""
+    if isinstance(target, str):
+        return open(target, "wb")
+    return contextlib.nullcontext(target)
