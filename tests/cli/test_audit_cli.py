@@ -69,6 +69,52 @@ def test_checkpoint_then_truncation_is_detected(tmp_path: Path) -> None:
     assert "truncated or rolled back" in output
 
 
+def test_a_new_checkpoint_replaces_the_old_one_only_when_the_ledger_extends_it(
+    tmp_path: Path,
+) -> None:
+    # A nightly `veil audit checkpoint --out FILE` wrote over the evidence: run after a
+    # rewrite, it replaced the checkpoint that would have exposed it.
+    saved = tmp_path / "checkpoint.json"
+    assert veil("audit", "checkpoint", "--out", str(saved))[0] == EXIT_OK
+    open_ledger(load_settings()).append("carol", "vault.get", "ok")
+    assert veil("audit", "checkpoint", "--out", str(saved))[0] == EXIT_OK
+    assert json.loads(saved.read_text())["size"] == 7
+    kept = saved.read_text()
+    with engine_for(load_settings()).begin() as connection:
+        connection.execute(
+            text("UPDATE audit_entries SET leaf_hash = :h WHERE seq = 2"), {"h": os.urandom(32)}
+        )
+    code, output = veil("audit", "checkpoint", "--out", str(saved))
+    assert code == EXIT_INTEGRITY
+    assert "entry 2 was edited" in output
+    assert "was kept" in output
+    assert saved.read_text() == kept
+    assert veil("audit", "checkpoint", "--out", str(saved), "--force")[0] == EXIT_OK
+
+
+def test_a_checkpoint_is_not_replaced_after_truncation(tmp_path: Path) -> None:
+    saved = tmp_path / "checkpoint.json"
+    assert veil("audit", "checkpoint", "--out", str(saved))[0] == EXIT_OK
+    kept = saved.read_text()
+    with engine_for(load_settings()).begin() as connection:
+        connection.execute(text("DELETE FROM audit_entries WHERE seq = 5"))
+        connection.execute(text("DELETE FROM audit_heads WHERE size = 6"))
+        connection.execute(text("UPDATE audit_state SET size = 5"))
+    code, output = veil("audit", "checkpoint", "--out", str(saved))
+    assert code == EXIT_INTEGRITY
+    assert "truncated or rolled back" in output
+    assert saved.read_text() == kept
+
+
+def test_checkpoint_refuses_to_write_over_a_file_that_is_not_one(tmp_path: Path) -> None:
+    other = tmp_path / "notes.txt"
+    other.write_text("my notes")
+    code, output = veil("audit", "checkpoint", "--out", str(other))
+    assert code == EXIT_USAGE
+    assert "is not a checkpoint" in output
+    assert other.read_text() == "my notes"
+
+
 def test_a_missing_checkpoint_file_is_a_usage_error(tmp_path: Path) -> None:
     code, output = veil("audit", "verify", "--checkpoint", str(tmp_path / "nope.json"))
     assert code == EXIT_USAGE

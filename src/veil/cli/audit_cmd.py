@@ -21,7 +21,7 @@ from veil.cli._app import (
     print_json,
     settings_from_context,
 )
-from veil.errors import InputError
+from veil.errors import InputError, IntegrityError
 
 if TYPE_CHECKING:
     from veil.audit import Ledger
@@ -85,15 +85,50 @@ def verify(
 def checkpoint(
     ctx: typer.Context,
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the checkpoint.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace FILE without verifying the ledger against the checkpoint in it.",
+        ),
+    ] = False,
 ) -> None:
     """Save the latest signed tree head (with the public key) outside the database.
 
     Keep it somewhere the database's administrators cannot write; `veil audit verify
-    --checkpoint FILE` then detects a truncated or rolled-back ledger.
+    --checkpoint FILE` then detects a truncated or rolled-back ledger. When FILE already
+    holds a checkpoint, it is replaced only once the ledger verifies against it (as
+    `veil audit verify --checkpoint FILE`): an edited, truncated or rolled-back ledger
+    exits 3 and the old checkpoint, the evidence, stays.
     """
-    data = _ledger(ctx).checkpoint()
+    ledger = _ledger(ctx)
+    if out_file.exists() and not force:
+        data = _extending_head(ledger, out_file)
+    else:
+        data = ledger.checkpoint()
     write_atomically(out_file, (json.dumps(data, indent=2) + "\n").encode(), mode=0o644)
     out.print(f"[green]✓[/] checkpoint of {data['size']} entries written to {out_file}")
+
+
+def _extending_head(ledger: Ledger, previous: Path) -> dict[str, Any]:
+    """The latest signed head, once the whole ledger verifies against the checkpoint in
+    ``previous`` (entries, tree, heads, and that the checkpoint's tree is a prefix)."""
+    try:
+        saved = json.loads(previous.read_text(encoding="utf-8"))
+        int(saved["size"]), bytes.fromhex(saved["root"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(
+            f"{previous} exists and is not a checkpoint; nothing was written.",
+            hint="Pass another --out, or --force to replace it.",
+        ) from None
+    try:
+        ledger.verify(saved)
+    except IntegrityError as exc:
+        raise IntegrityError(
+            f"{exc.message} The checkpoint in {previous} was kept.",
+            hint="Investigate with `veil audit verify --checkpoint FILE`.",
+        ) from None
+    return ledger.checkpoint()
 
 
 @audit_app.command("prove")
