@@ -37,6 +37,24 @@ def test_a_streamed_write_replaces_the_file_with_its_mode(tmp_path: Path) -> Non
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
 
 
+def test_a_write_that_must_not_replace_fails_when_the_file_appeared_meanwhile(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "archive"
+    path = folder / "segment.jsonl"
+    writer = atomic_writer(path, replace=False)
+    handle = writer.__enter__()
+    handle.write(b"new segment")
+    path.write_bytes(b"earlier segment")  # another process, while this one wrote
+    with pytest.raises(FileExistsError):
+        writer.__exit__(None, None, None)
+    assert path.read_bytes() == b"earlier segment"
+    assert [p.name for p in folder.iterdir()] == ["segment.jsonl"]  # no temporary left
+    with atomic_writer(folder / "fresh.jsonl", replace=False) as handle:
+        handle.write(b"data")
+    assert (folder / "fresh.jsonl").read_bytes() == b"data"
+
+
 def test_exclusive_makes_another_process_wait(tmp_path: Path) -> None:
     target = tmp_path / "conv.map"
     waiter = (

@@ -24,10 +24,14 @@ def write_atomically(path: Path, data: bytes, *, mode: int = 0o600, sync: bool =
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, *, mode: int = 0o600, sync: bool = True) -> Iterator[BinaryIO]:
+def atomic_writer(
+    path: Path, *, mode: int = 0o600, sync: bool = True, replace: bool = True
+) -> Iterator[BinaryIO]:
     """:func:`write_atomically` for content written piece by piece: the file handed out
     is a temporary one beside ``path``, renamed over it only when the block ends without
-    an exception (and removed when it raises)."""
+    an exception (and removed when it raises). With ``replace`` False an existing
+    ``path`` is never replaced: :class:`FileExistsError` instead, even when the file
+    appeared while the block ran."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -37,7 +41,11 @@ def atomic_writer(path: Path, *, mode: int = 0o600, sync: bool = True) -> Iterat
             if sync:
                 os.fsync(handle.fileno())
         os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)  # fails when path exists, unlike a rename
+            os.unlink(temporary)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -194,6 +194,35 @@ def test_archive_then_verify_and_verify_archive(tmp_path: Path) -> None:
     assert "Nothing to archive" in output
 
 
+def test_an_archive_file_is_never_replaced(tmp_path: Path) -> None:
+    # Archiving again to the same name replaced the earlier segment, whose entries had
+    # already left the database: years of the record gone.
+    segment = tmp_path / "segment.jsonl"
+    code, output = veil("audit", "archive", "--before", "2999-01-01T00:00Z", "--out", str(segment))
+    assert code == EXIT_OK, output
+    first = segment.read_bytes()
+    ledger = open_ledger(load_settings())
+    for index in range(3):
+        ledger.append("dana", "vault.set", "ok", details={"n": index})
+    code, output = veil("audit", "archive", "--before", "2999-01-01T00:00Z", "--out", str(segment))
+    assert code == EXIT_USAGE
+    assert "never replaced" in output
+    assert segment.read_bytes() == first
+    assert ledger.size() == 9
+    code, output = veil(
+        "audit",
+        "archive",
+        "--before",
+        "2999-01-01T00:00Z",
+        "--out",
+        str(tmp_path / "next.jsonl"),
+        "--json",
+    )
+    assert code == EXIT_OK, output
+    assert json.loads(output)["archived"] == 3
+    assert veil("audit", "verify")[0] == EXIT_OK
+
+
 def test_access_then_erase_a_data_subject() -> None:
     ledger = open_ledger(load_settings())
     sealed = ledger.seal("customer-7", "+1 415 555 0133")

@@ -917,6 +917,8 @@ class Ledger:
         """
         if max_entries is not None and max_entries < 1:
             raise InputError("max_entries must be 1 or more.")
+        if out.exists():
+            raise _segment_exists(out)
         with self._engine.connect() as connection:
             connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             with connection.begin():
@@ -968,7 +970,9 @@ class Ledger:
                 # held in memory) to a temporary file that replaces ``out`` only once
                 # every entry checked out.
                 file_hash = hashlib.sha256()
-                with atomic_writer(out, mode=0o600) as handle:
+                # Never over an existing file: it may be an earlier segment, whose
+                # entries are in no database any more.
+                with _no_overwrite(out), atomic_writer(out, mode=0o600, replace=False) as handle:
 
                     def put(line: bytes) -> None:
                         file_hash.update(line)
@@ -1379,6 +1383,22 @@ def _archived_edge(connection: Connection) -> tuple[int, list[bytes]]:
         return 0, []
     archived = int(segment.end_size)
     return archived, _split_frontier(bytes(segment.frontier), archived).subtrees
+
+
+def _segment_exists(out: Path) -> InputError:
+    return InputError(
+        f"{out} already exists; nothing was archived. An archive file is never replaced: "
+        "it may hold an earlier segment, whose entries are no longer in the database.",
+        hint="Name a new file for each segment, for example with the date.",
+    )
+
+
+@contextlib.contextmanager
+def _no_overwrite(out: Path) -> Iterator[None]:
+    try:
+        yield
+    except FileExistsError:
+        raise _segment_exists(out) from None
 
 
 def _stored_leaves(connection: Connection, start: int, end: int) -> Iterator[bytes]:
