@@ -323,3 +323,41 @@ def test_an_unexpected_failure_names_its_type_and_place_not_the_input(
     assert "Veil failed unexpectedly (RuntimeError at test_detect_and_transform_cli.py:" in output
     assert "bob@example.com" not in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("out", "map_file", "why"),
+    [
+        ("src", "code.map", "overlaps the source"),  # copies beside the originals
+        ("src/anon", "code.map", "overlaps the source"),  # the next run takes them in
+        (".", "code.map", "overlaps the source"),  # the copy would hold the originals
+        ("anon", "anon/code.map", "inside the copy"),
+    ],
+)
+def test_code_anonymize_keeps_the_copy_apart_from_the_originals(
+    master_key: str, out: str, map_file: str, why: str
+) -> None:
+    Path("src").mkdir()
+    original = "def charge_customer(customer_email: str) -> str:\n    return customer_email\n"
+    Path("src/billing.py").write_text(original)
+    code, output = veil("code", "anonymize", "src", "--out", out, "--map", map_file)
+    assert code == EXIT_USAGE
+    assert why in output
+    assert [p.name for p in Path("src").iterdir()] == ["billing.py"]
+    assert Path("src/billing.py").read_text() == original
+
+
+def test_code_anonymize_into_a_directory_with_other_files_needs_force(master_key: str) -> None:
+    Path("src").mkdir()
+    Path("src/billing.py").write_text("def charge(): return 1\n")
+    Path("anon").mkdir()
+    Path("anon/notes.md").write_text("mine")
+    code, output = veil("code", "anonymize", "src", "--out", "anon", "--map", "code.map")
+    assert code == EXIT_USAGE
+    assert "--force" in output
+    assert [p.name for p in Path("anon").iterdir()] == ["notes.md"]
+    assert (
+        veil("code", "anonymize", "src", "--out", "anon", "--map", "code.map", "--force")[0]
+        == EXIT_OK
+    )
+    assert Path("anon/notes.md").read_text() == "mine"

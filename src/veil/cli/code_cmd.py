@@ -31,6 +31,45 @@ def _keys(ctx: typer.Context) -> KeyStore:
     return KeyStore(open_engine(settings), root_key_from_settings(settings))
 
 
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _check_places(source: Path, out_dir: Path, map_file: Path, force: bool) -> None:
+    """The copy goes where it cannot mix with the originals: not in the source tree (the
+    next run would anonymize the copy, and sending the tree would send the originals),
+    not around it (for one file: not beside it), and not into other files unless
+    --force; the map stays out of both."""
+    out, map_path = out_dir.resolve(), map_file.resolve()
+    root = source.resolve()
+    if source.is_dir():
+        overlaps = _within(out, root) or _within(root, out)
+    else:
+        overlaps, root = out == root.parent, root.parent
+    if overlaps:
+        raise InputError(
+            f"--out {out_dir} overlaps the source {root}: the copy would mix with the "
+            "originals. Nothing was written.",
+            hint="Pass an --out directory outside the source tree, e.g. /tmp/anon.",
+        )
+    if (
+        _within(map_path, out)
+        or (_within(map_path, root) and source.is_dir())
+        or (map_path == source.resolve())
+    ):
+        raise InputError(
+            f"--map {map_file} is inside the {'copy' if _within(map_path, out) else 'source'}; "
+            "nothing was written.",
+            hint="Keep the map apart from the code (it is what turns answers back).",
+        )
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise InputError(
+            f"--out {out_dir} is not empty; nothing was written.",
+            hint="Pass an empty or new directory, or --force to write into it (files of "
+            "the same name are replaced, others stay).",
+        )
+
+
 @code_app.command("anonymize")
 def anonymize(
     ctx: typer.Context,
@@ -56,6 +95,14 @@ def anonymize(
         ),
     ] = "refs",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into an --out directory that is not empty (files of the same name "
+            "are replaced, the others stay).",
+        ),
+    ] = False,
 ) -> None:
     """Rename what the code defines to neutral names (consistently across files; Python
     exactly, JavaScript/TypeScript/Java/Go/C/C++/Rust/SQL by declarations), replace
@@ -78,6 +125,7 @@ def anonymize(
     if not source.exists():
         raise InputError(f"{source} does not exist.")
     root = source if source.is_dir() else source.parent
+    _check_places(source, out_dir, map_file, force)
     candidates = (
         sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
     )
