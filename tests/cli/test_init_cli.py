@@ -48,6 +48,22 @@ def test_init_keeps_existing_env_settings() -> None:
     assert lines[1].startswith("VEIL_MASTER_KEY=")
 
 
+def test_init_fills_an_empty_key_line_of_a_copied_template() -> None:
+    # It appended a second VEIL_MASTER_KEY line after the template's empty one: other
+    # readers of .env (docker --env-file, dotenv) could take the empty one.
+    env = Path(".env")
+    env.write_text('# copied from .env.example\nexport VEIL_MASTER_KEY=""\nVEIL_LOG_LEVEL=INFO\n')
+    env.chmod(0o600)
+    assert veil("init")[0] == EXIT_OK
+    lines = env.read_text().splitlines()
+    assert len(lines) == 3
+    assert lines[0] == "# copied from .env.example"
+    assert lines[1].startswith("export VEIL_MASTER_KEY=")
+    assert len(lines[1]) > len('export VEIL_MASTER_KEY=""')
+    assert lines[2] == "VEIL_LOG_LEVEL=INFO"
+    assert veil("vault", "list", "--json")[0] == EXIT_OK
+
+
 def test_init_refuses_a_world_readable_env_file() -> None:
     env = Path(".env")
     env.write_text("VEIL_LOG_LEVEL=WARNING\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -42,16 +43,28 @@ def root_key_configured(settings: Settings) -> bool:
     )
 
 
+# `VEIL_MASTER_KEY=` with nothing (or an empty quoted string) after it.
+_EMPTY_KEY_LINE = re.compile(
+    rb"""^((?:export[ \t]+)?)VEIL_MASTER_KEY[ \t]*=[ \t]*(?:""|'')?[ \t]*$""", re.M
+)
+
+
 def create_env_file_root_key(env_file: Path) -> tuple[Settings, RootKey]:
-    """A new root key appended to the ``.env`` file (mode 0600, written atomically)."""
+    """A new root key in the ``.env`` file (mode 0600, written atomically): in place of an
+    empty ``VEIL_MASTER_KEY=`` line (a copied template's), else appended."""
     key = generate_root_key()
     existing = b""
     if env_file.exists():
         check_private_file(env_file, ".env file")
         existing = env_file.read_bytes()
+    filled, count = _EMPTY_KEY_LINE.subn(
+        lambda match: match.group(1) + f"VEIL_MASTER_KEY={key}".encode(), existing, count=1
+    )
+    if count == 0:
         if existing and not existing.endswith(b"\n"):
             existing += b"\n"
-    write_atomically(env_file, existing + f"VEIL_MASTER_KEY={key}\n".encode(), mode=0o600)
+        filled = existing + f"VEIL_MASTER_KEY={key}\n".encode()
+    write_atomically(env_file, filled, mode=0o600)
     settings = load_settings(env_file=env_file)
     return settings, root_key_from_settings(settings)
 
