@@ -174,6 +174,9 @@ def _rows(findings: list[Finding], text: str) -> Iterator[tuple[str, ...]]:
 
 def _table(findings: list[Finding], text: str) -> None:
     title = f"{len(findings)} finding(s)"
+    if not findings:
+        out.print(title)
+        return
     # Plain aligned columns for many rows (rich's layout is slow) and when piped (a
     # pager or a file: no width to fit, so no value is folded across lines).
     if len(findings) > RICH_TABLE_ROWS or not out.is_terminal:
