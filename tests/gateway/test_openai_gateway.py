@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -207,6 +208,9 @@ def test_rate_limit_answers_429_with_retry_after(served: Served) -> None:
             model="gpt-test", messages=[{"role": "user", "content": "hi"}]
         )
     assert int(caught.value.response.headers["retry-after"]) >= 1
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["code"] == "rate_limit_exceeded"
+    assert "(2/min)" in caught.value.body["message"]
 
 
 def test_token_budget_is_charged_with_upstream_usage(served: Served) -> None:
@@ -214,11 +218,17 @@ def test_token_budget_is_charged_with_upstream_usage(served: Served) -> None:
     limited = client(served, key)
     limited.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "a"}])
     limited.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "b"}])
-    # 2 x 12 tokens used of 20: the budget is spent.
-    with pytest.raises(openai.RateLimitError):
+    # 2 x 12 tokens used of 20: the budget is spent. Said as such (it was "rate limit
+    # reached; retry in 81216 s"), with the wait in hours.
+    with pytest.raises(openai.RateLimitError) as caught:
         limited.chat.completions.create(
             model="gpt-test", messages=[{"role": "user", "content": "c"}]
         )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["code"] == "token_budget_exceeded"
+    assert re.search(
+        r"\(20/day\) is used up; it allows more in \d+ h \d+ min", caught.value.body["message"]
+    )
 
 
 def _post(served: Served, body: bytes, key: str | None = None) -> tuple[int, dict[str, Any]]:

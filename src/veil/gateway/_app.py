@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import aiohttp
 from sqlalchemy import Engine
@@ -360,22 +360,38 @@ class Gateway:
         return key
 
     async def _check_limits(self, key: VirtualKey) -> None:
-        waits = []
-        if key.rate is not None:
-            waits.append(await self.limiter.apply(f"{key.key_id}:rate", key.rate, 1, "take"))
+        # The budget first: it is only checked, so a request it refuses does not also
+        # spend one of the key's requests per minute.
         if key.tokens is not None:
-            waits.append(await self.limiter.apply(f"{key.key_id}:tokens", key.tokens, 1, "check"))
-        wait = max(waits, default=0.0)
-        if wait > 0:
-            self.metrics.limited[(("key", key.key_id),)] += 1
-            raise GatewayError(
-                429,
-                f"Rate limit of virtual key vk_{key.key_id} reached; "
-                f"retry in {retry_after(wait)} s.",
-                "rate_limit_exceeded",
-                outcome="denied",
-                headers={"retry-after": str(retry_after(wait))},
-            )
+            wait = await self.limiter.apply(f"{key.key_id}:tokens", key.tokens, 1, "check")
+            if wait > 0:
+                self._limited(
+                    key,
+                    f"The token budget of virtual key vk_{key.key_id} ({key.tokens.text}) is "
+                    f"used up; it allows more in {_duration(wait)}.",
+                    "token_budget_exceeded",
+                    wait,
+                )
+        if key.rate is not None:
+            wait = await self.limiter.apply(f"{key.key_id}:rate", key.rate, 1, "take")
+            if wait > 0:
+                self._limited(
+                    key,
+                    f"The request rate limit of virtual key vk_{key.key_id} ({key.rate.text}) "
+                    f"is reached; retry in {_duration(wait)}.",
+                    "rate_limit_exceeded",
+                    wait,
+                )
+
+    def _limited(self, key: VirtualKey, message: str, code: str, wait: float) -> NoReturn:
+        self.metrics.limited[(("key", key.key_id),)] += 1
+        raise GatewayError(
+            429,
+            message,
+            code,
+            outcome="denied",
+            headers={"retry-after": str(retry_after(wait))},
+        )
 
     def _parse(self, raw: bytes) -> dict[str, Any]:
         try:
@@ -778,6 +794,18 @@ class Gateway:
                 call.usage = {"total_tokens": call.exchange.chars_out // 4, "estimated": 1}
             # The client may be gone: write the entry without waiting for it.
             await self._finish(call, wait=False)
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min 5 s``, ``22 h 34 min``: how long, for a person to read."""
+    total = retry_after(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
 
 
 def _log_internal(endpoint: str, exc: Exception) -> None:
