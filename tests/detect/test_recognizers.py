@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from veil.detect import Detector, Finding
@@ -478,3 +480,39 @@ def test_a_published_sample_key_is_not_reported_but_a_fresh_one_is() -> None:
     assert kinds_in("apiKey: AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs") == []
     fresh = "AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIt"
     assert ("GOOGLE_API_KEY", fresh) in kinds_in(f"apiKey: {fresh}")
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        # No separator before PASSWORD: PostgreSQL's and redis-cli's own variables
+        ("PGPASSWORD=Tr0ub4dor3 psql -h db", "Tr0ub4dor3"),
+        ("export REDISCLI_AUTH=Kq8vLm2pZx7", "Kq8vLm2pZx7"),
+        # mysql takes the password glued to -p
+        ("mysql -u root -pS3cretPw! -h db.internal", "S3cretPw!"),
+        ("mysqldump -uroot -pHunter2xy shop > shop.sql", "Hunter2xy"),
+    ],
+)
+def test_a_password_in_a_database_client_command_is_found(text: str, secret: str) -> None:
+    assert ("PASSWORD", secret) in kinds_in(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mysql -u root -p -h db.internal",  # -p alone: mysql prompts for it
+        "mysql -u root -p$MYSQL_PASSWORD shop",  # a variable, not the value
+        "mysql -u root -P3306 -h db",  # -P is the port
+    ],
+)
+def test_a_mysql_command_without_a_password_value_has_none(text: str) -> None:
+    assert "PASSWORD" not in [kind for kind, _ in kinds_in(text)]
+
+
+def test_a_docker_config_login_is_a_credential() -> None:
+    # ~/.docker/config.json: "auth" is base64 of user:password.
+    login = base64.b64encode(b"deploy:S3cr3tRegistryPw").decode()
+    text = f'{{"auths": {{"registry.example.com": {{"auth": "{login}"}}}}}}'
+    assert ("AUTH_TOKEN", login) in kinds_in(text)
+    not_a_login = base64.b64encode(b"just some words").decode()
+    assert "AUTH_TOKEN" not in [k for k, _ in kinds_in(f'{{"auth": "{not_a_login}"}}')]

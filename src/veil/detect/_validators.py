@@ -504,6 +504,21 @@ def password_bare(value: str, options: ValidatorOptions) -> Verdict:
     return Verdict.PLAUSIBLE
 
 
+def basic_credential(value: str, options: ValidatorOptions) -> Verdict:
+    """Base64 of ``user:password`` (HTTP Basic, a Docker config's ``auth``): both parts
+    present, printable, and the password not a placeholder."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return Verdict.REJECT
+    user, colon, secret = decoded.partition(":")
+    if not (colon and user and secret) or not decoded.isprintable():
+        return Verdict.REJECT
+    if password(secret, options) is Verdict.REJECT:
+        return Verdict.REJECT
+    return Verdict.VALID
+
+
 def url_password(value: str, _options: ValidatorOptions) -> Verdict:
     """``scheme://user:PASSWORD@host``: the password must not be a placeholder."""
     return password(value, _options)
@@ -626,6 +641,7 @@ def initialed_name(value: str, _options: ValidatorOptions) -> Verdict:
 
 
 VALIDATORS: dict[str, Validator] = {
+    "basic_credential": basic_credential,
     "credit_card": credit_card,
     "date": date,
     "crypto_wallet": crypto_wallet,
