@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -192,4 +193,31 @@ def test_an_unexpected_failure_mid_stream_ends_it_with_an_error_event(tmp_path: 
     assert "RuntimeError" in log
     assert "omar.haddad" not in log
     calls = _entries(served, "gateway.chat.completions")
+    assert [(e["outcome"], e["details"].get("error")) for e in calls] == [("error", "internal")]
+
+
+def test_an_unexpected_failure_mid_anthropic_stream_ends_it_with_an_error_event(
+    tmp_path: Path,
+) -> None:
+    served = _with_bug(tmp_path, "veil.gateway._streams", "AnthropicStream", "event")
+    try:
+        client = anthropic.Anthropic(base_url=served.root, api_key=served.key, max_retries=0)
+        stream = client.messages.create(
+            model="claude-test",
+            max_tokens=50,
+            messages=[{"role": "user", "content": f"mail {EMAIL}"}],
+            stream=True,
+        )
+        with pytest.raises(anthropic.APIStatusError, match="Veil failed on this answer") as raised:
+            list(stream)
+        # Anthropic's own error event shape
+        assert raised.value.body == {
+            "type": "error",
+            "error": {"type": "api_error", "message": "Veil failed on this answer."},
+        }
+    finally:
+        log = served.stop()
+    assert "RuntimeError" in log
+    assert "omar.haddad" not in log
+    calls = _entries(served, "gateway.messages")
     assert [(e["outcome"], e["details"].get("error")) for e in calls] == [("error", "internal")]

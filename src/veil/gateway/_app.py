@@ -763,17 +763,11 @@ class Gateway:
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = upstream_error_of(exc, upstream.name)
             call.outcome, call.error = "error", "upstream_stream"
-            yield sse(
-                {"error": {"message": error.message, "type": "upstream_error"}},
-                "error" if anthropic is not None else None,
-            )
+            yield _stream_error(endpoint.api, error.message, "upstream_error")
         except Exception as exc:  # a bug: the answer stops here, with an error event
             _log_internal(endpoint.name, exc)
             call.outcome, call.error = "error", "internal"
-            yield sse(
-                {"error": {"message": "Veil failed on this answer.", "type": "internal_error"}},
-                "error" if anthropic is not None else None,
-            )
+            yield _stream_error(endpoint.api, "Veil failed on this answer.", "internal_error")
         finally:
             if response is not None:
                 response.release()
@@ -794,6 +788,15 @@ class Gateway:
                 call.usage = {"total_tokens": call.exchange.chars_out // 4, "estimated": 1}
             # The client may be gone: write the entry without waiting for it.
             await self._finish(call, wait=False)
+
+
+def _stream_error(api: Api, message: str, code: str) -> bytes:
+    """The error event that ends a stream, in the provider's shape: Anthropic's `error`
+    event (`{"type": "error", "error": {"type": "api_error", ...}}`), or an OpenAI chunk
+    holding `error` (which the OpenAI SDK raises as an APIError)."""
+    if api == "anthropic":
+        return sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
+    return sse({"error": {"message": message, "type": code, "param": None, "code": code}})
 
 
 def _duration(seconds: float) -> str:
