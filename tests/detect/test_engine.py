@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from veil.detect import Detector, Finding, Level, RecognizerSpec, resolve_overlaps
-from veil.detect._detector import _Candidate
+from veil.detect._detector import _Candidate, _windowed_matches
 from veil.detect._prefilter import relax
 from veil.errors import InputError
 
@@ -283,6 +283,44 @@ def test_windowed_matching_on_long_texts_equals_plain_python(parts: list[str]) -
     text = ("".join(parts) + "\n") * (20_000 // max(1, len("".join(parts))) + 1)
     assert len(text) >= 16 << 10
     assert FAST.find(text) == PYTHON.find(text)
+
+
+KEYWORD_JUMPERS = [r for r in FAST._compiled if r.keyword_regex is not None]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    *FRAGMENTS,
+                    "@",
+                    "@@",
+                    "x.y+z@",
+                    "maria.gonzalez+billing@example.co.uk",
+                    "a" * 64 + "@example.com",  # the longest local part
+                    "a" * 70 + "@example.com",
+                    "my_service_private_key = ",
+                    '"Zq3v9XbT7LmN2pQr8sUvWx4y"',
+                ]
+            ),
+            st.text(alphabet="ab@.-_ =:'\"\n", max_size=12),
+            st.text(max_size=12),
+        ),
+        max_size=60,
+    )
+)
+def test_searching_from_keyword_to_keyword_gives_every_match_a_full_scan_gives(
+    parts: list[str],
+) -> None:
+    # Patterns with keywords_within (e-mail: its "@") skip to each keyword on texts of
+    # KEYWORD_JUMP_MIN_CHARS or more; the matches must be exactly finditer's.
+    text = "".join(parts)
+    assert KEYWORD_JUMPERS
+    for recognizer in KEYWORD_JUMPERS:
+        jumped = _windowed_matches(recognizer, text, [(0, len(text))], 0)
+        assert [m.span() for m in jumped] == [m.span() for m in recognizer.regex.finditer(text)]
 
 
 def test_windowed_matching_finds_assignments_with_the_key_word_deep_in_the_name() -> None:

@@ -40,6 +40,9 @@ VALIDATED_SCORE = 0.9
 WEAK_PENALTY = 0.25
 # Texts this long use windowed matching around the prefilter's match ends.
 WINDOWED_MIN_CHARS = 16 << 10
+# Texts this long search patterns with `keywords_within` from keyword to keyword (on
+# shorter ones the jumps cost more than the positions they skip).
+KEYWORD_JUMP_MIN_CHARS = 256
 LOOKAROUND_MARGIN = 256
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
@@ -296,7 +299,13 @@ class Detector:
         ):
             return  # no context word anywhere in the text: nothing can be reported
         if matches is None:
-            matches = recognizer.regex.finditer(text)
+            if recognizer.keyword_regex is not None and len(text) >= KEYWORD_JUMP_MIN_CHARS:
+                # Every match has a keyword near its start (the e-mail pattern its `@`):
+                # the search jumps from keyword to keyword instead of trying the pattern
+                # at every position (the same matches; 23 -> ~3 us for e-mail on 1 KB).
+                matches = _windowed_matches(recognizer, text, [(0, len(text))], 0)
+            else:
+                matches = recognizer.regex.finditer(text)
         if isinstance(group, tuple):  # several parts of each match, each a finding
             parts = [_Part(m, g) for m in matches for g in group if m.start(g) < m.end(g)]
             self._candidates(out, recognizer, text, lowered, parts, 0)
