@@ -159,3 +159,16 @@ def test_out_dash_streams_to_standard_output(plain: Path, sealed: bool) -> None:
     assert result.stdout == CONTENT
     assert b"decrypted to standard output" in result.stderr
     assert not Path("-").exists()
+
+
+def test_a_passphrase_prompt_stays_off_standard_output(plain: Path) -> None:
+    # With --out - the prompt went to stdout, in front of the plaintext.
+    code, _ = veil("encrypt", str(plain), "--passphrase", stdin="tr0ub4dor&3\ntr0ub4dor&3\n")
+    assert code == EXIT_OK
+    result = subprocess.run(
+        [VEIL, "decrypt", "report.bin.age", "--out", "-"],
+        input=b"tr0ub4dor&3\n",
+        capture_output=True,
+        check=True,
+    )
+    assert result.stdout == CONTENT

@@ -115,7 +115,7 @@ def encrypt(
     if passphrase:
         if to or to_self:
             raise InputError("Use either --passphrase or recipients, not both.")
-        secret = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=True)
+        secret = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=True, err=True)
         encrypt_with_passphrase(source, target, secret)
     else:
         recipients = list(to or [])
@@ -150,7 +150,9 @@ def decrypt(
     if is_sealed_file(source):
         decrypt_sealed(source, target, _keys(ctx))
     elif is_passphrase_file(source):
-        decrypt_with_passphrase(source, target, typer.prompt("Passphrase", hide_input=True))
+        # On stderr: with --out - the plaintext is what goes to stdout.
+        secret = typer.prompt("Passphrase", hide_input=True, err=True)
+        decrypt_with_passphrase(source, target, secret)
     else:
         decrypt_file(source, target, _vault(ctx))
     _done("decrypted to", target)
