@@ -80,6 +80,9 @@ def test_summary_prints_a_table() -> None:
         (["events", "--since", "yesterday"], "must be an ISO 8601 time"),
         (["events", "--format", "xml"], "json, jsonl or csv"),
         (["summary", "--by", ","], "at least one field"),
+        # swapped bounds: an empty export with exit 0 read as "nothing happened"
+        (["events", "--since", "2026-11-24", "--until", "2026-11-01"], "not before --until"),
+        (["summary", "--since", "2026-11-24", "--until", "2026-11-24"], "not before --until"),
     ],
 )
 def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:

@@ -158,6 +158,20 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def parse_time_range(
+    since: str | None, until: str | None
+) -> tuple[datetime | None, datetime | None]:
+    """``--since`` and ``--until``, refused when no time can be in between (swapped
+    bounds exported nothing and exited 0, which reads as "nothing happened")."""
+    start, end = parse_time(since, "since"), parse_time(until, "until")
+    if start is not None and end is not None and start >= end:
+        raise InputError(
+            "--since is not before --until: nothing can match.",
+            hint="Swap them: --since is the earlier time.",
+        )
+    return start, end
+
+
 EXPORT_FORMATS = ("json", "jsonl", "csv")
 
 

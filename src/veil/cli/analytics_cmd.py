@@ -16,6 +16,7 @@ from veil.cli._app import (
     export_records,
     out,
     parse_time,
+    parse_time_range,
     print_json,
     settings_from_context,
 )
@@ -47,11 +48,12 @@ def _events(
 ) -> list[Event]:
     from veil.analytics import open_events
 
+    start, end = parse_time_range(since, until)
     store = open_events(settings_from_context(ctx))
     try:
         return store.events(
-            since=parse_time(since, "since"),
-            until=parse_time(until, "until"),
+            since=start,
+            until=end,
             action=action,
             outcome=outcome,
             limit=limit,
@@ -79,11 +81,12 @@ def events(
 
     check_export_format(output_format)
     columns = ["id", "time", "source", "action", "outcome", "actor", "dims", "values"]
+    start, end = parse_time_range(since, until)
     store = open_events(settings_from_context(ctx))
     try:
         found = store.iter_events(
-            since=parse_time(since, "since"),
-            until=parse_time(until, "until"),
+            since=start,
+            until=end,
             action=action,
             outcome=outcome,
             limit=limit,

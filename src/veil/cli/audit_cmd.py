@@ -18,6 +18,7 @@ from veil.cli._app import (
     export_records,
     out,
     parse_time,
+    parse_time_range,
     print_json,
     settings_from_context,
 )
@@ -282,12 +283,7 @@ def query(
 ) -> None:
     """Export entries matching every filter given, oldest first."""
     check_export_format(output_format)
-    start, end = parse_time(since, "since"), parse_time(until, "until")
-    if start is not None and end is not None and start >= end:
-        raise InputError(
-            "--since is not before --until: no entry can match.",
-            hint="Swap them: --since is the earlier time.",
-        )
+    start, end = parse_time_range(since, until)
     entries = _ledger(ctx).iter_entries(
         since=start,
         until=end,
