@@ -332,6 +332,7 @@ def test_an_unexpected_failure_names_its_type_and_place_not_the_input(
         ("src/anon", "code.map", "overlaps the source"),  # the next run takes them in
         (".", "code.map", "overlaps the source"),  # the copy would hold the originals
         ("anon", "anon/code.map", "inside the copy"),
+        ("notes.md", "code.map", "is a file"),
     ],
 )
 def test_code_anonymize_keeps_the_copy_apart_from_the_originals(
@@ -340,6 +341,7 @@ def test_code_anonymize_keeps_the_copy_apart_from_the_originals(
     Path("src").mkdir()
     original = "def charge_customer(customer_email: str) -> str:\n    return customer_email\n"
     Path("src/billing.py").write_text(original)
+    Path("notes.md").write_text("mine")
     code, output = veil("code", "anonymize", "src", "--out", out, "--map", map_file)
     assert code == EXIT_USAGE
     assert why in output

@@ -62,6 +62,8 @@ def _check_places(source: Path, out_dir: Path, map_file: Path, force: bool) -> N
             "nothing was written.",
             hint="Keep the map apart from the code (it is what turns answers back).",
         )
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out_dir} is a file, not a directory; nothing was written.")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise InputError(
             f"--out {out_dir} is not empty; nothing was written.",
