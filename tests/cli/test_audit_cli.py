@@ -163,6 +163,11 @@ def test_query_with_since_after_until_is_a_usage_error() -> None:
     assert "--since is not before --until" in output
 
 
+def test_tail_with_a_count_below_one_is_a_usage_error() -> None:
+    # -n -3 became SQL's LIMIT -3, no limit at all: the whole ledger.
+    assert veil("audit", "tail", "-n", "-3")[0] == EXIT_USAGE
+
+
 def test_tail_shows_the_newest_entries() -> None:
     code, output = veil("audit", "tail", "-n", "2", "--json")
     assert code == EXIT_OK

@@ -216,7 +216,7 @@ def consistency(
 @audit_app.command("tail")
 def tail(
     ctx: typer.Context,
-    lines: Annotated[int, typer.Option("-n", "--lines", help="How many entries.")] = 20,
+    lines: Annotated[int, typer.Option("-n", "--lines", min=1, help="How many entries.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """Show the newest entries, one line each (details cut to the terminal's width; --json
