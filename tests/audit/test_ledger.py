@@ -517,6 +517,12 @@ def test_iter_entries_reads_in_batches_and_matches_entries(ledger: Ledger) -> No
     assert [e["seq"] for e in newest] == [last, last - 1, last - 2]
 
 
+def test_a_negative_limit_is_refused_on_both_backends(ledger: Ledger) -> None:
+    # SQLite took LIMIT -1 for "no limit" and PostgreSQL raised its own error.
+    with pytest.raises(InputError, match="limit must be 0 or more"):
+        ledger.entries(limit=-1)
+
+
 def _proof_checks(ledger: Ledger, seq: int) -> None:
     proof = ledger.prove(seq)
     merkle.verify_inclusion(

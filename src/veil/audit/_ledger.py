@@ -878,6 +878,9 @@ class Ledger:
         """Entries matching every filter given, oldest first (or newest first), read from
         the database in batches: an export of millions of entries holds one batch in
         memory, not the whole ledger. The connection stays open until the iteration ends."""
+        if limit is not None and limit < 0:
+            # SQLite reads LIMIT -3 as no limit, PostgreSQL refuses it.
+            raise InputError(f"limit must be 0 or more, not {limit}.")
         query = select(audit_entries.c.entry)
         if since is not None:
             query = query.where(audit_entries.c.time >= since)
