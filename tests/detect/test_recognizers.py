@@ -516,3 +516,10 @@ def test_a_docker_config_login_is_a_credential() -> None:
     assert ("AUTH_TOKEN", login) in kinds_in(text)
     not_a_login = base64.b64encode(b"just some words").decode()
     assert "AUTH_TOKEN" not in [k for k, _ in kinds_in(f'{{"auth": "{not_a_login}"}}')]
+
+
+@pytest.mark.parametrize("number", ["123-45-6789", "078-05-1120", "219-09-9999"])
+def test_a_never_issued_sample_ssn_next_to_ssn_words_is_an_ssn(number: str) -> None:
+    # They were reported as phone numbers, so a model read "my SSN is <PHONE_1>".
+    assert kinds_in(f"My SSN is {number}.") == [("US_SSN", number)]
+    assert "US_SSN" not in [kind for kind, _ in kinds_in(f"ref {number} here")]

@@ -134,8 +134,13 @@ def us_ssn(value: str, _options: ValidatorOptions) -> Verdict:
     area, group, serial = digits[:3], digits[3:5], digits[5:]
     if area in ("000", "666") or area >= "900" or group == "00" or serial == "0000":
         return Verdict.REJECT
-    if len(set(digits)) == 1 or digits in ("123456789", "078051120", "219099999"):
+    if len(set(digits)) == 1:
         return Verdict.REJECT
+    if digits in ("123456789", "078051120", "219099999"):
+        # Never issued (a counting sample, the Woolworth wallet card, an advertisement),
+        # but what people type for an SSN: one next to SSN words is reported as one
+        # (else the phone pattern took it as a phone number).
+        return Verdict.WEAK
     separators = {ch for ch in value if not ch.isdigit()}
     return Verdict.VALID if len(separators) == 1 else Verdict.PLAUSIBLE
 
