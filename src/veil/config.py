@@ -8,6 +8,7 @@ value fails with the variable's name and the reason, never with the value itself
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -356,6 +357,40 @@ def _from_variables(*layers: Mapping[str, str | None]) -> dict[str, str]:
                     values[field_name] = upper[name]
                     break
     return values
+
+
+# VEIL_ variables that are read outside Settings: the .env location, a rotation's new
+# key, the gateway workers' metrics, and the test and benchmark tooling.
+_OTHER_VARIABLES = frozenset(
+    {
+        ENV_FILE_VARIABLE,
+        "VEIL_MASTER_KEY_NEXT",
+        "VEIL_WORKERS_METRICS_DIR",
+        "VEIL_TEST_POSTGRES_URL",
+        "VEIL_TEST_REDIS_URL",
+        "VEIL_REQUIRE_SERVICES",
+        "VEIL_TEST_WORKERS",
+        "VEIL_BENCH_REDIS_URL",
+    }
+)
+
+
+def unknown_variables(env_file: Path | None = None) -> list[tuple[str, str, str | None]]:
+    """``VEIL_`` variables in the environment or the ``.env`` file that nothing reads (a
+    misspelt ``VEIL_REDIS_ULR`` is otherwise ignored without a word): ``(name, where,
+    the known name it is closest to or None)``."""
+    known = {name for field in _FIELDS for name in _variable_names(field)} | _OTHER_VARIABLES
+    known_veil = sorted(name for name in known if name.startswith("VEIL_"))
+    path = env_file if env_file is not None else env_file_path()
+    from_file = dotenv_values(path) if path.is_file() else {}
+    found: list[tuple[str, str, str | None]] = []
+    for where, names in (("environment", os.environ), (str(path), from_file)):
+        for name in sorted(names):
+            upper = name.upper()
+            if upper.startswith("VEIL_") and upper not in known:
+                close = difflib.get_close_matches(upper, known_veil, n=1, cutoff=0.8)
+                found.append((name, where, close[0] if close else None))
+    return found
 
 
 def load_settings(*, env_file: Path | None = None, **overrides: Any) -> Settings:

@@ -174,6 +174,27 @@ def test_doctor_fails_when_the_configured_ner_model_is_missing(
     assert "never downloads" in ner["detail"] or "spaCy is not installed" in ner["detail"]
 
 
+def test_doctor_names_veil_variables_that_nothing_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # VEIL_REDIS_ULR left the limits in memory, per process, without a word.
+    veil("db", "upgrade")
+    monkeypatch.setenv("VEIL_REDIS_ULR", "redis://127.0.0.1:6379/0")
+    env = Path(".env")
+    env.write_text("VEIL_NER_MODLE=en_core_web_sm\n")
+    env.chmod(0o600)
+    code, checks = doctor_checks()
+    assert code == EXIT_OK  # a warning
+    unknown = checks["unknown variables"]
+    assert unknown["status"] == "warn"
+    assert "VEIL_REDIS_ULR (environment), did you mean VEIL_REDIS_URL?" in unknown["detail"]
+    assert "VEIL_NER_MODLE" in unknown["detail"]
+    assert "did you mean VEIL_NER_MODEL?" in unknown["detail"]
+    monkeypatch.delenv("VEIL_REDIS_ULR")
+    env.write_text("VEIL_NER_MODEL=\n")
+    assert "unknown variables" not in doctor_checks()[1]
+
+
 def test_doctor_fails_on_an_installed_policy_that_cannot_load(veil_home: Path) -> None:
     veil("db", "upgrade")
     (veil_home / "policies").mkdir(parents=True)

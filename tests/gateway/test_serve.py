@@ -246,3 +246,10 @@ def test_unreachable_redis_is_a_clear_error_at_start(tmp_path: Path) -> None:
     )
     assert result.returncode == 4
     assert "Cannot reach Redis" in result.stderr
+
+
+def test_serve_warns_of_a_misspelt_veil_variable(tmp_path: Path) -> None:
+    served = start_gateway(gateway_env(tmp_path, VEIL_REDIS_ULR="redis://127.0.0.1:6379/0"))
+    log = served.stop()
+    assert "VEIL_REDIS_ULR (environment) is not a Veil setting and is ignored" in log
+    assert "did you mean VEIL_REDIS_URL?" in log

@@ -21,6 +21,7 @@ from veil.config import (
     load_settings,
     mask_url,
     private_file_problem,
+    unknown_variables,
 )
 from veil.errors import EXIT_FINDINGS, VeilError
 from veil.store import create_engine_for, migration_status, safe_url
@@ -237,6 +238,23 @@ def check_recognizers(settings: Settings) -> Check | None:
     )
 
 
+def check_unknown_variables(env_file: Path) -> Check | None:
+    """VEIL_ variables nothing reads: a misspelt name leaves its setting at the default."""
+    unknown = unknown_variables(env_file)
+    if not unknown:
+        return None
+    named = "; ".join(
+        f"{name} ({where})" + (f", did you mean {close}?" if close else "")
+        for name, where, close in unknown
+    )
+    return Check(
+        "unknown variables",
+        "warn",
+        f"not Veil settings, so ignored: {named}",
+        "rename or remove them (`veil config status` lists every setting)",
+    )
+
+
 def run_checks() -> list[Check]:
     env_file = env_file_path()
     checks = check_env_file(env_file)
@@ -249,6 +267,9 @@ def run_checks() -> list[Check]:
         checks.append(Check("settings", "fail", exc.message, exc.hint))
         return checks
     checks.append(Check("settings", "ok", "valid"))
+    unknown = check_unknown_variables(env_file)
+    if unknown is not None:
+        checks.append(unknown)
     checks.append(check_home(settings))
     checks.extend(check_database(settings))
     checks.extend(check_providers(settings))

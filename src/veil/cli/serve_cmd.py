@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from veil.cli._app import app, out, print_json, settings_from_context
+from veil.cli._app import app, err, out, print_json, settings_from_context
 from veil.cli.init_cmd import create_env_file_root_key, root_key_configured
-from veil.config import env_file_path, is_loopback_host
+from veil.config import env_file_path, is_loopback_host, unknown_variables
 from veil.errors import ConfigError
 from veil.keys import root_key_from_settings
 
@@ -147,6 +147,14 @@ def serve(
             out.print(f"  try: OPENAI_BASE_URL={escape(url)} OPENAI_API_KEY=<that key> your-app")
         if not is_loopback_host(bind_host):
             out.print("[yellow]Listening beyond this machine: put TLS in front of it.[/]")
+    # A misspelt VEIL_ variable leaves its setting at the default (VEIL_REDIS_ULR: limits
+    # in memory, not shared): said on stderr, also with --json.
+    for name, where, close in unknown_variables():
+        guess = f"; did you mean {close}?" if close else ""
+        err.print(
+            f"[yellow]warning:[/] {escape(name)} ({escape(where)}) is not a Veil setting "
+            f"and is ignored{guess}"
+        )
     sys.stdout.flush()
     if workers == 1:
         config = uvicorn.Config(gateway.app, **_UVICORN)
