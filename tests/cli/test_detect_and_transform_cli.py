@@ -363,3 +363,20 @@ def test_code_anonymize_into_a_directory_with_other_files_needs_force(master_key
         == EXIT_OK
     )
     assert Path("anon/notes.md").read_text() == "mine"
+
+
+def test_list_kinds_names_every_kind_a_policy_may_use(tmp_path: Path) -> None:
+    recognizers = tmp_path / "recognizers.yaml"
+    recognizers.write_text(
+        "version: 1\nrecognizers:\n  - id: employee-id\n    kind: EMPLOYEE_ID\n"
+        "    pattern: 'EMP-\\d{6}'\n"
+    )
+    code, output = veil("detect", "--list-kinds", "--json", "--recognizers", str(recognizers))
+    assert code == EXIT_OK
+    kinds = {row["kind"]: row for row in json.loads(output)}
+    assert kinds["EMAIL"]["level"] == "CRITICAL"
+    assert kinds["GITHUB_TOKEN"]["secret"] is True
+    assert kinds["EMPLOYEE_ID"]["description"] == "your recognizers: employee-id"
+    code, output = veil("detect", "--list-kinds")
+    assert code == EXIT_OK
+    assert output.splitlines()[1].split()[:2] == ["EMAIL", "CRITICAL"]

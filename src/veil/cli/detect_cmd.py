@@ -209,6 +209,40 @@ def _table(findings: list[Finding], text: str) -> None:
     out.print(table)
 
 
+def _print_kinds(detector: Detector, as_json: bool) -> None:
+    from veil.detect import CATALOG
+
+    rows: list[dict[str, str | bool]] = [
+        {
+            "kind": kind,
+            "level": info.level.value,
+            "secret": info.secret,
+            "description": info.description,
+        }
+        for kind, info in CATALOG.items()
+    ]
+    for kind in sorted(detector.kinds - CATALOG.keys()):
+        sources = sorted(spec.id for spec in detector.recognizers if spec.kind == kind)
+        level = next(s.resolved_level() for s in detector.recognizers if s.kind == kind)
+        rows.append(
+            {
+                "kind": kind,
+                "level": level.value,
+                "secret": False,
+                "description": f"your recognizers: {', '.join(sources)}",
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    lines = [f"{len(rows)} kinds"]
+    width = max(len(str(row["kind"])) for row in rows)
+    for row in rows:
+        tag = "secret" if row["secret"] else str(row["level"])
+        lines.append(f"{str(row['kind']).ljust(width)}  {tag.ljust(8)}  {row['description']}")
+    out.print("\n".join(lines), markup=False)
+
+
 @app.command("detect")
 def detect(
     ctx: typer.Context,
@@ -226,12 +260,23 @@ def detect(
         str | None,
         typer.Option(help="Region hint for national phone numbers (default VEIL_PHONE_REGION)."),
     ] = None,
+    list_kinds: Annotated[
+        bool,
+        typer.Option(
+            "--list-kinds",
+            help="List the kinds that can be found (what a policy's kinds: may name), "
+            "your recognizers' included, and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Find secrets and personal data. Exits 1 when something is found.
 
     Values are never printed in full: the table shows them masked, JSON gives offsets.
     """
     detector = build_detector(ctx, recognizers, region)
+    if list_kinds:
+        _print_kinds(detector, as_json)
+        return
     if jsonl:
         _jsonl(detector)
         return

@@ -90,9 +90,8 @@ class Policy(BaseModel):
             raise InputError(
                 f"{where}: {field}: no recognizer reports the kind {kind}, so this rule "
                 f"would never apply.{guess}",
-                hint="Built-in kinds are listed in docs/detection.md; a kind of your own "
-                "needs its recognizer in the recognizers file (--recognizers or "
-                "VEIL_RECOGNIZERS).",
+                hint="`veil detect --list-kinds` lists the kinds; a kind of your own needs "
+                "its recognizer in the recognizers file (--recognizers or VEIL_RECOGNIZERS).",
             )
 
     def rule_for(self, finding: Finding, surface: str | None = None) -> Rule:
