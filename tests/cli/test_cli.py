@@ -239,6 +239,28 @@ def test_doctor_checks_the_recognizers_file_every_surface_reads(
     assert "rules.yaml:3" in checks["your recognizers"]["detail"]
 
 
+def test_doctor_warns_of_a_recognizer_that_can_never_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Score 0.4, no validator, no context words: every finding fell below 0.5, silently.
+    veil("db", "upgrade")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrecognizers:\n"
+        "  - id: quiet\n    kind: EMPLOYEE_ID\n    pattern: 'EMP-\\d{6}'\n    score: 0.4\n"
+        "  - id: heard\n    kind: BADGE_ID\n    pattern: 'B-\\d{6}'\n    score: 0.4\n"
+        "    context: [badge]\n"
+    )
+    monkeypatch.setenv("VEIL_RECOGNIZERS", str(rules))
+    code, checks = doctor_checks()
+    assert code == EXIT_OK  # a warning
+    check = checks["your recognizers"]
+    assert check["status"] == "warn"
+    assert "quiet can never report" in check["detail"]
+    assert "heard" not in check["detail"]
+    assert veil("detect", "-", stdin="id EMP-123456")[0] == EXIT_OK  # indeed nothing found
+
+
 def test_detect_with_a_missing_ner_model_is_a_configuration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

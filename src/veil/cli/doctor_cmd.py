@@ -27,7 +27,7 @@ from veil.errors import EXIT_FINDINGS, VeilError
 from veil.store import create_engine_for, migration_status, safe_url
 
 if TYPE_CHECKING:
-    pass
+    from veil.detect import RecognizerSpec
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -216,12 +216,17 @@ def check_policies(settings: Settings) -> Check:
     return Check("policies", "ok", detail)
 
 
+# The score a finding needs (the detector's and the policies' default).
+MIN_SCORE = 0.5
+
+
 def check_recognizers(settings: Settings) -> Check | None:
     """The user's recognizers file (VEIL_RECOGNIZERS) must load: every surface reads it
     when a process starts, and a broken one stops `veil serve`."""
     if settings.recognizers is None:
         return None
     from veil.detect import load_recognizer_file
+    from veil.detect._detector import CONTEXT_BOOST
     from veil.detect._registry import load_public_values
 
     try:
@@ -231,11 +236,34 @@ def check_recognizers(settings: Settings) -> Check | None:
         return Check(
             "your recognizers", "fail", exc.message, "fix the file or unset VEIL_RECOGNIZERS"
         )
-    return Check(
-        "your recognizers",
-        "ok",
-        f"{len(specs)} recognizer(s), {len(values)} public value(s) from {settings.recognizers}",
+    detail = (
+        f"{len(specs)} recognizer(s), {len(values)} public value(s) from {settings.recognizers}"
     )
+    mute = _mute_recognizers(specs)
+    if mute:
+        return Check(
+            "your recognizers",
+            "warn",
+            f"{detail}; {', '.join(mute)} can never report: the score is below the "
+            f"{MIN_SCORE} a finding needs, with no validator or context words to raise it",
+            "raise its score, or add context words (found nearby, they add "
+            f"{CONTEXT_BOOST}) or a validator",
+        )
+    return Check("your recognizers", "ok", detail)
+
+
+def _mute_recognizers(specs: list[RecognizerSpec]) -> list[str]:
+    """Recognizers whose best possible score stays below MIN_SCORE."""
+    from veil.detect._detector import CONTEXT_BOOST, VALIDATED_SCORE
+
+    mute = []
+    for spec in specs:
+        best = max(spec.score, VALIDATED_SCORE if spec.validator else 0.0)
+        if spec.context:
+            best += CONTEXT_BOOST
+        if spec.enabled and best < MIN_SCORE:
+            mute.append(spec.id)
+    return mute
 
 
 def check_unknown_variables(env_file: Path) -> Check | None:
