@@ -202,6 +202,27 @@ def test_inline_allowance_and_veil_toml_disable_rules(repo: Path) -> None:
     assert [(f["path"], f["line"]) for f in report["findings"]] == [("a.py", 2)]
 
 
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[[scan.disable]]\nrule = "VEIL02"\npaths = ["**"]\n', "did you mean VEIL002?"),
+        (
+            '[[scan.disable]]\nrule = "secret/OPENAI_KEY"\npaths = ["**"]\n',
+            "did you mean secret/OPENAI_API_KEY?",
+        ),
+        ('[scan]\nexlude = ["tests/**"]\n', "scan.exlude is not a setting (did you mean exclude?)"),
+    ],
+)
+def test_a_veil_toml_entry_that_would_do_nothing_is_refused(
+    repo: Path, toml: str, message: str
+) -> None:
+    # A misspelt rule disabled nothing and a misspelt key was ignored, without a word.
+    (repo / "veil.toml").write_text(toml)
+    result = veil(repo, ".")
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
 def test_sensitive_files_tracked_or_readable_are_reported(repo: Path) -> None:
     # (.env itself Veil refuses to run beside when others can read it: see test_config.)
     env_file = repo / ".env.production"

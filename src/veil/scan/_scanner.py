@@ -4,6 +4,8 @@ staged changes, git history; ``veil.toml`` settings; results in a stable order."
 from __future__ import annotations
 
 import contextlib
+import difflib
+import fnmatch
 import os
 import tomllib
 from collections.abc import Callable, Iterable
@@ -14,13 +16,13 @@ from typing import Any
 
 import pathspec
 
-from veil.detect import CATALOG, Detector
+from veil.detect import CATALOG, Detector, load_recognizer_file
 from veil.errors import InputError
 from veil.scan import _git
 from veil.scan._content import ContentScanner
 from veil.scan._files import discover, git_root, is_binary, veilignore
 from veil.scan._hygiene import hygiene_findings
-from veil.scan._model import Fingerprinter, ScanFinding
+from veil.scan._model import CODE_RULES, Fingerprinter, ScanFinding
 
 DEFAULT_MAX_SIZE = 2 * 1024 * 1024
 _CHUNK_BYTES = 4 * 1024 * 1024
@@ -72,6 +74,13 @@ def read_config(root: Path, options: ScanOptions) -> ScanOptions:
     scan: Any = data.get("scan", {})
     if not isinstance(scan, dict):
         raise InputError(f"{path}: [scan] must be a table.")
+    for key in scan:
+        if key not in _SCAN_KEYS:
+            raise InputError(
+                f"{path}: scan.{key} is not a setting{_did_you_mean(key, _SCAN_KEYS)}; it "
+                "would be ignored.",
+                hint=f"[scan] takes {', '.join(_SCAN_KEYS)} (see docs/scan.md).",
+            )
     if "max_size" in scan:
         if not isinstance(scan["max_size"], int) or scan["max_size"] <= 0:
             raise InputError(f"{path}: scan.max_size must be a positive number of bytes.")
@@ -93,8 +102,38 @@ def read_config(root: Path, options: ScanOptions) -> ScanOptions:
                 f'{path}: scan.disable[{index}] needs rule = "ID or KIND" and '
                 'paths = ["glob", ...].'
             )
+        _check_rule(path, index, rule, options)
         options.disabled.append((rule, paths))
     return options
+
+
+_SCAN_KEYS = ("max_size", "exclude", "disable")
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _check_rule(path: Path, index: int, rule: str, options: ScanOptions) -> None:
+    """A disable entry must name a rule id or kind (a glob must match one): a misspelt
+    `VEIL02` or `secret/OPENAI_KEY` would disable nothing, without a word."""
+    kinds = set(CATALOG)
+    if options.recognizers is not None:
+        kinds |= {spec.kind for spec in load_recognizer_file(options.recognizers)}
+    known = {*CODE_RULES, *kinds}
+    known |= {
+        f"{'secret' if kind in CATALOG and CATALOG[kind].secret else 'pii'}/{kind}"
+        for kind in kinds
+    }
+    if any(fnmatch.fnmatchcase(name, rule) for name in known):
+        return
+    raise InputError(
+        f"{path}: scan.disable[{index}]: no rule or kind is named {rule!r}"
+        f"{_did_you_mean(rule, known)}, so it would disable nothing.",
+        hint=f"Rules: {', '.join(sorted(CODE_RULES))}, secret/KIND, pii/KIND or a KIND "
+        "(`veil detect --list-kinds`); globs like secret/* work.",
+    )
 
 
 def build_content_scanner(options: ScanOptions) -> ContentScanner:
