@@ -100,6 +100,17 @@ def test_invalid_log_level_names_the_variable(monkeypatch: pytest.MonkeyPatch) -
         load_settings()
 
 
+def test_a_phone_region_phone_numbers_are_unknown_in_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # UK was accepted, and then no national phone number was ever reported.
+    monkeypatch.setenv("VEIL_PHONE_REGION", "UK")
+    with pytest.raises(ConfigError, match=r"VEIL_PHONE_REGION .*the United Kingdom is GB"):
+        load_settings()
+    monkeypatch.setenv("VEIL_PHONE_REGION", "gb")
+    assert load_settings().phone_region == "GB"
+
+
 def test_malformed_database_url_names_the_variable_without_echoing_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

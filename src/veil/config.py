@@ -194,7 +194,15 @@ def _log_level(value: Any) -> str:
 def _region(value: Any) -> str:
     if not re.fullmatch(r"[A-Za-z]{2}", _text(value)):
         raise ValueError("must be a two-letter region code such as US, GB or DE")
-    return str(value).upper()
+    region = str(value).upper()
+    if region != "US":
+        import phonenumbers  # loaded only for a region other than the default
+
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            # UK, say: no national number would ever validate, and none be reported.
+            guess = " (the United Kingdom is GB)" if region == "UK" else ""
+            raise ValueError(f"is not a region code phone numbers are known in{guess}")
+    return region
 
 
 def _redis_url(value: Any) -> str:

@@ -373,3 +373,8 @@ def test_one_detector_is_safe_to_share_between_threads() -> None:
     for thread in threads:
         thread.join()
     assert [results[i] for i in range(len(texts))] == expected
+
+
+def test_a_detector_refuses_a_phone_region_phone_numbers_are_unknown_in() -> None:
+    with pytest.raises(InputError, match="the United Kingdom is GB"):
+        Detector(phone_region="UK")

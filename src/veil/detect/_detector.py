@@ -30,7 +30,7 @@ from veil.detect._registry import (
     load_recognizer_file,
     merge_specs,
 )
-from veil.detect._validators import ValidatorOptions, Verdict
+from veil.detect._validators import ValidatorOptions, Verdict, check_phone_region
 from veil.errors import InputError
 
 CONTEXT_BEFORE = 48
@@ -147,6 +147,7 @@ class Detector:
         self._specs = tuple(specs)
         self._compiled = tuple(compile_recognizer(spec) for spec in specs)
         self._min_score = min_score
+        check_phone_region(phone_region)
         self._phone_region = phone_region
         self._options = ValidatorOptions(phone_region=phone_region)
         self._engine = engine
