@@ -209,6 +209,14 @@ def test_a_longer_value_holding_a_public_value_is_still_reported() -> None:
     assert finding.kind == "GENERIC_SECRET"
 
 
+def test_a_misspelt_key_of_a_recognizer_file_is_refused(tmp_path: Path) -> None:
+    # `public_value:` was ignored, so the values it listed went on being reported.
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\npublic_value: [EMP-000000]\nrecognizers: []\n")
+    with pytest.raises(InputError, match="did you mean public_values"):
+        Detector(extra=rules)
+
+
 def test_public_values_must_be_a_list_of_strings(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("version: 1\npublic_values: AIzaSy\nrecognizers: []\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 from collections.abc import Iterable, Sequence
@@ -181,6 +182,9 @@ def _max_width(pattern: str) -> int | None:
     return int(high) if low > 0 and high <= MAX_WINDOW else None
 
 
+_FILE_KEYS = ("version", "recognizers", "public_values", "__line__")
+
+
 def _specs_from_document(document: Any, origin: str) -> list[RecognizerSpec]:
     if not isinstance(document, dict) or not isinstance(document.get("recognizers"), list):
         raise InputError(
@@ -189,6 +193,16 @@ def _specs_from_document(document: Any, origin: str) -> list[RecognizerSpec]:
         )
     if document.get("version") != 1:
         raise InputError(f"{origin}: unsupported or missing `version` (expected 1).")
+    for key in document:
+        if key not in _FILE_KEYS:
+            # `public_value:` would be ignored: those values would then be reported.
+            close = difflib.get_close_matches(str(key), _FILE_KEYS[:3], n=1, cutoff=0.6)
+            guess = f" (did you mean {close[0]}?)" if close else ""
+            raise InputError(
+                f"{origin}:{document.get('__line__', 1)}: `{key}` is not a key of a "
+                f"recognizer file{guess}.",
+                hint="A recognizer file has version, recognizers and public_values.",
+            )
     specs: list[RecognizerSpec] = []
     for item in document["recognizers"]:
         line = item.get("__line__", "?") if isinstance(item, dict) else "?"
