@@ -211,6 +211,10 @@ def test_inline_allowance_and_veil_toml_disable_rules(repo: Path) -> None:
             "did you mean secret/OPENAI_API_KEY?",
         ),
         ('[scan]\nexlude = ["tests/**"]\n', "scan.exlude is not a setting (did you mean exclude?)"),
+        (
+            '[scna]\nexclude = ["tests/**"]\n',
+            "[scna] is not a section of veil.toml (did you mean scan?)",
+        ),
     ],
 )
 def test_a_veil_toml_entry_that_would_do_nothing_is_refused(

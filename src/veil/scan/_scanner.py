@@ -71,6 +71,13 @@ def read_config(root: Path, options: ScanOptions) -> ScanOptions:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: {exc}.", hint="Fix the TOML syntax.") from None
+    for key in data:
+        if key != "scan":
+            raise InputError(
+                f"{path}: [{key}] is not a section of veil.toml{_did_you_mean(key, ['scan'])}; "
+                "it would be ignored.",
+                hint="veil.toml has one section, [scan] (see docs/scan.md).",
+            )
     scan: Any = data.get("scan", {})
     if not isinstance(scan, dict):
         raise InputError(f"{path}: [scan] must be a table.")
