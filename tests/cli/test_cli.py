@@ -195,6 +195,17 @@ def test_doctor_names_veil_variables_that_nothing_reads(
     assert "unknown variables" not in doctor_checks()[1]
 
 
+def test_doctor_warns_of_a_base_url_that_misses_v1(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every request would have gone to https://api.openai.com/chat/completions (404).
+    veil("db", "upgrade")
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://api.openai.com")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000000000")
+    code, checks = doctor_checks()
+    assert code == EXIT_OK  # a warning
+    assert checks["openai endpoint"]["status"] == "warn"
+    assert "https://api.openai.com/v1" in checks["openai endpoint"]["detail"]
+
+
 def test_doctor_fails_on_an_installed_policy_that_cannot_load(veil_home: Path) -> None:
     veil("db", "upgrade")
     (veil_home / "policies").mkdir(parents=True)

@@ -138,13 +138,25 @@ def check_database(settings: Settings) -> list[Check]:
 
 
 def check_providers(settings: Settings) -> list[Check]:
+    from veil.gateway._upstreams import base_url_problem
+
     endpoints = settings.provider_endpoints()
     if not endpoints:
         return [Check("provider endpoints", "ok", "none configured (the echo upstream is used)")]
     checks: list[Check] = []
     for name, url in endpoints.items():
         parts = urlsplit(url)
-        if parts.scheme == "https" or is_loopback_host(parts.hostname):
+        problem = base_url_problem(name, url)
+        if problem is not None and (parts.scheme == "https" or is_loopback_host(parts.hostname)):
+            checks.append(
+                Check(
+                    f"{name} endpoint",
+                    "warn",
+                    f"{mask_url(url)} {problem}",
+                    f"check {name.upper()}_BASE_URL",
+                )
+            )
+        elif parts.scheme == "https" or is_loopback_host(parts.hostname):
             checks.append(Check(f"{name} endpoint", "ok", mask_url(url)))
         else:
             checks.append(

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from veil.cli._app import app, err, out, print_json, settings_from_context
 from veil.cli.init_cmd import create_env_file_root_key, root_key_configured
-from veil.config import env_file_path, is_loopback_host, unknown_variables
+from veil.config import env_file_path, is_loopback_host, mask_url, unknown_variables
 from veil.errors import ConfigError
 from veil.keys import root_key_from_settings
 
@@ -76,6 +76,7 @@ def serve(
     import uvicorn
 
     from veil.gateway import METRICS_DIR_VARIABLE, open_gateway
+    from veil.gateway._upstreams import base_url_problem
 
     settings = settings_from_context(ctx)
     if workers > 1 and not settings.redis_url:
@@ -149,6 +150,10 @@ def serve(
             out.print("[yellow]Listening beyond this machine: put TLS in front of it.[/]")
     # A misspelt VEIL_ variable leaves its setting at the default (VEIL_REDIS_ULR: limits
     # in memory, not shared): said on stderr, also with --json.
+    for name, url in settings.provider_endpoints().items():
+        problem = base_url_problem(name, url)
+        if problem is not None:
+            err.print(f"[yellow]warning:[/] the {name} base URL {escape(mask_url(url))} {problem}")
     for name, where, close in unknown_variables():
         guess = f"; did you mean {close}?" if close else ""
         err.print(

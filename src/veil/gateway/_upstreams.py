@@ -64,6 +64,24 @@ class Upstream:
         return f"{self.name}: {self.base_url} ({key})"
 
 
+def base_url_problem(name: str, url: str) -> str | None:
+    """A base URL that most likely sends requests to the wrong path, and where to: the
+    OpenAI SDKs' convention keeps ``/v1`` in it (OpenAI, vLLM, Ollama, LM Studio), the
+    Anthropic SDK's leaves it out."""
+    path = urlsplit(url).path.rstrip("/")
+    if name == "anthropic" and path.endswith("/v1"):
+        return (
+            f"ends with /v1, so requests would go to {url.rstrip('/')}/v1/messages; "
+            "the Anthropic base URL has no /v1 (https://api.anthropic.com)"
+        )
+    if name != "anthropic" and not path and not url.rstrip("/").endswith(".openai.azure.com"):
+        return (
+            f"has no path, so requests would go to {url.rstrip('/')}/chat/completions; "
+            "OpenAI-compatible servers serve under /v1 (https://api.openai.com/v1)"
+        )
+    return None
+
+
 def _check_url(name: str, url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme != "https" and not is_loopback_host(parts.hostname):
