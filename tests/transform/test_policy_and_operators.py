@@ -162,3 +162,13 @@ def test_a_misspelt_surface_is_refused() -> None:
         parse_policy("version: 1\nsurfaces:\n  gatway:\n    default: {operator: keep}\n")
     with pytest.raises(InputError, match="Unknown surface 'gatway'"):
         Redactor(surface="gatway")
+
+
+def test_library_misuse_gets_a_clear_error() -> None:
+    # A policy name or bytes failed with an AttributeError from deep inside.
+    with pytest.raises(InputError, match="policy must be a Policy, not str"):
+        redact("mail bob@example.com", policy="default")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="takes text"):
+        redact(b"mail bob@example.com")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="takes text"):
+        Detector().find(None)  # type: ignore[arg-type]

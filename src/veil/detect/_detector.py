@@ -197,6 +197,11 @@ class Detector:
 
     def find(self, text: str) -> list[Finding]:
         """Every finding in ``text``, non-overlapping, sorted by start offset."""
+        if not isinstance(text, str):
+            raise InputError(
+                f"find() takes text (str), not {type(text).__name__}.",
+                hint="Decode bytes first; scan_stream() reads binary streams.",
+            )
         if not text:
             return []
         candidates = self._pattern_candidates(text)

@@ -49,6 +49,12 @@ class Redactor:
         pseudonymizer: Pseudonymizer | None = None,
         keys: KeyStore | None = None,
     ) -> None:
+        if policy is not None and not isinstance(policy, Policy):
+            raise InputError(
+                f"policy must be a Policy, not {type(policy).__name__}.",
+                hint="Load one with veil.load_policy(path) or parse_policy(yaml_text); "
+                "None is the default policy.",
+            )
         self.policy = policy if policy is not None else default_policy()
         self.detector = detector if detector is not None else shared_detector()
         self.policy.check_kinds(self.detector.kinds)
@@ -180,4 +186,9 @@ def _environment_settings() -> Settings:
 
 def redact(text: str, policy: Policy | None = None) -> str:
     """``text`` with secrets and personal data transformed by ``policy`` (default policy)."""
+    if not isinstance(text, str):
+        raise InputError(
+            f"redact() takes text (str), not {type(text).__name__}.",
+            hint="Decode bytes first, e.g. data.decode('utf-8', 'surrogateescape').",
+        )
     return Redactor(policy=policy).redact(text).text
