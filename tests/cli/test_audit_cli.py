@@ -190,8 +190,13 @@ def test_archive_then_verify_and_verify_archive(tmp_path: Path) -> None:
         "audit", "archive", "--before", "2999-01-01T00:00Z", "--out", str(segment), "--json"
     )
     assert code == EXIT_OK
-    assert json.loads(output)["archived"] == 6
+    report = json.loads(output)
+    assert report["archived"] == 6
     assert veil("audit", "verify")[0] == EXIT_OK
+    # The archive itself is in the record: which entries left, and the file's digest.
+    code, output = veil("audit", "query", "--action", "audit.archive")
+    [entry] = [json.loads(line) for line in output.splitlines()]
+    assert entry["details"] == {"start": 0, "end": 6, "archived": 6, "sha256": report["sha256"]}
     code, output = veil("audit", "verify-archive", str(segment), "--json")
     assert code == EXIT_OK
     assert json.loads(output)["entries"] == 6
@@ -213,7 +218,7 @@ def test_an_archive_file_is_never_replaced(tmp_path: Path) -> None:
     assert code == EXIT_USAGE
     assert "never replaced" in output
     assert segment.read_bytes() == first
-    assert ledger.size() == 9
+    assert ledger.size() == 10  # 6, the first archive's own entry, 3
     code, output = veil(
         "audit",
         "archive",
@@ -224,7 +229,7 @@ def test_an_archive_file_is_never_replaced(tmp_path: Path) -> None:
         "--json",
     )
     assert code == EXIT_OK, output
-    assert json.loads(output)["archived"] == 3
+    assert json.loads(output)["archived"] == 4
     assert veil("audit", "verify")[0] == EXIT_OK
 
 

@@ -309,6 +309,13 @@ def test_code_anonymize_then_restore_reads_the_answer_from_stdin_with_a_dash(
     code, restored = veil("code", "restore", "--map", "code.map", "-", stdin=anonymized)
     assert code == EXIT_OK, restored
     assert restored == Path("src/billing.py").read_text()
+    # Both are privacy events in the ledger: counts and a digest of the map, no code.
+    code, output = veil("audit", "query")
+    entries = [json.loads(line) for line in output.splitlines()]
+    assert [e["action"] for e in entries] == ["code.anonymize", "code.restore"]
+    assert entries[0]["details"]["files"] == 1
+    assert entries[0]["resource"] == entries[1]["resource"]
+    assert "charge_customer" not in output
 
 
 def test_an_unexpected_failure_names_its_type_and_place_not_the_input(

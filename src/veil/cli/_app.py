@@ -9,6 +9,7 @@ import sys
 import traceback
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -115,6 +116,29 @@ def settings_from_context(ctx: typer.Context) -> Settings:
     ctx.find_root().obj = settings
     veil_logging.configure_process(settings.log_level)
     return settings
+
+
+def audit_map_event(
+    ctx: typer.Context, action: str, map_file: Path, details: dict[str, Any]
+) -> None:
+    """An entry for a run that used a map (pseudonyms, code): re-identification and data
+    leaving for a model are privacy events. Who, which map (a keyed digest of its path),
+    how much; never the content."""
+    import getpass
+
+    from veil.audit import open_ledger
+
+    ledger = open_ledger(settings_from_context(ctx))
+    try:
+        ledger.append(
+            getpass.getuser(),
+            action,
+            "ok",
+            resource=f"map:{ledger.digest(str(map_file.resolve()))}",
+            details=details,
+        )
+    finally:
+        ledger.close()
 
 
 def audit_event(

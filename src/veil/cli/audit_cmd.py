@@ -14,6 +14,7 @@ from veil._files import write_atomically
 from veil.cli._app import (
     VeilGroup,
     app,
+    audit_event,
     check_export_format,
     export_records,
     out,
@@ -383,6 +384,14 @@ def archive(
         days=365.25 * older_than_years
     )
     report = _ledger(ctx).archive(cutoff, out_file, max_entries=max_entries)
+    if report["archived"]:
+        # Entries leaving the database are a retention event of the record itself.
+        audit_event(
+            ctx,
+            "audit.archive",
+            f"segment:{report['start']}-{report['end']}",
+            {key: report[key] for key in ("start", "end", "archived", "sha256")},
+        )
     if as_json:
         print_json(report)
     elif report["archived"] == 0:

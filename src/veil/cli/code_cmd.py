@@ -11,7 +11,14 @@ import typer
 from rich.markup import escape
 
 from veil._files import write_atomically
-from veil.cli._app import VeilGroup, app, out, print_json, settings_from_context
+from veil.cli._app import (
+    VeilGroup,
+    app,
+    audit_map_event,
+    out,
+    print_json,
+    settings_from_context,
+)
 from veil.cli.detect_cmd import read_input, write_output
 from veil.errors import InputError
 from veil.keys import KeyStore, root_key_from_settings
@@ -180,6 +187,12 @@ def anonymize(
         write_atomically(target, file.text.encode("utf-8"), mode=0o644)
     sealed = keys.seal(_PURPOSE, json.dumps(result.code_map.to_json()).encode(), aad=b"code-map")
     write_atomically(map_file, sealed, mode=0o600)
+    counts = {
+        "files": len(files),
+        "identifiers_renamed": result.renamed,
+        "values": len(result.code_map.literals),
+    }
+    audit_map_event(ctx, "code.anonymize", map_file, counts)
     lines = sum(f.text.count("\n") + 1 for f in files)
     report = {
         "files": len(files),
@@ -224,3 +237,4 @@ def restore(
     data = json.loads(keys.open(_PURPOSE, map_file.read_bytes(), aad=b"code-map"))
     code_map = CodeMap.from_json(data)
     write_output(code_map.restore(read_input(source)))
+    audit_map_event(ctx, "code.restore", map_file, {})

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from veil._files import exclusive, write_atomically
-from veil.cli._app import app, print_json, settings_from_context
+from veil.cli._app import app, audit_map_event, print_json, settings_from_context
 from veil.cli.detect_cmd import (
     FileArgument,
     RecognizersOption,
@@ -34,21 +33,6 @@ MapOption = Annotated[
         "--map", help="Encrypted pseudonym map file (sealed with the root key, mode 0600)."
     ),
 ]
-
-
-def _audit(ctx: typer.Context, action: str, map_file: Path, details: dict[str, object]) -> None:
-    """Re-identification is a privacy event: record who did it, never what."""
-    from veil.audit import open_ledger
-
-    ledger = open_ledger(settings_from_context(ctx))
-    ledger.append(
-        getpass.getuser(),
-        f"cli.{action}",
-        "ok",
-        resource=f"map:{ledger.digest(str(map_file.resolve()))}",
-        details=details,
-    )
-    ledger.close()
 
 
 def _policy(path: Path | None) -> Policy:
@@ -163,9 +147,8 @@ def pseudonymize_command(
         )
         result = redactor.redact(text)
         _save_map(map_file, mapping, keys)
-    _audit(
-        ctx, "pseudonymize", map_file, {"findings": len(result.findings), "actions": result.actions}
-    )
+    details = {"findings": len(result.findings), "actions": result.actions}
+    audit_map_event(ctx, "cli.pseudonymize", map_file, details)
     _emit(result.text)
 
 
@@ -182,5 +165,5 @@ def restore_command(ctx: typer.Context, map_file: MapOption, source: FileArgumen
     keys = _keys(ctx)
     mapping = _load_map(map_file, keys)
     restored = Redactor(pseudonymizer=mapping, keys=keys).restore(read_input(source))
-    _audit(ctx, "restore", map_file, {"tokens_in_map": len(mapping)})
+    audit_map_event(ctx, "cli.restore", map_file, {"tokens_in_map": len(mapping)})
     _emit(restored)
