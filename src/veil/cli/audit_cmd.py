@@ -117,7 +117,8 @@ def _extending_head(ledger: Ledger, previous: Path) -> dict[str, Any]:
     ``previous`` (entries, tree, heads, and that the checkpoint's tree is a prefix)."""
     try:
         saved = json.loads(previous.read_text(encoding="utf-8"))
-        int(saved["size"]), bytes.fromhex(saved["root"])
+        if int(saved["size"]) < 1 or len(bytes.fromhex(saved["root"])) != 32:
+            raise ValueError("not a tree head")
     except (OSError, ValueError, KeyError, TypeError):
         raise InputError(
             f"{previous} exists and is not a checkpoint; nothing was written.",
