@@ -114,7 +114,16 @@ def test_token_budget_goes_below_zero_when_charged_and_then_refuses() -> None:
     assert refused > 3600
 
 
-@pytest.mark.parametrize("text", ["", "0/min", "10/week", "ten/min", "-5/s"])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("60/min", 60), ("60/MIN", 60), ("5/seconds", 1), ("10 / hrs", 3600), ("1000/Day", 86400)],
+)
+def test_limits_read_the_usual_ways_of_writing_a_period(text: str, seconds: int) -> None:
+    # 60/MIN and 5/seconds were refused.
+    assert Limit.parse(text, "rate").period == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0/min", "10/week", "ten/min", "-5/s", "5/ms"])
 def test_bad_limits_are_refused_with_the_format(text: str) -> None:
     with pytest.raises(InputError, match="per second, minute, hour or day"):
         Limit.parse(text, "rate")

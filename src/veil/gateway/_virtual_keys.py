@@ -29,7 +29,10 @@ from veil.transform import PolicyStore
 
 KEY_PREFIX = "sk-veil-"
 _KEY = re.compile(r"^sk-veil-([0-9a-f]{12})-([A-Za-z0-9_-]{32,64})$")
-_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
+_LIMIT = re.compile(
+    r"^\s*(\d+)\s*/\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?)\s*$",
+    re.IGNORECASE,
+)
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 _CACHE_SECONDS = 2.0  # how long a revocation may take to reach another replica
@@ -56,7 +59,7 @@ class Limit:
                 f"Invalid {what} limit {text!r}.",
                 hint="Write a positive number per second, minute, hour or day: 60/min, 100000/day.",
             )
-        return cls(int(match.group(1)), _PERIODS[match.group(2)[0]], text.strip())
+        return cls(int(match.group(1)), _PERIODS[match.group(2)[0].lower()], text.strip())
 
 
 @dataclass(frozen=True, slots=True)
