@@ -227,6 +227,23 @@ def test_a_veil_toml_entry_that_would_do_nothing_is_refused(
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "HEAD~1"], "--since applies to --git only"),  # was ignored
+        (["--staged", "--git"], "not both"),  # --git was ignored
+        (["--workers", "-1"], "--workers"),
+        (["--max-size", "0"], "--max-size"),  # every file skipped, exit 0
+    ],
+)
+def test_options_that_would_be_ignored_or_meaningless_are_refused(
+    repo: Path, args: list[str], message: str
+) -> None:
+    result = veil(repo, ".", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
 def test_sensitive_files_tracked_or_readable_are_reported(repo: Path) -> None:
     # (.env itself Veil refuses to run beside when others can read it: see test_config.)
     env_file = repo / ".env.production"

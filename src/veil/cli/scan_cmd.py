@@ -168,10 +168,12 @@ def scan(
     ] = False,
     max_size: Annotated[
         int | None,
-        typer.Option("--max-size", help="Skip files larger than this many bytes (default 2 MB)."),
+        typer.Option(
+            "--max-size", min=1, help="Skip files larger than this many bytes (default 2 MB)."
+        ),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", help="Processes (default: one per CPU).")
+        int, typer.Option("--workers", min=0, help="Processes (default 0: one per CPU).")
     ] = 0,
     recognizers: Annotated[
         Path | None,
@@ -207,6 +209,11 @@ def scan(
         raise InputError(f"Unknown --format {output_format!r}.", hint="Use text, json or sarif.")
     if update_baseline and baseline is None:
         raise InputError("--update-baseline needs --baseline FILE.")
+    if since is not None and not history:
+        # It would be ignored: the whole tree (or the staged changes) would be scanned.
+        raise InputError("--since applies to --git only.", hint="Add --git, or drop --since.")
+    if staged and history:
+        raise InputError("Use --staged or --git, not both.")
     if ci:
         from veil.keys import root_key_from_settings
 
