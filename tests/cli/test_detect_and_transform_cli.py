@@ -387,3 +387,12 @@ def test_list_kinds_names_every_kind_a_policy_may_use(tmp_path: Path) -> None:
     code, output = veil("detect", "--list-kinds")
     assert code == EXIT_OK
     assert output.splitlines()[1].split()[:2] == ["EMAIL", "CRITICAL"]
+
+
+@pytest.mark.parametrize("args", [["items.jsonl", "--jsonl"], ["--jsonl", "--json"]])
+def test_jsonl_refuses_what_it_would_ignore(args: list[str]) -> None:
+    # `veil detect items.jsonl --jsonl` read stdin and ignored the file.
+    Path("items.jsonl").write_text('{"id": 1, "text": "mail bob@example.com"}\n')
+    code, output = veil("detect", *args, stdin="")
+    assert code == EXIT_USAGE
+    assert "--jsonl reads standard input" in output

@@ -273,6 +273,13 @@ def detect(
 
     Values are never printed in full: the table shows them masked, JSON gives offsets.
     """
+    if jsonl and (source != "-" or as_json):
+        # It read stdin regardless: FILE was ignored (and a terminal waited for input).
+        raise InputError(
+            "--jsonl reads standard input and writes JSON lines: it takes no FILE and "
+            "no --json.",
+            hint="veil detect --jsonl < items.jsonl",
+        )
     detector = build_detector(ctx, recognizers, region)
     if list_kinds:
         _print_kinds(detector, as_json)
