@@ -248,6 +248,14 @@ def test_unreachable_redis_is_a_clear_error_at_start(tmp_path: Path) -> None:
     assert "Cannot reach Redis" in result.stderr
 
 
+def test_a_host_that_is_not_this_machines_is_named_with_the_host_fix(tmp_path: Path) -> None:
+    # The hint said to pick another port.
+    result = serve_refusing_to_start(gateway_env(tmp_path), 0, "--host", "no-such-host.invalid")
+    assert result.returncode == 2
+    assert "Listening on no-such-host.invalid" in result.stderr
+    assert "Check --host" in result.stderr
+
+
 def test_serve_warns_of_a_misspelt_veil_variable(tmp_path: Path) -> None:
     served = start_gateway(gateway_env(tmp_path, VEIL_REDIS_ULR="redis://127.0.0.1:6379/0"))
     log = served.stop()

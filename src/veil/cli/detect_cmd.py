@@ -276,8 +276,7 @@ def detect(
     if jsonl and (source != "-" or as_json):
         # It read stdin regardless: FILE was ignored (and a terminal waited for input).
         raise InputError(
-            "--jsonl reads standard input and writes JSON lines: it takes no FILE and "
-            "no --json.",
+            "--jsonl reads standard input and writes JSON lines: it takes no FILE and no --json.",
             hint="veil detect --jsonl < items.jsonl",
         )
     detector = build_detector(ctx, recognizers, region)

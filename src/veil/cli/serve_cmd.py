@@ -36,10 +36,21 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"Listening on {host}:{port} is already in use.",
+                hint="Pick another port with --port (or VEIL_GATEWAY_PORT); --port 0 picks a "
+                "free one.",
+            ) from None
+        if exc.errno == errno.EACCES:
+            hint = "Ports below 1024 need privileges: pick another with --port."
+        else:  # a name that does not resolve, an address this machine does not have
+            hint = (
+                "Check --host (or VEIL_GATEWAY_HOST): an address of this machine, such as "
+                "127.0.0.1, ::1 or 0.0.0.0."
+            )
         raise ConfigError(
-            f"Listening on {host}:{port} {reason}.",
-            hint="Pick another port with --port (or VEIL_GATEWAY_PORT); --port 0 picks a free one.",
+            f"Listening on {host}:{port} failed: {exc.strerror}.", hint=hint
         ) from None
     sock.listen(2048)
     sock.set_inheritable(True)
