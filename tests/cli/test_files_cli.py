@@ -172,3 +172,15 @@ def test_a_passphrase_prompt_stays_off_standard_output(plain: Path) -> None:
         check=True,
     )
     assert result.stdout == CONTENT
+
+
+def test_a_passphrase_file_can_be_armored_and_decrypts(plain: Path) -> None:
+    # --armor was ignored with --passphrase.
+    code, _ = veil(
+        "encrypt", str(plain), "--passphrase", "--armor", stdin="tr0ub4dor&3\ntr0ub4dor&3\n"
+    )
+    assert code == EXIT_OK
+    assert Path("report.bin.age").read_bytes().startswith(b"-----BEGIN AGE ENCRYPTED FILE-----")
+    code, _ = veil("decrypt", "report.bin.age", "--out", "back.bin", stdin="tr0ub4dor&3\n")
+    assert code == EXIT_OK
+    assert Path("back.bin").read_bytes() == CONTENT

@@ -116,7 +116,7 @@ def encrypt(
         if to or to_self:
             raise InputError("Use either --passphrase or recipients, not both.")
         secret = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=True, err=True)
-        encrypt_with_passphrase(source, target, secret)
+        encrypt_with_passphrase(source, target, secret, armored=armor)
     else:
         recipients = list(to or [])
         if to_self:

@@ -7,6 +7,7 @@ decrypt. The installation's own identity is kept in the vault (sealed under a da
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import sys
@@ -101,12 +102,14 @@ def encrypt_file(source: Path, out: Path, recipients: list[str], *, armored: boo
     _replace_atomically(out, write)
 
 
-def encrypt_with_passphrase(source: Path, out: Path, passphrase: str) -> None:
+def encrypt_with_passphrase(
+    source: Path, out: Path, passphrase: str, *, armored: bool = False
+) -> None:
     """Encrypt with a passphrase (age scrypt recipient). Reads the file into memory."""
     import pyrage  # only the age format needs it (loaded on use)
 
     data = source.read_bytes()
-    sealed = pyrage.passphrase.encrypt(data, passphrase)
+    sealed = pyrage.passphrase.encrypt(data, passphrase, armored=armored)
     _replace_atomically(out, lambda target: _write_bytes(target, sealed))
 
 
@@ -119,7 +122,14 @@ def _write_bytes(target: str | BinaryIO, data: bytes) -> None:
 
 def is_passphrase_file(source: Path) -> bool:
     with source.open("rb") as handle:
-        head = handle.read(200)
+        head = handle.read(400)
+    if head.startswith(_AGE_ARMORED):
+        # The armored header's first lines, decoded (64 characters a line, 48 bytes).
+        lines = head.splitlines()[1:4]
+        try:
+            head = base64.b64decode(b"".join(line for line in lines if len(line) == 64))
+        except ValueError:
+            return False
     return head.startswith(_AGE_BINARY) and b"-> scrypt " in head
 
 
