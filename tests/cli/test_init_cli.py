@@ -202,3 +202,18 @@ def test_init_refuses_a_keyring_that_would_not_protect_the_key() -> None:
         assert "would not protect the key" in output
     finally:
         keyring.set_keyring(previous)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--passphrase", "--kms"], "Choose one place for the root key"),  # --passphrase ignored
+        (["--keyring", "--passphrase"], "Choose one place for the root key"),
+        (["--from-stdin"], "use it with --passphrase"),  # a .env key was made instead
+    ],
+)
+def test_init_refuses_options_it_would_ignore(args: list[str], message: str) -> None:
+    code, output = veil("init", *args, stdin="")
+    assert code == EXIT_USAGE
+    assert message in output
+    assert not Path(".env").exists()

@@ -19,6 +19,7 @@ from veil.config import (
     env_file_path,
     load_settings,
 )
+from veil.errors import InputError
 from veil.keys import (
     RootKey,
     create_keyring_root_key,
@@ -93,6 +94,22 @@ def init(
     """Set Veil up: create a root key (only if none is configured), write it to the .env
     file (mode 0600) — or protect it with a passphrase — and migrate the database. Run it
     once; it never replaces a key."""
+    places = [
+        flag
+        for flag, chosen in (
+            ("--passphrase", passphrase),
+            ("--kms", kms),
+            ("--keyring", use_keyring),
+        )
+        if chosen
+    ]
+    if len(places) > 1:  # one was used and the others ignored
+        raise InputError(
+            f"Choose one place for the root key, not {' and '.join(places)}.",
+            hint="A .env file (no option), --passphrase, --kms or --keyring.",
+        )
+    if from_stdin and not passphrase:
+        raise InputError("--from-stdin reads the passphrase: use it with --passphrase.")
     env_file = env_file_path()
     settings = load_settings(env_file=env_file)
     created = False
