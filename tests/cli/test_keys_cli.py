@@ -53,6 +53,25 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again() -> None:
     assert veil("vault", "get", "openai", "--reveal")[1].strip() == SECRET
 
 
+def test_a_new_key_on_stdin_is_refused_while_a_rotation_is_pending() -> None:
+    # The pending key was used and the one given on stdin silently ignored.
+    assert veil("init")[0] == EXIT_OK
+    env = Path(".env")
+    pending = base64.b64encode(os.urandom(32)).decode()
+    env.write_text(env.read_text() + f"VEIL_MASTER_KEY_NEXT={pending}\n")
+    before = env.read_text()
+    mine = base64.b64encode(os.urandom(32)).decode()
+    code, output = veil("keys", "rotate", "--new-key-from-stdin", stdin=mine)
+    assert code == EXIT_USAGE
+    assert "interrupted rotation" in output
+    assert env.read_text() == before
+    code, output = veil(
+        "keys", "rotate", "--reencrypt", "vault", "--new-key-from-stdin", stdin=mine
+    )
+    assert code == EXIT_USAGE
+    assert "takes no new root key" in output
+
+
 def test_a_key_from_the_environment_needs_the_new_key_on_stdin(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

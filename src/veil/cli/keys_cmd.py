@@ -116,6 +116,12 @@ def rotate(
 
     settings = settings_from_context(ctx)
     if reencrypt is not None:
+        if new_key_from_stdin:
+            raise InputError(
+                "--reencrypt moves data to a fresh data key and takes no new root key.",
+                hint="Run them one at a time: veil keys rotate --new-key-from-stdin, then "
+                "--reencrypt PURPOSE.",
+            )
         _reencrypt(settings, reencrypt, as_json)
         return
     env_file = env_file_path()
@@ -124,6 +130,14 @@ def rotate(
     text = _read_env(env_file) if in_env_file else ""
     pending = re.search(rf"^\s*{_NEXT}\s*=\s*(\S+)", text, re.MULTILINE)
     if pending is not None:
+        if new_key_from_stdin:
+            # The key on stdin would be ignored for the one the interrupted run chose.
+            raise InputError(
+                f"An interrupted rotation to the key in {_NEXT} ({env_file}) is pending; "
+                "nothing was changed.",
+                hint="Finish it first with `veil keys rotate` (no option), then rotate "
+                "again to your key.",
+            )
         new_root = _parse_key(pending.group(1))  # finish an interrupted rotation
     elif new_key_from_stdin:
         new_root = _parse_key(sys.stdin.read())
