@@ -396,3 +396,9 @@ def test_jsonl_refuses_what_it_would_ignore(args: list[str]) -> None:
     code, output = veil("detect", *args, stdin="")
     assert code == EXIT_USAGE
     assert "--jsonl reads standard input" in output
+
+
+def test_detect_with_nothing_found_says_so_in_one_line() -> None:
+    code, output = veil("detect", "-", stdin="nothing to see here\n")
+    assert code == EXIT_OK
+    assert output == "0 finding(s)\n"
