@@ -204,6 +204,22 @@ def test_archive_then_verify_and_verify_archive(tmp_path: Path) -> None:
     assert "Nothing to archive" in output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--before", "2026-01-01T00:00Z", "--older-than-years", "7"], "not both"),
+        (["--older-than-years", "-1"], "older-than-years"),  # a cutoff in the future
+    ],
+)
+def test_archive_refuses_a_cutoff_it_would_misread(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    code, output = veil("audit", "archive", "--out", str(tmp_path / "a.jsonl"), *args)
+    assert code == EXIT_USAGE
+    assert message in output
+    assert not (tmp_path / "a.jsonl").exists()
+
+
 def test_an_archive_file_is_never_replaced(tmp_path: Path) -> None:
     # Archiving again to the same name replaced the earlier segment, whose entries had
     # already left the database: years of the record gone.

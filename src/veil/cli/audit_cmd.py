@@ -356,6 +356,9 @@ def erase(
         )
 
 
+RETENTION_YEARS = 7.0  # the record's retention (docs/audit.md)
+
+
 @audit_app.command("archive")
 def archive(
     ctx: typer.Context,
@@ -364,8 +367,11 @@ def archive(
         str | None, typer.Option(help="Archive entries older than this time (ISO 8601).")
     ] = None,
     older_than_years: Annotated[
-        float, typer.Option(help="Used when --before is not given: the retention period.")
-    ] = 7.0,
+        float | None,
+        typer.Option(
+            min=0.0, help="Instead of --before: the retention period in years (default 7)."
+        ),
+    ] = None,
     max_entries: Annotated[
         int | None,
         typer.Option(
@@ -381,9 +387,10 @@ def archive(
     The signed tree head at the boundary stays, so `veil audit verify` still checks every
     later entry; `veil audit verify-archive FILE` checks the archive on its own.
     """
-    cutoff = parse_time(before, "before") or datetime.now(UTC) - timedelta(
-        days=365.25 * older_than_years
-    )
+    if before is not None and older_than_years is not None:
+        raise InputError("Give --before or --older-than-years, not both (one would be ignored).")
+    years = RETENTION_YEARS if older_than_years is None else older_than_years
+    cutoff = parse_time(before, "before") or datetime.now(UTC) - timedelta(days=365.25 * years)
     report = _ledger(ctx).archive(cutoff, out_file, max_entries=max_entries)
     if report["archived"]:
         # Entries leaving the database are a retention event of the record itself.
