@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -352,6 +353,42 @@ class Served:
             self.process.kill()
             _, err = self.process.communicate()
         return err
+
+
+_PATCH_ON_IMPORT = """
+import importlib.abc, importlib.util, sys
+
+class PatchOnImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != MODULE:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+PATCH
+        spec.loader.exec_module = exec_module
+        return spec
+
+if CONDITION:
+    sys.meta_path.insert(0, PatchOnImport())
+"""
+
+
+def patch_on_import(folder: Path, module: str, patch: str, condition: str = "True") -> str:
+    """A folder for PYTHONPATH whose ``sitecustomize`` runs ``patch`` (Python code, with
+    ``module`` bound) right after ``module`` is first imported, in every Python process
+    started with it where ``condition`` holds: a fault injected into the real server."""
+    folder.mkdir(parents=True)
+    code = (
+        _PATCH_ON_IMPORT.replace("MODULE", repr(module))
+        .replace("CONDITION", condition)
+        .replace("PATCH", textwrap.indent(textwrap.dedent(patch).strip(), " " * 12))
+    )
+    (folder / "sitecustomize.py").write_text(code)
+    return str(folder)
 
 
 def gateway_env(home: Path, **extra: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.gateway.conftest import Served, gateway_env, start_gateway
+from tests.gateway.conftest import Served, gateway_env, patch_on_import, start_gateway
 
 EMAIL = "omar.haddad@example.com"
 REDACT = "version: 1\nname: team\ndefault: {operator: redact}\n"
@@ -124,40 +124,16 @@ def test_a_policy_that_never_loaded_refuses_with_a_provider_style_error(tmp_path
     assert [e["outcome"] for e in calls] == ["error", "ok"]
 
 
-# Loaded by the gateway process through PYTHONPATH: a bug (an exception Veil does not
-# expect) in MODULE.CLASS.METHOD, whose message quotes a value.
-BUG = """
-import importlib.abc, importlib.util, sys
-
-class InjectBug(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != "MODULE":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        load = spec.loader.exec_module
-
-        def exec_module(module):
-            load(module)
-
-            def broken(*args, **kwargs):
-                raise RuntimeError("bug while reading omar.haddad@example.com")
-
-            setattr(getattr(module, "CLASS"), "METHOD", broken)
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-sys.meta_path.insert(0, InjectBug())
-"""
-
-
 def _with_bug(tmp_path: Path, module: str, cls: str, method: str) -> Served:
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    hook = BUG.replace("MODULE", module).replace("CLASS", cls).replace("METHOD", method)
-    (hooks / "sitecustomize.py").write_text(hook)
-    return start_gateway(gateway_env(tmp_path, PYTHONPATH=str(hooks)))
+    """``veil serve`` with a bug (an exception Veil does not expect) in module.cls.method,
+    whose message quotes a value."""
+    patch = f"""
+        def broken(*args, **kwargs):
+            raise RuntimeError("bug while reading omar.haddad@example.com")
+        setattr(module.{cls}, "{method}", broken)
+        """
+    hooks = patch_on_import(tmp_path / "hooks", module, patch)
+    return start_gateway(gateway_env(tmp_path, PYTHONPATH=hooks))
 
 
 def test_an_unexpected_failure_is_a_provider_style_500_logged_without_content(

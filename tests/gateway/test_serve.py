@@ -19,6 +19,7 @@ from tests.gateway.conftest import (
     VEIL,
     Upstream,
     gateway_env,
+    patch_on_import,
     serve_refusing_to_start,
     start_gateway,
 )
@@ -189,45 +190,24 @@ def _scrape(root: str, series: dict[str, int]) -> dict[str, int]:
     return {name: int(float(values.get(name, "0"))) for name in series}
 
 
-# Loaded by every Python process of the test through PYTHONPATH: in uvicorn's worker
-# processes only (spawned with --multiprocessing-fork), veil.gateway.create_app fails the
-# way a worker that cannot reach something fails.
-FAILING_WORKERS = """
-import importlib.abc, importlib.util, sys
-
-class BreakCreateApp(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != "veil.gateway":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        load = spec.loader.exec_module
-
-        def exec_module(module):
-            load(module)
-
-            def create_app():
-                from veil.errors import ConfigError
-                raise ConfigError("this worker cannot start (test)")
-
-            module.create_app = create_app
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-if "--multiprocessing-fork" in sys.argv:
-    sys.meta_path.insert(0, BreakCreateApp())
-"""
-
-
 @pytest.mark.redis
 def test_a_worker_that_cannot_start_stops_serve_with_its_error(
     tmp_path: Path, redis_url: str
 ) -> None:
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(FAILING_WORKERS)
-    env = gateway_env(tmp_path, VEIL_REDIS_URL=redis_url, PYTHONPATH=str(hooks))
+    # In uvicorn's worker processes only (spawned with --multiprocessing-fork),
+    # veil.gateway.create_app fails the way a worker that cannot reach something fails.
+    hooks = patch_on_import(
+        tmp_path / "hooks",
+        "veil.gateway",
+        """
+        def create_app():
+            from veil.errors import ConfigError
+            raise ConfigError("this worker cannot start (test)")
+        module.create_app = create_app
+        """,
+        condition='"--multiprocessing-fork" in sys.argv',
+    )
+    env = gateway_env(tmp_path, VEIL_REDIS_URL=redis_url, PYTHONPATH=hooks)
     result = serve_refusing_to_start(env, 0, "--workers", "2")
     assert result.returncode == 2
     assert "this worker cannot start (test)" in result.stderr
