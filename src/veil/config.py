@@ -195,14 +195,21 @@ def _region(value: Any) -> str:
     if not re.fullmatch(r"[A-Za-z]{2}", _text(value)):
         raise ValueError("must be a two-letter region code such as US, GB or DE")
     region = str(value).upper()
-    if region != "US":
-        import phonenumbers  # loaded only for a region other than the default
-
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            # UK, say: no national number would ever validate, and none be reported.
-            guess = " (the United Kingdom is GB)" if region == "UK" else ""
-            raise ValueError(f"is not a region code phone numbers are known in{guess}")
+    problem = phone_region_problem(region) if region != "US" else None
+    if problem is not None:
+        raise ValueError(problem)
     return region
+
+
+def phone_region_problem(region: str) -> str | None:
+    """Why ``region`` cannot be a phone region hint, or None. With one phonenumbers does
+    not know (``UK``), no national number would ever validate and none be reported."""
+    import phonenumbers  # loaded only when a region is checked
+
+    if region in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    guess = " (the United Kingdom is GB)" if region.upper() == "UK" else ""
+    return f"is not a region code phone numbers are known in{guess}"
 
 
 def _redis_url(value: Any) -> str:

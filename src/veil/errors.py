@@ -7,11 +7,22 @@ never contain secret values or raw user content, so they are safe to log and pri
 
 from __future__ import annotations
 
+import traceback
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INTEGRITY = 3
 EXIT_ERROR = 4
+
+
+def failure_place(exc: BaseException) -> str:
+    """``RuntimeError at _app.py:512``: what an unexpected failure was and where it was
+    raised, for logs and messages. Never the exception's message, which could quote the
+    input (a prompt, a file's content)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{place}"
 
 
 class VeilError(Exception):
@@ -95,4 +106,5 @@ __all__ = [
     "ProviderError",
     "StorageError",
     "VeilError",
+    "failure_place",
 ]

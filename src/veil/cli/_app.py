@@ -6,11 +6,10 @@ import csv
 import inspect
 import json
 import sys
-import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -19,7 +18,10 @@ from typer.core import TyperGroup
 
 from veil import logging as veil_logging
 from veil.config import Settings, load_settings
-from veil.errors import EXIT_ERROR, InputError, VeilError
+from veil.errors import EXIT_ERROR, InputError, VeilError, failure_place
+
+if TYPE_CHECKING:
+    from veil.audit import Ledger
 
 # How wide tables may grow when the output is not a terminal.
 PIPED_WIDTH = 1000
@@ -79,12 +81,10 @@ class VeilGroup(TyperGroup):
                 raise
             # A bug: its type and place, not a traceback, whose messages could quote
             # the input.
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            place = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
-            reason = f": {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else ""
+            reason = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
             err.print(
-                f"[bold red]error:[/] Veil failed unexpectedly ({type(exc).__name__}"
-                f"{escape(reason)} at {escape(place)}).",
+                f"[bold red]error:[/] Veil failed unexpectedly ({escape(failure_place(exc))})"
+                f"{escape(reason)}.",
                 markup=True,
                 highlight=False,
             )
@@ -124,21 +124,7 @@ def audit_map_event(
     """An entry for a run that used a map (pseudonyms, code): re-identification and data
     leaving for a model are privacy events. Who, which map (a keyed digest of its path),
     how much; never the content."""
-    import getpass
-
-    from veil.audit import open_ledger
-
-    ledger = open_ledger(settings_from_context(ctx))
-    try:
-        ledger.append(
-            getpass.getuser(),
-            action,
-            "ok",
-            resource=f"map:{ledger.digest(str(map_file.resolve()))}",
-            details=details,
-        )
-    finally:
-        ledger.close()
+    _append(ctx, action, lambda ledger: f"map:{ledger.digest(str(map_file.resolve()))}", details)
 
 
 def audit_event(
@@ -151,13 +137,25 @@ def audit_event(
 ) -> None:
     """One ledger entry for an administrative change or a run made from the CLI (the OS
     user is the actor; never a secret value)."""
+    _append(ctx, action, lambda _ledger: resource, details, outcome)
+
+
+def _append(
+    ctx: typer.Context,
+    action: str,
+    resource: Callable[[Ledger], str],
+    details: dict[str, Any] | None,
+    outcome: str = "ok",
+) -> None:
     import getpass
 
     from veil.audit import open_ledger
 
     ledger = open_ledger(settings_from_context(ctx))
     try:
-        ledger.append(getpass.getuser(), action, outcome, resource=resource, details=details)
+        ledger.append(
+            getpass.getuser(), action, outcome, resource=resource(ledger), details=details
+        )
     finally:
         ledger.close()
 

@@ -147,17 +147,17 @@ def check_providers(settings: Settings) -> list[Check]:
     for name, url in endpoints.items():
         parts = urlsplit(url)
         problem = base_url_problem(name, url)
-        if problem is not None and (parts.scheme == "https" or is_loopback_host(parts.hostname)):
+        if parts.scheme == "https" or is_loopback_host(parts.hostname):
             checks.append(
-                Check(
+                Check(f"{name} endpoint", "ok", mask_url(url))
+                if problem is None
+                else Check(
                     f"{name} endpoint",
                     "warn",
                     f"{mask_url(url)} {problem}",
                     f"check {name.upper()}_BASE_URL",
                 )
             )
-        elif parts.scheme == "https" or is_loopback_host(parts.hostname):
-            checks.append(Check(f"{name} endpoint", "ok", mask_url(url)))
         else:
             checks.append(
                 Check(

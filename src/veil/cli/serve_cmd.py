@@ -159,8 +159,9 @@ def serve(
             out.print(f"  try: OPENAI_BASE_URL={escape(url)} OPENAI_API_KEY=<that key> your-app")
         if not is_loopback_host(bind_host):
             out.print("[yellow]Listening beyond this machine: put TLS in front of it.[/]")
-    # A misspelt VEIL_ variable leaves its setting at the default (VEIL_REDIS_ULR: limits
-    # in memory, not shared): said on stderr, also with --json.
+    # Warnings on stderr (also with --json): a base URL that sends requests to the wrong
+    # path, and a misspelt VEIL_ variable, which leaves its setting at the default
+    # (VEIL_REDIS_ULR: limits in memory, not shared).
     for name, url in settings.provider_endpoints().items():
         problem = base_url_problem(name, url)
         if problem is not None:

@@ -36,7 +36,8 @@ def detection_key(settings: Settings) -> tuple[object, ...]:
 
 def configured_kinds(settings: Settings) -> frozenset[str]:
     """The kinds the built-in recognizers and ``VEIL_RECOGNIZERS`` report (what a policy's
-    kind rules may name), read without compiling a detector."""
+    kind rules may name), read from the recognizer files without building a detector (no
+    prefilter, no NER model)."""
     specs = builtin_specs()
     if settings.recognizers is not None:
         specs += load_recognizer_file(settings.recognizers)

@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Literal, NamedTuple, TextIO
 
+from veil.config import phone_region_problem
 from veil.detect._address_blocks import (
     extend_address_blocks,
     join_address_lines,
@@ -30,7 +31,7 @@ from veil.detect._registry import (
     load_recognizer_file,
     merge_specs,
 )
-from veil.detect._validators import ValidatorOptions, Verdict, check_phone_region
+from veil.detect._validators import ValidatorOptions, Verdict
 from veil.errors import InputError
 
 CONTEXT_BEFORE = 48
@@ -147,7 +148,13 @@ class Detector:
         self._specs = tuple(specs)
         self._compiled = tuple(compile_recognizer(spec) for spec in specs)
         self._min_score = min_score
-        check_phone_region(phone_region)
+        problem = phone_region_problem(phone_region)
+        if problem is not None:
+            raise InputError(
+                f"The phone region {phone_region!r} {problem}.",
+                hint="Set VEIL_PHONE_REGION (or --region) to an ISO 3166 code such as US, "
+                "GB or DE.",
+            )
         self._phone_region = phone_region
         self._options = ValidatorOptions(phone_region=phone_region)
         self._engine = engine

@@ -23,8 +23,6 @@ from enum import Enum
 
 import phonenumbers
 
-from veil.errors import InputError
-
 
 class Verdict(Enum):
     REJECT = 0
@@ -157,18 +155,6 @@ def ip_address(value: str, _options: ValidatorOptions) -> Verdict:
 
 _EXTENSION = re.compile(r"x|ext")
 _GROUP_SEPARATORS = re.compile(r"[\s().-]+")
-
-
-def check_phone_region(region: str) -> None:
-    """Refuse a region phonenumbers does not know: with one (``UK``), no national phone
-    number of any country would ever be valid, and none would be reported."""
-    if region in phonenumbers.SUPPORTED_REGIONS:
-        return
-    guess = " (the United Kingdom is GB)" if region.upper() == "UK" else ""
-    raise InputError(
-        f"The phone region {region!r} is not a region code phonenumbers knows{guess}.",
-        hint="Set VEIL_PHONE_REGION (or --region) to an ISO 3166 code such as US, GB or DE.",
-    )
 
 
 def phone(value: str, options: ValidatorOptions) -> Verdict:

@@ -11,7 +11,6 @@ import logging
 import secrets
 import struct
 import time
-import traceback
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
@@ -28,7 +27,7 @@ from veil.analytics import EventStore
 from veil.audit import Ledger
 from veil.config import Settings
 from veil.detect import Detector, kind_info
-from veil.errors import PolicyViolationError, StorageError, VeilError
+from veil.errors import PolicyViolationError, StorageError, VeilError, failure_place
 from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
 from veil.gateway._metrics import Metrics, SharedMetrics
 from veil.gateway._policies import Policies, PolicyRedactors
@@ -812,16 +811,8 @@ def _duration(seconds: float) -> str:
 
 
 def _log_internal(endpoint: str, exc: Exception) -> None:
-    """A failure Veil did not expect, by type and place only: its message could quote
-    the request or the answer."""
-    frame = traceback.extract_tb(exc.__traceback__)[-1]
-    log.error(
-        "internal error handling %s: %s at %s:%s",
-        endpoint,
-        type(exc).__name__,
-        frame.filename.rsplit("/", 1)[-1],
-        frame.lineno,
-    )
+    """A failure Veil did not expect, by type and place only (see failure_place)."""
+    log.error("internal error handling %s: %s", endpoint, failure_place(exc))
 
 
 async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

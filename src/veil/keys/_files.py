@@ -114,10 +114,8 @@ def encrypt_with_passphrase(
 
 
 def _write_bytes(target: str | BinaryIO, data: bytes) -> None:
-    if isinstance(target, str):
-        Path(target).write_bytes(data)
-    else:
-        target.write(data)
+    with _writer(target) as writer:
+        writer.write(data)
 
 
 def is_passphrase_file(source: Path) -> bool:

@@ -186,9 +186,4 @@ def _environment_settings() -> Settings:
 
 def redact(text: str, policy: Policy | None = None) -> str:
     """``text`` with secrets and personal data transformed by ``policy`` (default policy)."""
-    if not isinstance(text, str):
-        raise InputError(
-            f"redact() takes text (str), not {type(text).__name__}.",
-            hint="Decode bytes first, e.g. data.decode('utf-8', 'surrogateescape').",
-        )
     return Redactor(policy=policy).redact(text).text
