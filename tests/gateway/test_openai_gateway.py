@@ -142,6 +142,25 @@ def test_streamed_tool_call_arguments_are_restored(served: Served) -> None:
     assert json.loads(arguments) == {"recipient": f"mail {EMAIL}"}
 
 
+def test_tool_call_arguments_escaped_as_go_writes_them_are_restored(served: Served) -> None:
+    # Ollama's arguments come from Go's JSON encoder: "\u003cEMAIL_1\u003e", not "<EMAIL_1>".
+    messages: Any = [{"role": "user", "content": f"[[go-json]] mail {EMAIL}"}]
+    tools: Any = [{"type": "function", "function": {"name": "send", "parameters": {}}}]
+    answer = client(served).chat.completions.create(
+        model="gpt-test", messages=messages, tools=tools
+    )
+    call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert json.loads(call.function.arguments) == {"recipient": f"[[go-json]] mail {EMAIL}"}
+    stream = client(served).chat.completions.create(
+        model="gpt-test", messages=messages, tools=tools, stream=True
+    )
+    arguments = ""
+    for chunk in stream:
+        for piece in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            arguments += piece.function.arguments or ""  # type: ignore[union-attr]
+    assert json.loads(arguments) == {"recipient": f"[[go-json]] mail {EMAIL}"}
+
+
 def test_embeddings_are_redacted_not_pseudonymized(served: Served, upstream: Upstream) -> None:
     before = len(upstream.received)
     result = client(served).embeddings.create(

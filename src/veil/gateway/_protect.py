@@ -75,6 +75,51 @@ class JsonText:
         return json.dumps(self.value, ensure_ascii=False)
 
 
+# ``\u003c`` / ``\u003e`` in JSON text, or an escaped backslash (kept: what follows it is
+# text, not an escape). Go's encoder writes ``<`` and ``>`` this way (Ollama's tool-call
+# arguments: ``"\u003cEMAIL_1\u003e"``), where no token would be found.
+_ANGLE_ESCAPE = re.compile(r"\\\\|\\u003([cCeE])")
+# The end of a piece that may be the start of such an escape: a run of backslashes and a
+# prefix of ``u003c``.
+_CUT_ESCAPE = re.compile(r"\\+(?:u(?:0(?:03?)?)?)?\Z")
+
+
+def _angle(match: re.Match[str]) -> str:
+    letter = match.group(1)
+    if letter is None:
+        return match.group(0)
+    return "<" if letter in "cC" else ">"
+
+
+def unescape_angles(text: str) -> str:
+    r"""JSON text with ``\u003c`` and ``\u003e`` written as ``<`` and ``>``: the same JSON
+    value, in which tokens are found."""
+    return _ANGLE_ESCAPE.sub(_angle, text) if "\\u003" in text else text
+
+
+class AngleUnescaper:
+    """:func:`unescape_angles` for JSON text that arrives in pieces cut anywhere: a piece
+    that ends in what may begin an escape holds that end back for the next."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, chunk: str) -> str:
+        text = self._held + chunk
+        # A maximal run of backslashes starts where an escape starts (in valid JSON), so
+        # holding the whole run keeps escaped backslashes paired.
+        cut = _CUT_ESCAPE.search(text)
+        end = cut.start() if cut is not None else len(text)
+        self._held = text[end:]
+        return unescape_angles(text[:end])
+
+    def close(self) -> str:
+        text, self._held = self._held, ""
+        return text
+
+
 def _json_text(container: dict[str, Any], key: str, slots: list[Slot]) -> None:
     """Slots for the strings of a JSON-text field, or the field itself when its text is
     not a JSON object or array (a model's broken arguments are scanned as text)."""
@@ -452,6 +497,8 @@ class Exchange:
             return self.screen(text, whole=True)
         if self.code_map is not None:
             text = self.code_map.restore(text)
+        if json_text:
+            text = unescape_angles(text)
         encode = json_string_body if json_text else None
         return self.screen(self.pseudonymizer.restore(text, encode=encode), whole=True)
 
@@ -496,12 +543,15 @@ class TextStream:
             if exchange.restores and exchange.code_map is not None
             else None
         )
+        self._angles = AngleUnescaper() if json_text and exchange.restores else None
         self._pending = ""
 
     def feed(self, chunk: str) -> str:
         self._exchange.chars_out += len(chunk)
         if self._code is not None:
             chunk = self._code.feed(chunk)
+        if self._angles is not None:
+            chunk = self._angles.feed(chunk)
         restored = self._restorer.feed(chunk) if self._restorer is not None else chunk
         self._pending += restored
         cut = _release_point(self._pending, self._HOLD)
@@ -512,6 +562,8 @@ class TextStream:
 
     def close(self) -> str:
         tail = self._code.close() if self._code is not None else ""
+        if self._angles is not None:
+            tail = self._angles.feed(tail) + self._angles.close()
         if self._restorer is not None:
             tail = self._restorer.feed(tail)
         rest = tail + (self._restorer.close() if self._restorer is not None else "")
