@@ -523,3 +523,16 @@ def test_a_never_issued_sample_ssn_next_to_ssn_words_is_an_ssn(number: str) -> N
     # They were reported as phone numbers, so a model read "my SSN is <PHONE_1>".
     assert kinds_in(f"My SSN is {number}.") == [("US_SSN", number)]
     assert "US_SSN" not in [kind for kind, _ in kinds_in(f"ref {number} here")]
+
+
+@pytest.mark.parametrize("number", ["123-45-6789", "078-05-1120", "123 45 6789"])
+def test_a_number_written_as_an_ssn_is_a_phone_number_only_next_to_phone_words(
+    number: str,
+) -> None:
+    # No numbering plan groups a phone number 3-2-4; a sample SSN was reported as PHONE.
+    assert "PHONE" not in [kind for kind, _ in kinds_in(f"ref {number} here")]
+    assert ("PHONE", number) in kinds_in(f"Phone: {number}")
+
+
+def test_a_real_phone_number_of_the_region_is_found_without_phone_words() -> None:
+    assert kinds_in("ref 415-555-0133 here") == [("PHONE", "415-555-0133")]

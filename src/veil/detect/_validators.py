@@ -154,6 +154,10 @@ def ip_address(value: str, _options: ValidatorOptions) -> Verdict:
 
 
 _EXTENSION = re.compile(r"x|ext")
+# How a US Social Security number is written, which no numbering plan groups a phone
+# number as: a number so written that is no phone number of the region hint is one only
+# next to phone words (a sample SSN such as 123-45-6789 is not a phone number).
+_SSN_SHAPE = re.compile(r"\d{3}([- ])\d{2}\1\d{4}")
 _GROUP_SEPARATORS = re.compile(r"[\s().-]+")
 
 
@@ -175,7 +179,7 @@ def phone(value: str, options: ValidatorOptions) -> Verdict:
             return Verdict.VALID
         if status == "possible" and formatted:
             return Verdict.PLAUSIBLE
-    if len(groups) < 2:
+    if len(groups) < 2 or _SSN_SHAPE.fullmatch(value):
         return Verdict.WEAK
     return Verdict.PLAUSIBLE if len(digits) >= 9 or formatted else Verdict.WEAK
 
