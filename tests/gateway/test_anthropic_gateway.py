@@ -167,3 +167,14 @@ def test_token_counting_sees_the_pseudonymized_request(served: Served, upstream:
     assert EMAIL not in received["raw"]
     assert PHONE not in received["raw"]
     assert counted.input_tokens == len(received["raw"].encode()) // 4
+
+
+def test_models_are_listed_and_retrieved_in_anthropics_shape(served: Served) -> None:
+    key = served.create_key("--name", "claude-only", "--models", "claude-test")
+    anthropic_client = anthropic.Anthropic(base_url=served.root, api_key=key, max_retries=0)
+    listed = list(anthropic_client.models.list())
+    assert [(m.id, m.type) for m in listed] == [("claude-test", "model")]
+    assert anthropic_client.models.retrieve("claude-test").display_name == "claude-test"
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        anthropic_client.models.retrieve("claude-other")
+    assert caught.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]

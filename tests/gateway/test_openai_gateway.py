@@ -193,6 +193,48 @@ def test_models_lists_what_the_key_may_use(served: Served) -> None:
     assert [m.id for m in client(served, key).models.list()] == ["gpt-test"]
 
 
+def test_a_model_the_key_may_use_can_be_retrieved(served: Served) -> None:
+    key = served.create_key("--name", "retrieve", "--models", "gpt-test,org/model-7b")
+    assert client(served, key).models.retrieve("gpt-test").id == "gpt-test"
+    assert client(served, key).models.retrieve("org/model-7b").id == "org/model-7b"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client(served, key).models.retrieve("gpt-other")
+    assert caught.value.code == "model_not_found"
+
+
+def test_a_path_the_gateway_does_not_serve_gets_an_error_naming_what_it_serves(
+    served: Served,
+) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        client(served).responses.create(model="gpt-test", input="hi")
+    assert caught.value.code == "not_found"
+    assert "/v1/responses" in caught.value.message
+    assert "POST /v1/chat/completions" in caught.value.message
+
+
+def test_a_method_the_endpoint_does_not_take_is_refused_in_json_with_allow(
+    served: Served,
+) -> None:
+    request = urllib.request.Request(served.url + "/chat/completions")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 405
+    assert caught.value.headers["allow"] == "POST"
+    error = json.loads(caught.value.read())["error"]
+    assert error["code"] == "method_not_allowed"
+    assert "GET /v1/chat/completions" in error["message"]
+
+
+def test_a_secret_in_an_unknown_path_is_not_echoed(served: Served) -> None:
+    token = "ghp_R8x2kLm9QwErTy7UiOp3AsDfGh5JkLz1XcVb"
+    request = urllib.request.Request(f"{served.url}/{token}/chat", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    message = json.loads(caught.value.read())["error"]["message"]
+    assert token not in message
+    assert "[GITHUB_TOKEN]" in message
+
+
 def test_model_outside_the_keys_list_is_not_found(served: Served, upstream: Upstream) -> None:
     key = served.create_key("--name", "only-test", "--models", "gpt-test")
     before = len(upstream.received)

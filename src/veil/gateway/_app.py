@@ -105,6 +105,7 @@ _OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
     404: "invalid_request_error",
+    405: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
 }
@@ -113,6 +114,7 @@ _ANTHROPIC_TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "request_too_large",
     429: "rate_limit_error",
 }
@@ -148,6 +150,30 @@ def error_response(api: Api, error: GatewayError) -> JSONResponse:
             "error": {"message": error.message, "type": kind, "param": None, "code": error.code}
         }
     return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+_SERVED = (
+    "POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages and "
+    "/v1/messages/count_tokens; GET /v1/models, /healthz and /metrics"
+)
+
+
+def _client_api(request: Request) -> Api:
+    """Which provider's shapes the client expects: Anthropic's SDK sends its version."""
+    if "anthropic-version" in request.headers or request.url.path.startswith("/v1/messages"):
+        return "anthropic"
+    return "openai"
+
+
+def _model_object(api: Api, name: str) -> dict[str, Any]:
+    if api == "anthropic":
+        return {
+            "type": "model",
+            "id": name,
+            "display_name": name,
+            "created_at": "1970-01-01T00:00:00Z",
+        }
+    return {"id": name, "object": "model", "created": 0, "owned_by": "veil"}
 
 
 @dataclass
@@ -226,9 +252,12 @@ class Gateway:
                 Route("/v1/messages", self._route("messages"), methods=["POST"]),
                 Route("/v1/messages/count_tokens", self._route("count_tokens"), methods=["POST"]),
                 Route("/v1/models", self.models, methods=["GET"]),
+                # ``path``: model names may hold a slash (``meta-llama/Llama-3.1-8B``).
+                Route("/v1/models/{model:path}", self.model, methods=["GET"]),
                 Route("/healthz", self.healthz, methods=["GET"]),
                 Route("/metrics", self.render_metrics, methods=["GET"]),
             ],
+            exception_handlers={404: self._not_served, 405: self._not_served},
             lifespan=self._lifespan,
         )
 
@@ -265,6 +294,29 @@ class Gateway:
         if self.events is not None:
             await asyncio.to_thread(self.events.close)
 
+    async def _not_served(self, request: Request, exc: Exception) -> Response:
+        """A path or method the gateway does not serve: the provider's error shape (an SDK
+        shows its message), naming what it does serve, instead of a bare "Not Found"."""
+        status = getattr(exc, "status_code", 404)
+        # The path as sent, unless it holds a secret or personal data (a key pasted into
+        # a base URL): then its kind and a digest, as for model names.
+        what = f"{request.method} {self._recorded_model(request.url.path)}"
+        if status == 405:
+            error = GatewayError(
+                405,
+                f"Veil's gateway does not accept {what}. It serves {_SERVED}.",
+                "method_not_allowed",
+                headers=dict(getattr(exc, "headers", None) or {}),
+            )
+        else:
+            error = GatewayError(
+                404,
+                f"Veil's gateway does not serve {what}. It serves {_SERVED}; other provider "
+                "APIs (such as /v1/responses) are not proxied.",
+                "not_found",
+            )
+        return error_response(_client_api(request), error)
+
     # -- small endpoints ------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:
@@ -280,25 +332,48 @@ class Gateway:
         )
 
     async def models(self, request: Request) -> Response:
+        """The models the key may use, as OpenAI lists them or, for an Anthropic client
+        (it sends ``anthropic-version``), as Anthropic does."""
+        api = _client_api(request)
         try:
             key = self._authenticate(request)
         except GatewayError as exc:
-            return error_response("openai", exc)
+            return error_response(api, exc)
         names = set(self.router.concrete_models())
         for upstream in self.router.upstreams.values():
             if upstream.kind == "openai":
                 names.update(await self._upstream_models(upstream))
         names.update(m for m in key.models if not any(c in m for c in "*?["))
         allowed = sorted(m for m in names if key.allows(m) and self.router.route(m) is not None)
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [
-                    {"id": name, "object": "model", "created": 0, "owned_by": "veil"}
-                    for name in allowed
-                ],
-            }
-        )
+        data = [_model_object(api, name) for name in allowed]
+        if api == "anthropic":
+            return JSONResponse(
+                {
+                    "data": data,
+                    "has_more": False,
+                    "first_id": allowed[0] if allowed else None,
+                    "last_id": allowed[-1] if allowed else None,
+                }
+            )
+        return JSONResponse({"object": "list", "data": data})
+
+    async def model(self, request: Request) -> Response:
+        """One model (``client.models.retrieve``): found when the key may use it and an
+        upstream serves it, else 404 in the provider's shape."""
+        api = _client_api(request)
+        name = request.path_params["model"]
+        try:
+            key = self._authenticate(request)
+            if not key.allows(name) or self.router.route(name) is None:
+                raise GatewayError(
+                    404,
+                    f"The model {self._recorded_model(name)!r} does not exist or this key "
+                    "may not use it.",
+                    "model_not_found",
+                )
+        except GatewayError as exc:
+            return error_response(api, exc)
+        return JSONResponse(_model_object(api, name))
 
     async def _upstream_models(self, upstream: Upstream) -> list[str]:
         try:
