@@ -34,6 +34,15 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return texts[-1] if texts else ""
 
 
+def _responses_input_text(body: dict[str, Any]) -> str:
+    """The last user text of a Responses API request's ``input``."""
+    items = body.get("input")
+    if isinstance(items, str):
+        return items
+    users = [i for i in items or [] if isinstance(i, dict) and i.get("role") == "user"]
+    return _last_user_text({"messages": users[-1:]})
+
+
 def reply_for(body: dict[str, Any]) -> str:
     """What the fake model answers: the prompt it saw, repeated."""
     text = _last_user_text(body) if "messages" in body else str(body.get("prompt"))
@@ -122,6 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._messages(body)
         elif self.path == "/v1/messages/count_tokens":
             self._send_json({"input_tokens": len(raw) // 4})
+        elif self.path == "/v1/responses":
+            self._responses(body)
         elif self.path in ("/v1/chat/completions", "/v1/completions"):
             self._openai(body, chat=self.path.endswith("chat/completions"))
         else:
@@ -208,6 +219,70 @@ class _Handler(BaseHTTPRequestHandler):
         self._event({**base, "object": "chat.completion.chunk", "choices": [final]})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+    def _responses(self, body: dict[str, Any]) -> None:
+        """OpenAI's Responses API: a message repeating the input's last user text, and a
+        function call when tools are given; streamed as OpenAI streams it, every delta
+        cut to CHUNK characters."""
+        text = _responses_input_text(body)
+        reply = reply_for({"messages": [{"role": "user", "content": text}]})
+        args = json.dumps({"recipient": text}) if body.get("tools") else None
+        message = {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant"}
+        part = {"type": "output_text", "text": reply, "annotations": []}
+        output: list[dict[str, Any]] = [{**message, "content": [part]}]
+        call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "send"}
+        if args is not None:
+            output.append({**call, "arguments": args, "status": "completed"})
+        response = {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1,
+            "status": "completed",
+            "model": body["model"],
+            "instructions": body.get("instructions"),
+            "output": output,
+            "usage": {"input_tokens": 5, "output_tokens": 7, "total_tokens": 12},
+        }
+        if not body.get("stream"):
+            self._send_json(response)
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        number = iter(range(1_000_000))
+
+        def event(kind: str, **fields: Any) -> None:
+            self._event({"type": kind, "sequence_number": next(number), **fields}, kind)
+
+        started = {**response, "status": "in_progress", "output": [], "usage": None}
+        event("response.created", response=started)
+        event("response.output_item.added", output_index=0, item={**message, "content": []})
+        ids = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+        event("response.content_part.added", **ids, part={**part, "text": ""})
+        for i in range(0, len(reply), CHUNK):
+            event("response.output_text.delta", **ids, delta=reply[i : i + CHUNK])
+        event("response.output_text.done", **ids, text=reply)
+        event("response.content_part.done", **ids, part=part)
+        event("response.output_item.done", output_index=0, item=output[0])
+        if args is not None:
+            added = {**call, "arguments": "", "status": "in_progress"}
+            event("response.output_item.added", output_index=1, item=added)
+            for i in range(0, len(args), CHUNK):
+                piece = args[i : i + CHUNK]
+                event(
+                    "response.function_call_arguments.delta",
+                    item_id="fc_1",
+                    output_index=1,
+                    delta=piece,
+                )
+            event(
+                "response.function_call_arguments.done",
+                item_id="fc_1",
+                output_index=1,
+                arguments=args,
+            )
+            event("response.output_item.done", output_index=1, item=output[1])
+        event("response.completed", response=response)
 
     def _event(self, data: Any, name: str | None = None) -> None:
         head = f"event: {name}\n" if name else ""

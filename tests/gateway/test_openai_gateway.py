@@ -206,10 +206,10 @@ def test_a_path_the_gateway_does_not_serve_gets_an_error_naming_what_it_serves(
     served: Served,
 ) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        client(served).responses.create(model="gpt-test", input="hi")
+        client(served).files.list()
     assert caught.value.code == "not_found"
-    assert "/v1/responses" in caught.value.message
-    assert "POST /v1/chat/completions" in caught.value.message
+    assert "GET /v1/files" in caught.value.message
+    assert "POST /v1/chat/completions, /v1/responses" in caught.value.message
 
 
 def test_a_method_the_endpoint_does_not_take_is_refused_in_json_with_allow(

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from veil.config import load_settings
 from veil.errors import InputError
 from veil.gateway import Limit, MemoryLimiter, VirtualKeys
+from veil.gateway import _responses as responses
 from veil.gateway._protect import Exchange, chat_request_slots
 from veil.gateway._streams import AnthropicStream, OpenAIStream
 from veil.keys import KeyStore, RootKey
@@ -58,6 +59,37 @@ def test_openai_stream_restores_whatever_the_chunk_boundaries(text: str, cuts: l
     final = stream.chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     out += final["choices"][0]["delta"].get("content", "")
     assert out == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=answer_texts, cuts=st.lists(st.integers(0, 300), max_size=30))
+def test_responses_stream_restores_whatever_the_chunk_boundaries(
+    text: str, cuts: list[int]
+) -> None:
+    ex = exchange()
+    body: dict[str, Any] = {"input": text}
+    ex.protect(responses.request_slots(body))
+    tokenized = body["input"]
+    stream = responses.ResponsesStream(ex)
+    ids = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    upstream: list[dict[str, Any]] = [
+        {"type": "response.output_text.delta", **ids, "delta": piece}
+        for piece in pieces(tokenized, cuts)
+    ]
+    part = {"type": "output_text", "text": tokenized}
+    item = {"type": "message", "role": "assistant", "content": [part]}
+    upstream += [
+        {"type": "response.output_text.done", **ids, "text": tokenized},
+        {"type": "response.content_part.done", **ids, "part": dict(part)},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": {"output": [item]}},
+    ]
+    out = [event for data in upstream for _, event in stream.event(data["type"], data)]
+    sent = "".join(e["delta"] for e in out if e["type"] == "response.output_text.delta")
+    assert sent == text
+    assert next(e for e in out if e["type"] == "response.output_text.done")["text"] == text
+    assert out[-1]["response"]["output"][0]["content"][0]["text"] == text
+    assert [e["sequence_number"] for e in out] == list(range(len(out)))
 
 
 def test_anthropic_stream_flushes_held_text_before_the_block_stops() -> None:

@@ -28,6 +28,7 @@ from veil.audit import Ledger
 from veil.config import Settings
 from veil.detect import Detector, kind_info
 from veil.errors import PolicyViolationError, StorageError, VeilError, failure_place
+from veil.gateway import _responses as responses
 from veil.gateway._limits import Limiter, MemoryLimiter, retry_after
 from veil.gateway._metrics import Metrics, SharedMetrics
 from veil.gateway._policies import Policies, PolicyRedactors
@@ -66,6 +67,8 @@ class Endpoint:
     request_slots: Callable[[dict[str, Any]], list[Slot]]
     answer_slots: Callable[[dict[str, Any]], list[Slot]] | None
     pseudonymize: bool = True
+    # Why a request cannot be protected as asked (a 400), or None: see _responses.
+    unsupported: Callable[[dict[str, Any]], str | None] | None = None
 
 
 ENDPOINTS = {
@@ -86,6 +89,14 @@ ENDPOINTS = {
         lambda body: prompt_slots(body, "input"),
         None,
         pseudonymize=False,
+    ),
+    "responses": Endpoint(
+        "responses",
+        "/responses",
+        "openai",
+        responses.request_slots,
+        responses.answer_slots,
+        unsupported=responses.unsupported,
     ),
     "messages": Endpoint(
         "messages", "/v1/messages", "anthropic", messages_request_slots, messages_answer_slots
@@ -153,8 +164,8 @@ def error_response(api: Api, error: GatewayError) -> JSONResponse:
 
 
 _SERVED = (
-    "POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages and "
-    "/v1/messages/count_tokens; GET /v1/models, /healthz and /metrics"
+    "POST /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, "
+    "/v1/messages and /v1/messages/count_tokens; GET /v1/models, /healthz and /metrics"
 )
 
 
@@ -248,6 +259,7 @@ class Gateway:
             routes=[
                 Route("/v1/chat/completions", self._route("chat"), methods=["POST"]),
                 Route("/v1/completions", self._route("completions"), methods=["POST"]),
+                Route("/v1/responses", self._route("responses"), methods=["POST"]),
                 Route("/v1/embeddings", self._route("embeddings"), methods=["POST"]),
                 Route("/v1/messages", self._route("messages"), methods=["POST"]),
                 Route("/v1/messages/count_tokens", self._route("count_tokens"), methods=["POST"]),
@@ -312,7 +324,7 @@ class Gateway:
             error = GatewayError(
                 404,
                 f"Veil's gateway does not serve {what}. It serves {_SERVED}; other provider "
-                "APIs (such as /v1/responses) are not proxied.",
+                "APIs (assistants, files, audio, images) are not proxied.",
                 "not_found",
             )
         return error_response(_client_api(request), error)
@@ -556,6 +568,9 @@ class Gateway:
             raw = await self._read_body(request)
             body = self._parse(raw)
             call.model = self._recorded_model(body.get("model"))
+            problem = endpoint.unsupported(body) if endpoint.unsupported else None
+            if problem is not None:
+                raise GatewayError(400, problem, "unsupported_parameter")
             upstream = self._upstream_for(endpoint, call.key, body.get("model"))
             call.upstream = upstream.name
             call.stream = body.get("stream") is True
@@ -796,7 +811,10 @@ class Gateway:
         response: aiohttp.ClientResponse | None,
     ) -> AsyncIterator[bytes]:
         assert call.exchange is not None
-        openai = OpenAIStream(call.exchange) if endpoint.api == "openai" else None
+        events = responses.ResponsesStream(call.exchange) if endpoint.name == "responses" else None
+        openai = (
+            OpenAIStream(call.exchange) if endpoint.api == "openai" and events is None else None
+        )
         anthropic = AnthropicStream(call.exchange) if endpoint.api == "anthropic" else None
         # Keyed like every digest in the ledger: a short answer ("Yes") must not be
         # recoverable by hashing guesses.
@@ -824,6 +842,11 @@ class Gateway:
                 elif anthropic is not None:
                     for out_name, out in anthropic.event(name, event):
                         yield sse(out, out_name)
+                elif events is not None:
+                    for out_name, out in events.event(name, event):
+                        yield sse(out, out_name)
+                else:
+                    yield sse(event, name)
             if openai is not None and not done:
                 # The upstream closed without [DONE] (nor a finish_reason): the text held
                 # back at the end still goes out.
@@ -833,15 +856,18 @@ class Gateway:
             if anthropic is not None:
                 for out in anthropic.finish():
                     yield sse(out, "content_block_delta")
+            if events is not None:
+                for out_name, out in events.finish():
+                    yield sse(out, out_name)
             completed = True
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = upstream_error_of(exc, upstream.name)
             call.outcome, call.error = "error", "upstream_stream"
-            yield _stream_error(endpoint.api, error.message, "upstream_error")
+            yield _stream_error(endpoint, error.message, "upstream_error")
         except Exception as exc:  # a bug: the answer stops here, with an error event
             _log_internal(endpoint.name, exc)
             call.outcome, call.error = "error", "internal"
-            yield _stream_error(endpoint.api, "Veil failed on this answer.", "internal_error")
+            yield _stream_error(endpoint, "Veil failed on this answer.", "internal_error")
         finally:
             if response is not None:
                 response.release()
@@ -850,8 +876,11 @@ class Gateway:
                 # entry says the answer was not delivered whole.
                 call.outcome, call.error = "error", "client_disconnected"
             call.digests["answer"] = digest.value()
-            if openai is not None and openai.usage:
-                call.usage = {k: int(v) for k, v in openai.usage.items() if isinstance(v, int)}
+            streamed_usage = openai.usage if openai is not None else None
+            if events is not None:
+                streamed_usage = events.usage
+            if streamed_usage:
+                call.usage = {k: int(v) for k, v in streamed_usage.items() if isinstance(v, int)}
             elif anthropic is not None and (anthropic.input_tokens or anthropic.output_tokens):
                 call.usage = {
                     "input_tokens": anthropic.input_tokens,
@@ -864,11 +893,14 @@ class Gateway:
             await self._finish(call, wait=False)
 
 
-def _stream_error(api: Api, message: str, code: str) -> bytes:
+def _stream_error(endpoint: Endpoint, message: str, code: str) -> bytes:
     """The error event that ends a stream, in the provider's shape: Anthropic's `error`
-    event (`{"type": "error", "error": {"type": "api_error", ...}}`), or an OpenAI chunk
-    holding `error` (which the OpenAI SDK raises as an APIError)."""
-    if api == "anthropic":
+    event (`{"type": "error", "error": {"type": "api_error", ...}}`), the Responses API's
+    `error` event, or an OpenAI chunk holding `error` (which the OpenAI SDK raises as an
+    APIError)."""
+    if endpoint.name == "responses":
+        return sse(responses.stream_error(message, code), "error")
+    if endpoint.api == "anthropic":
         return sse({"type": "error", "error": {"type": "api_error", "message": message}}, "error")
     return sse({"error": {"message": message, "type": code, "param": None, "code": code}})
 
@@ -934,6 +966,8 @@ def echo_answer(endpoint: Endpoint, body: dict[str, Any], forwarded: bytes) -> b
         )
     if endpoint.name == "messages.count_tokens":
         return dumps({"input_tokens": tokens})
+    if endpoint.name == "responses":
+        return responses.echo_answer(model, text)
     if endpoint.api == "anthropic":
         return dumps(
             {
@@ -988,6 +1022,11 @@ async def echo_stream(
     text = _echo_text(forwarded)
     pieces = [text[i : i + 16] for i in range(0, len(text), 16)]
     model = str(body.get("model"))
+    if endpoint.name == "responses":
+        async for name, event in responses.echo_stream(model, text):
+            for line in sse(event, name).split(b"\n"):
+                yield line + b"\n"
+        return
     if endpoint.api == "anthropic":
         events: list[tuple[str, Any]] = [
             (
