@@ -180,6 +180,19 @@ def test_gitignore_veilignore_binary_and_size_limits_are_respected(repo: Path) -
     assert code == 0
 
 
+def test_exclude_in_veil_toml_applies_to_staged_changes_and_history(repo: Path) -> None:
+    # It applied to files only: a pre-commit hook (--staged) and a history scan still
+    # reported the test fixtures the team had excluded.
+    (repo / "veil.toml").write_text('[scan]\nexclude = ["tests/**"]\n')
+    (repo / "tests").mkdir()
+    (repo / "tests" / "fixture.py").write_text(f'PLANTED = "{TOKEN}"\n')
+    git(repo, "add", ".")
+    assert scan_json(repo, "--staged")[1]["findings"] == []
+    git(repo, "commit", "-q", "-m", "fixtures")
+    assert scan_json(repo, "--git")[1]["findings"] == []
+    assert scan_json(repo, ".")[1]["findings"] == []
+
+
 def test_a_directory_outside_git_honours_its_gitignore(tmp_path: Path) -> None:
     (tmp_path / ".gitignore").write_text("*.log\n")
     (tmp_path / "app.log").write_text(TOKEN)

@@ -201,6 +201,14 @@ def _chunks(root: Path, names: list[str]) -> Iterable[list[str]]:
         yield chunk
 
 
+def _excluded(root: Path, options: ScanOptions) -> Callable[[str], bool]:
+    """Whether a path (relative, POSIX) is left out: ``.veilignore`` and ``exclude`` in
+    ``veil.toml``, the same for files, staged changes and history."""
+    ignore = veilignore(root)
+    extra = pathspec.GitIgnoreSpec.from_lines(options.exclude)
+    return lambda name: (ignore is not None and ignore.match_file(name)) or extra.match_file(name)
+
+
 class Scanner:
     def __init__(self, options: ScanOptions | None = None) -> None:
         self.options = options or ScanOptions()
@@ -214,12 +222,11 @@ class Scanner:
         """Files under ``target``; ``progress(done, total)`` after each batch."""
         root, files = discover(target.resolve())
         options = read_config(root, self.options)
-        ignore = veilignore(root)
-        extra = pathspec.GitIgnoreSpec.from_lines(options.exclude)
+        excluded = _excluded(root, options)
         names = []
         for path in files:
             name = path.relative_to(root).as_posix()
-            if (ignore is None or not ignore.match_file(name)) and not extra.match_file(name):
+            if not excluded(name):
                 names.append(name)
         result = ScanResult()
         workers = options.workers or os.cpu_count() or 1
@@ -271,10 +278,10 @@ class Scanner:
             repo, "--staged scans what `git commit` would record."
         )
         added = _git.staged_added_lines(root)
-        ignore = veilignore(root)
+        excluded = _excluded(root, options)
         result = ScanResult()
         for name in _git.staged_files(root):
-            if ignore is not None and ignore.match_file(name):
+            if excluded(name):
                 continue
             data = _git.staged_content(root, name)
             if len(data) > options.max_size:
@@ -295,14 +302,14 @@ class Scanner:
     def scan_history(self, repo: Path, since: str | None = None) -> ScanResult:
         """Every line added by a reachable commit; each finding once, at the commit
         that introduced it."""
-        root, _, scanner = self._repository(repo, "--git scans the history of a repository.")
-        ignore = veilignore(root)
+        root, options, scanner = self._repository(repo, "--git scans the history of a repository.")
+        excluded = _excluded(root, options)
         seen: set[str] = set()
         paths: set[str] = set()
         commits: set[str | None] = set()
         result = ScanResult()
         for hunk in _git.history_hunks(root, since):
-            if ignore is not None and ignore.match_file(hunk.path):
+            if excluded(hunk.path):
                 continue
             paths.add(hunk.path)
             commits.add(hunk.commit)
