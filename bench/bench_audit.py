@@ -1,6 +1,7 @@
 """Audit ledger throughput against plain INSERTs, on SQLite and PostgreSQL.
 
-- durable appends/s with 1 caller and with 16 concurrent callers (group commit);
+- durable appends/s with 1 caller and with 16 concurrent callers (group commit): 16
+  threads, and 16 asyncio tasks awaiting ``submit`` (how the gateway appends);
 - the reference: plain INSERTs of the same rows with the same durability, one commit per
   row (1 caller) and batched like the ledger's groups (16 callers), into a table shaped
   like the ledger's (same columns, same four query indexes) and into a minimal one
@@ -14,6 +15,7 @@ Usage: python bench/bench_audit.py [--postgres URL] [--appends 2000] [--verify-e
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import tempfile
@@ -74,6 +76,28 @@ def ledger_rate(engine: Engine, callers: int, appends: int) -> float:
     with ThreadPoolExecutor(max_workers=callers) as pool:
         list(pool.map(work, range(callers)))
     elapsed = time.perf_counter() - started
+    ledger.close()
+    return per_caller * callers / elapsed
+
+
+def ledger_async_rate(engine: Engine, callers: int, appends: int) -> float:
+    """``callers`` asyncio tasks on one event loop, each awaiting its own durable append
+    (``submit``): how the gateway appends. The loop thread wakes once per group instead
+    of one caller thread per entry."""
+    ledger = Ledger(engine, KEY)
+    per_caller = appends // callers
+
+    async def work() -> None:
+        for i in range(per_caller):
+            details = {"model": "gpt-4o", "i": i}
+            await asyncio.wrap_future(ledger.submit("svc", "gateway.call", "ok", details=details))
+
+    async def run() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(work() for _ in range(callers)))
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(run())
     ledger.close()
     return per_caller * callers / elapsed
 
@@ -196,6 +220,10 @@ def main() -> None:
         upgrade(sixteen)
         ledger_1 = ledger_rate(one, 1, args.appends // 4)
         ledger_16 = ledger_rate(sixteen, 16, args.appends)
+        tasks = fresh_engine(kind, args.postgres)
+        upgrade(tasks)
+        ledger_16_tasks = ledger_async_rate(tasks, 16, args.appends)
+        tasks.dispose()
         heads = sixteen.connect().execute(text("SELECT COUNT(*) FROM audit_heads")).scalar_one()
         group = args.appends / max(1, heads)
         batch = max(1, round(group))
@@ -207,6 +235,7 @@ def main() -> None:
             ),
             "ledger_appends_per_s_16_callers": round(ledger_16),
             "mean_group_size_16_callers": round(group, 1),
+            "ledger_appends_per_s_16_asyncio_tasks": round(ledger_16_tasks),
             "ledger_append_many_per_s_same_batches": round(
                 ledger_batched_rate(sixteen, args.appends, batch)
             ),
