@@ -92,6 +92,23 @@ def test_responses_stream_restores_whatever_the_chunk_boundaries(
     assert [e["sequence_number"] for e in out] == list(range(len(out)))
 
 
+def test_responses_reasoning_summaries_are_restored_and_repeated_whole() -> None:
+    ex = exchange()
+    body: dict[str, Any] = {"input": f"mail {VALUES[0]}"}
+    ex.protect(responses.request_slots(body))
+    stream = responses.ResponsesStream(ex)
+    ids = {"item_id": "rs_1", "output_index": 0, "summary_index": 0}
+    upstream = [
+        {"type": "response.reasoning_summary_text.delta", **ids, "delta": "User wants <EMA"},
+        {"type": "response.reasoning_summary_text.delta", **ids, "delta": "IL_1"},
+        {"type": "response.reasoning_summary_part.done", **ids, "part": {"text": "x"}},
+    ]
+    out = [event for data in upstream for _, event in stream.event(data["type"], data)]
+    deltas = [e["delta"] for e in out if e["type"].endswith("summary_text.delta")]
+    assert "".join(deltas) == f"User wants {VALUES[0]}"
+    assert out[-1]["part"]["text"] == f"User wants {VALUES[0]}"
+
+
 def test_anthropic_stream_flushes_held_text_before_the_block_stops() -> None:
     ex = exchange()
     body: dict[str, Any] = {"messages": [{"role": "user", "content": f"mail {VALUES[0]}"}]}

@@ -60,6 +60,7 @@ _DELTA_OF = {
     "arguments": "response.function_call_arguments.delta",
     "input": "response.custom_tool_call_input.delta",
 }
+_PART_STREAMS = ("text", "refusal", "reasoning")  # the streams of a content part
 _FINAL = ("response.completed", "response.incomplete", "response.failed")
 
 StreamKey = tuple[int, int, str]  # (output_index, part index, field)
@@ -200,12 +201,26 @@ class ResponsesStream:
             output_index = int(data.get("output_index") or 0)
             content_index = int(data.get("content_index") or 0)
             if kind.endswith(".done"):  # its texts are final: nothing may stay held back
-                out += self._flush_where(output_index, content_index)
+                out += self._flush_where(output_index, content_index, *_PART_STREAMS)
             if isinstance(part, dict):
                 for field in ("text", "refusal"):
                     if isinstance(part.get(field), str):
-                        key = (output_index, content_index, field)
+                        # A reasoning item's text parts stream as reasoning_text deltas.
+                        name = "reasoning" if part.get("type") == "reasoning_text" else field
+                        key = (output_index, content_index, name)
                         part[field] = self._whole(key, part[field])
+        elif kind in (
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_part.done",
+        ):
+            part = data.get("part")
+            output_index = int(data.get("output_index") or 0)
+            summary_index = int(data.get("summary_index") or 0)
+            if kind.endswith(".done"):
+                out += self._flush_where(output_index, summary_index, "summary")
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                key = (output_index, summary_index, "summary")
+                part["text"] = self._whole(key, part["text"])
         elif kind in ("response.output_item.added", "response.output_item.done"):
             item = data.get("item")
             output_index = int(data.get("output_index") or 0)
@@ -234,14 +249,17 @@ class ResponsesStream:
         return out
 
     def _flush_where(
-        self, output_index: int | None = None, part: int | None = None
+        self, output_index: int | None = None, part: int | None = None, *fields: str
     ) -> list[tuple[str | None, Any]]:
-        """Delta events for the texts still open, of one output item (and part) or all."""
+        """Delta events for the texts still open: of one output item (one of its parts,
+        of the given fields: a summary part and a content part share an index) or all."""
         out: list[tuple[str | None, Any]] = []
         for key in list(self._texts):
             if output_index is not None and key[0] != output_index:
                 continue
             if part is not None and key[1] != part:
+                continue
+            if fields and key[2] not in fields:
                 continue
             flushed = self._flush(key)
             if flushed is not None:
