@@ -285,6 +285,8 @@ class ResponsesStream:
         if not rest:
             return None
         event = {"type": _DELTA_OF[key[2]], **self._where.pop(key, {}), "delta": rest}
+        if key[2] == "text":
+            event["logprobs"] = []  # as OpenAI's own text deltas carry
         return (event["type"], event)
 
     def _whole(self, key: StreamKey, text: str) -> str:
