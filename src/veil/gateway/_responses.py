@@ -173,6 +173,7 @@ class ResponsesStream:
         self._texts: dict[StreamKey, TextStream] = {}
         self._sent: dict[StreamKey, str] = {}  # what the client got of each text
         self._where: dict[StreamKey, dict[str, Any]] = {}  # ids for a flushed delta
+        self._instructions: dict[str, str] = {}  # as sent -> as restored
         self._sequence = 0
         self.usage: dict[str, Any] | None = None
 
@@ -321,8 +322,15 @@ class ResponsesStream:
             self._exchange.restore_slots(slots)
 
     def _restore_response(self, response: dict[str, Any]) -> None:
-        if isinstance(response.get("instructions"), str):
-            response["instructions"] = self._exchange.answer_text(response["instructions"])
+        instructions = response.get("instructions")
+        if isinstance(instructions, str):
+            # Repeated in every response event (created, in progress, completed): once.
+            restored = self._instructions.get(instructions)
+            if restored is None:
+                restored = self._instructions[instructions] = self._exchange.answer_text(
+                    instructions
+                )
+            response["instructions"] = restored
         for output_index, item in enumerate(response.get("output") or []):
             if isinstance(item, dict):
                 self._restore_item(output_index, item)
