@@ -72,7 +72,11 @@ def test_every_kind_of_input_item_is_scanned(served: Served, upstream: Upstream)
 
 def test_a_stream_restores_deltas_and_repeats_them_whole(served: Served) -> None:
     stream = client(served).responses.create(
-        model="gpt-test", input=f"mail {EMAIL} or call {PHONE}", tools=TOOLS, stream=True
+        model="gpt-test",
+        input=f"mail {EMAIL} or call {PHONE}",
+        instructions=f"Sign as {EMAIL}.",
+        tools=TOOLS,
+        stream=True,
     )
     events = list(stream)
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
@@ -88,6 +92,8 @@ def test_a_stream_restores_deltas_and_repeats_them_whole(served: Served) -> None
     assert completed.type == "response.completed"
     assert completed.response.output_text == text
     assert completed.response.output[1].arguments == arguments  # type: ignore[union-attr]
+    assert completed.response.instructions == events[0].response.instructions  # type: ignore[union-attr]
+    assert completed.response.instructions == f"Sign as {EMAIL}."
     numbers = [e.sequence_number for e in events]
     assert numbers == list(range(len(events)))
 
