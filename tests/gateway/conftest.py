@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 VEIL = str(Path(sys.executable).with_name("veil"))
@@ -558,3 +559,13 @@ def served(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
     gateway = start_gateway(env)
     yield gateway
     gateway.stop()
+
+
+def openai_client(served: Served, key: str | None = None) -> openai.OpenAI:
+    """The official OpenAI SDK pointed at ``served`` (no retries: each call is one)."""
+    return openai.OpenAI(base_url=served.url, api_key=key or served.key, max_retries=0)
+
+
+def new_requests(upstream: Upstream, before: int) -> str:
+    """Every body the upstream received after the first ``before``, as sent."""
+    return "\n".join(item["raw"] for item in upstream.received[before:])

@@ -14,21 +14,14 @@ from typing import Any
 import openai
 import pytest
 
-from tests.gateway.conftest import UPSTREAM_KEY, Served, Upstream
+from tests.gateway.conftest import UPSTREAM_KEY, Served, Upstream, new_requests
+from tests.gateway.conftest import openai_client as client
 
 EMAIL = "maria.gonzalez@example.com"
 PHONE = "+1 415 555 0133"
 CARD = "4111 1111 1111 1111"
 GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 PROMPT = f"Write to {EMAIL} or call {PHONE}; card {CARD}."
-
-
-def client(served: Served, key: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(base_url=served.url, api_key=key or served.key, max_retries=0)
-
-
-def new_requests(upstream: Upstream, before: int) -> str:
-    return "\n".join(item["raw"] for item in upstream.received[before:])
 
 
 def test_chat_prompt_reaches_upstream_without_pii_and_answer_has_real_values(

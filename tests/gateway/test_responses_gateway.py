@@ -12,19 +12,12 @@ from typing import Any
 import openai
 import pytest
 
-from tests.gateway.conftest import Served, Upstream, gateway_env, start_gateway
+from tests.gateway.conftest import Served, Upstream, gateway_env, new_requests, start_gateway
+from tests.gateway.conftest import openai_client as client
 
 EMAIL = "ana.silva@example.com"
 PHONE = "+1 415 555 0133"
 TOOLS: Any = [{"type": "function", "name": "send", "parameters": {}}]
-
-
-def client(served: Served) -> openai.OpenAI:
-    return openai.OpenAI(base_url=served.url, api_key=served.key, max_retries=0)
-
-
-def new_requests(upstream: Upstream, before: int) -> str:
-    return "\n".join(item["raw"] for item in upstream.received[before:])
 
 
 def test_input_and_instructions_reach_upstream_pseudonymized_and_come_back_restored(
