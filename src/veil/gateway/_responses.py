@@ -52,14 +52,8 @@ _DONES = {
     "response.function_call_arguments.done": (None, "arguments", "arguments"),
     "response.custom_tool_call_input.done": (None, "input", "input"),
 }
-_DELTA_OF = {
-    "text": "response.output_text.delta",
-    "refusal": "response.refusal.delta",
-    "reasoning": "response.reasoning_text.delta",
-    "summary": "response.reasoning_summary_text.delta",
-    "arguments": "response.function_call_arguments.delta",
-    "input": "response.custom_tool_call_input.delta",
-}
+# The delta event of each field, for a delta Veil adds when it flushes held text.
+_DELTA_OF = {field: kind for kind, (_, field, _) in _DELTAS.items()}
 _PART_STREAMS = ("text", "refusal", "reasoning")  # the streams of a content part
 _FINAL = ("response.completed", "response.incomplete", "response.failed")
 
